@@ -1,0 +1,288 @@
+//! Configuration: built-in defaults, then an optional TOML file, then environment
+//! variables, then command-line flags, each overriding the one before.
+//!
+//! | setting | file key | environment | default |
+//! |---|---|---|---|
+//! | data folder | `data_dir` | `AGENTGATE_DATA_DIR` | the platform's app data folder |
+//! | config file | — | `AGENTGATE_CONFIG` | `<data folder>/config.toml` if present |
+//! | agent listener | `listen` | `AGENTGATE_LISTEN`, `PORT` (port only) | `0.0.0.0:3050` |
+//! | admin listener | `admin_listen` | `AGENTGATE_ADMIN_LISTEN` | `127.0.0.1:3051` |
+//! | public URL | `base_url` | `BASE_URL` | `http://localhost:<agent port>` |
+//! | credential backend | `credential_backend` | `AGENTGATE_CREDENTIAL_BACKEND` | `keychain` |
+//! | key of the encrypted file | `secrets_key_file` | `AGENTGATE_SECRETS_KEY_FILE` | none |
+//! | upstream timeout | `upstream_timeout_secs` | — | 30 |
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+
+/// Largest request body the agent API accepts.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Largest upstream response body the gateway relays or stores.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 10 * 1024 * 1024;
+/// Most requests one queued batch may hold.
+pub const MAX_BATCH_REQUESTS: usize = 50;
+/// Longest agent comment, in characters.
+pub const MAX_COMMENT_CHARS: usize = 10_000;
+pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_AGENT_PORT: u16 = 3050;
+pub const DEFAULT_ADMIN_PORT: u16 = 3051;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CredentialBackend {
+    /// The OS keychain: Secret Service, macOS Keychain or Windows Credential Manager.
+    Keychain,
+    /// An encrypted file in the data folder, for servers with no keychain. Its key
+    /// lives elsewhere (`secrets_key_file`).
+    EncryptedFile,
+}
+
+impl std::str::FromStr for CredentialBackend {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        match s {
+            "keychain" => Ok(CredentialBackend::Keychain),
+            "encrypted-file" => Ok(CredentialBackend::EncryptedFile),
+            other => bail!(
+                "unknown credential backend {other:?}: use \"keychain\" or \"encrypted-file\""
+            ),
+        }
+    }
+}
+
+impl std::fmt::Display for CredentialBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CredentialBackend::Keychain => "keychain",
+            CredentialBackend::EncryptedFile => "encrypted-file",
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub agent_addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    pub base_url: String,
+    pub credential_backend: CredentialBackend,
+    pub secrets_key_file: Option<PathBuf>,
+    pub upstream_timeout: Duration,
+    pub max_response_bytes: usize,
+}
+
+impl Config {
+    /// A configuration with every default, rooted at `data_dir`.
+    pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Config {
+        Config {
+            data_dir: data_dir.into(),
+            agent_addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), DEFAULT_AGENT_PORT),
+            admin_addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), DEFAULT_ADMIN_PORT),
+            base_url: format!("http://localhost:{DEFAULT_AGENT_PORT}"),
+            credential_backend: CredentialBackend::Keychain,
+            secrets_key_file: None,
+            upstream_timeout: DEFAULT_UPSTREAM_TIMEOUT,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+        }
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("agentgate.db")
+    }
+
+    /// Builds the configuration from the environment and the given flags, reading
+    /// the config file they point at (or the one in the data folder).
+    pub fn load(flags: &Overrides) -> anyhow::Result<Config> {
+        let env = Overrides::from_env()?;
+        let merged = flags.clone().or(env);
+        Config::from_overrides(merged)
+    }
+
+    fn from_overrides(o: Overrides) -> anyhow::Result<Config> {
+        let data_dir = match &o.data_dir {
+            Some(d) => d.clone(),
+            None => default_data_dir()?,
+        };
+        let file_path = match &o.config_file {
+            Some(p) => Some(p.clone()),
+            None => Some(data_dir.join("config.toml")).filter(|p| p.exists()),
+        };
+        let file = match &file_path {
+            Some(p) => FileConfig::read(p)?,
+            None => FileConfig::default(),
+        };
+        // The data folder named in the file applies only when no flag or variable names one.
+        let data_dir = match (&o.data_dir, &file.data_dir) {
+            (None, Some(d)) => d.clone(),
+            _ => data_dir,
+        };
+        let mut c = Config::with_data_dir(data_dir);
+        if let Some(a) = o.listen.or(file.listen) {
+            c.agent_addr = a;
+        }
+        if let Some(p) = o.port {
+            c.agent_addr.set_port(p);
+        }
+        if let Some(a) = o.admin_listen.or(file.admin_listen) {
+            c.admin_addr = a;
+        }
+        c.base_url = match o.base_url.or(file.base_url) {
+            Some(u) => normalize_base_url(&u)?,
+            None => format!("http://localhost:{}", c.agent_addr.port()),
+        };
+        if let Some(b) = o.credential_backend.or(file.credential_backend) {
+            c.credential_backend = b;
+        }
+        c.secrets_key_file = o.secrets_key_file.or(file.secrets_key_file);
+        if let Some(t) = file.upstream_timeout_secs {
+            if !(1..=600).contains(&t) {
+                bail!("upstream_timeout_secs must be between 1 and 600, not {t}");
+            }
+            c.upstream_timeout = Duration::from_secs(t);
+        }
+        if c.agent_addr == c.admin_addr {
+            bail!(
+                "the agent and admin listeners must differ (both are {})",
+                c.agent_addr
+            );
+        }
+        Ok(c)
+    }
+}
+
+/// Values given on the command line or in the environment; `None` means "not given".
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub data_dir: Option<PathBuf>,
+    pub config_file: Option<PathBuf>,
+    pub listen: Option<SocketAddr>,
+    pub port: Option<u16>,
+    pub admin_listen: Option<SocketAddr>,
+    pub base_url: Option<String>,
+    pub credential_backend: Option<CredentialBackend>,
+    pub secrets_key_file: Option<PathBuf>,
+}
+
+impl Overrides {
+    fn or(self, other: Overrides) -> Overrides {
+        Overrides {
+            data_dir: self.data_dir.or(other.data_dir),
+            config_file: self.config_file.or(other.config_file),
+            listen: self.listen.or(other.listen),
+            port: self.port.or(other.port),
+            admin_listen: self.admin_listen.or(other.admin_listen),
+            base_url: self.base_url.or(other.base_url),
+            credential_backend: self.credential_backend.or(other.credential_backend),
+            secrets_key_file: self.secrets_key_file.or(other.secrets_key_file),
+        }
+    }
+
+    pub fn from_env() -> anyhow::Result<Overrides> {
+        fn var(name: &str) -> Option<String> {
+            std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+        }
+        fn parsed<T: std::str::FromStr>(name: &str) -> anyhow::Result<Option<T>>
+        where
+            T::Err: std::fmt::Display,
+        {
+            var(name)
+                .map(|v| {
+                    v.trim()
+                        .parse::<T>()
+                        .map_err(|e| anyhow::anyhow!("{name}={v:?} is not valid: {e}"))
+                })
+                .transpose()
+        }
+        Ok(Overrides {
+            data_dir: var("AGENTGATE_DATA_DIR").map(PathBuf::from),
+            config_file: var("AGENTGATE_CONFIG").map(PathBuf::from),
+            listen: parsed("AGENTGATE_LISTEN")?,
+            port: parsed("PORT")?,
+            admin_listen: parsed("AGENTGATE_ADMIN_LISTEN")?,
+            base_url: var("BASE_URL"),
+            credential_backend: parsed("AGENTGATE_CREDENTIAL_BACKEND")?,
+            secrets_key_file: var("AGENTGATE_SECRETS_KEY_FILE").map(PathBuf::from),
+        })
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+    admin_listen: Option<SocketAddr>,
+    base_url: Option<String>,
+    credential_backend: Option<CredentialBackend>,
+    secrets_key_file: Option<PathBuf>,
+    upstream_timeout_secs: Option<u64>,
+}
+
+impl FileConfig {
+    fn read(path: &Path) -> anyhow::Result<FileConfig> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("failed to read config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+    }
+}
+
+pub fn default_data_dir() -> anyhow::Result<PathBuf> {
+    directories::ProjectDirs::from("", "", "agentgate")
+        .map(|d| d.data_dir().to_path_buf())
+        .context("cannot find the platform's app data folder: pass --data-dir")
+}
+
+fn normalize_base_url(raw: &str) -> anyhow::Result<String> {
+    let url =
+        url::Url::parse(raw.trim()).with_context(|| format!("BASE_URL {raw:?} is not a URL"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        bail!("BASE_URL {raw:?} must be an http(s) URL with a host");
+    }
+    Ok(url.as_str().trim_end_matches('/').to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_file_which_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:4000\"\nbase_url = \"https://gate.example/\"\nupstream_timeout_secs = 5\n",
+        )
+        .unwrap();
+        let o = Overrides {
+            data_dir: Some(dir.path().to_path_buf()),
+            config_file: Some(file),
+            port: Some(4100),
+            ..Default::default()
+        };
+        let c = Config::from_overrides(o).unwrap();
+        assert_eq!(c.agent_addr, "127.0.0.1:4100".parse().unwrap());
+        assert_eq!(c.admin_addr, "127.0.0.1:3051".parse().unwrap());
+        assert_eq!(c.base_url, "https://gate.example");
+        assert_eq!(c.upstream_timeout, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn unknown_file_keys_and_bad_values_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "lisen = \"127.0.0.1:4000\"\n").unwrap();
+        let o = Overrides {
+            data_dir: Some(dir.path().to_path_buf()),
+            config_file: Some(file.clone()),
+            ..Default::default()
+        };
+        assert!(Config::from_overrides(o.clone()).is_err());
+        std::fs::write(&file, "upstream_timeout_secs = 0\n").unwrap();
+        assert!(Config::from_overrides(o).is_err());
+    }
+}

@@ -1,0 +1,1193 @@
+//! [`Gateway`]: the one object every surface (agent API, admin API, CLI, desktop)
+//! calls. It owns the store, the credential store, the upstream client and the
+//! clock, and implements every operation once, so a queue entry is decided by the
+//! same code whichever surface the human used.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio_util::task::TaskTracker;
+use url::Url;
+
+use crate::admin::{self, LoginThrottle};
+use crate::clock::{Clock, timestamp};
+use crate::config::Config;
+use crate::credentials::CredentialStore;
+use crate::error::{Error, Result};
+use crate::keys;
+use crate::paths::AgentPath;
+use crate::queue::{self, Entry, RequestResult, Status, Submission, WriteRequest};
+use crate::secret::Secret;
+use crate::services::{self, Credentials, ServiceDef};
+use crate::store::{AccountRow, Agent, EntryFilter, NewEntry, Store};
+use crate::upstream::{self, Upstream, UpstreamRequest, UpstreamResponse};
+
+const SETTINGS_KEY: &str = "settings";
+const ADMIN_PASSWORD_KEY: &str = "admin_password_hash";
+const INSTANCE_KEY: &str = "instance_id";
+const PEPPER_FINGERPRINT_KEY: &str = "key_pepper_fingerprint";
+/// Largest upstream body kept in a queue entry's results.
+const MAX_STORED_RESULT_BYTES: usize = 256 * 1024;
+
+/// (service, account name)
+type AccountKey = (String, String);
+
+#[derive(Clone)]
+pub struct Gateway {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    store: Store,
+    creds: Box<dyn CredentialStore>,
+    clock: Arc<dyn Clock>,
+    upstream: Upstream,
+    instance: String,
+    pepper: Secret,
+    /// Decoded credentials by account, tagged with the account's secret version so
+    /// that a change made by another process (the CLI) is seen on the next request.
+    credential_cache: Mutex<HashMap<AccountKey, (i64, Arc<Credentials>)>>,
+    settings: RwLock<Settings>,
+    throttle: LoginThrottle,
+    executions: TaskTracker,
+}
+
+/// Settings the admin can change while the gateway runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub upstream_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsUpdate {
+    pub upstream_timeout_secs: Option<u64>,
+}
+
+pub struct NewAccount {
+    pub service: String,
+    pub name: String,
+    pub base_url: Option<String>,
+    pub credentials: BTreeMap<String, Secret>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AccountInfo {
+    pub service: String,
+    pub service_name: &'static str,
+    pub name: String,
+    pub base_url: String,
+    pub custom_base_url: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AccountTest {
+    pub ok: bool,
+    pub status: Option<u16>,
+    /// Who the account is, as the service says.
+    pub identity: Option<String>,
+    pub error: Option<String>,
+}
+
+impl Gateway {
+    /// Opens (creating if needed) the data folder and database, and checks that the
+    /// credential store holds this installation's key secret.
+    pub fn open(
+        config: Config,
+        creds: Box<dyn CredentialStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Gateway> {
+        create_private_dir(&config.data_dir)?;
+        let store = Store::open(&config.database_path())?;
+        let instance =
+            store.setting_or_insert(INSTANCE_KEY, &keys::random_base62(12).to_lowercase())?;
+        let pepper = load_pepper(&store, creds.as_ref(), &instance)?;
+        let settings = match store.setting(SETTINGS_KEY)? {
+            Some(s) => serde_json::from_str(&s).map_err(|e| {
+                Error::Internal(anyhow::Error::new(e).context("stored settings are damaged"))
+            })?,
+            None => Settings {
+                upstream_timeout_secs: config.upstream_timeout.as_secs(),
+            },
+        };
+        Ok(Gateway {
+            inner: Arc::new(Inner {
+                config,
+                store,
+                creds,
+                clock,
+                upstream: Upstream::new()?,
+                instance,
+                pepper,
+                credential_cache: Mutex::new(HashMap::new()),
+                settings: RwLock::new(settings),
+                throttle: LoginThrottle::default(),
+                executions: TaskTracker::new(),
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub fn credential_backend(&self) -> String {
+        self.inner.creds.describe()
+    }
+
+    fn now(&self) -> String {
+        timestamp(self.inner.clock.now())
+    }
+
+    // ----- agents -----
+
+    /// Creates an agent and returns it with its key, which is never available again.
+    pub fn create_agent(&self, name: &str) -> Result<(Agent, Secret)> {
+        let name = check_name(name, "agent name")?;
+        let key = keys::new_agent_key();
+        let digest = keys::agent_key_digest(self.inner.pepper.expose().as_bytes(), &key);
+        let agent =
+            self.inner
+                .store
+                .insert_agent(name, &digest, &keys::key_hint(&key), &self.now())?;
+        tracing::info!(agent = %agent.name, "agent created");
+        Ok((agent, Secret::new(key)))
+    }
+
+    /// Resolves an `Authorization` header value to an enabled agent.
+    pub fn authenticate(&self, authorization: Option<&str>) -> Result<Agent> {
+        let Some(header) = authorization else {
+            return Err(Error::Unauthorized(
+                "missing Authorization header: send \"Authorization: Bearer rms_...\"".into(),
+            ));
+        };
+        let key = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .map(str::trim)
+            .ok_or_else(|| {
+                Error::Unauthorized("the Authorization header must be \"Bearer <key>\"".into())
+            })?;
+        if !keys::is_well_formed_agent_key(key) {
+            return Err(Error::Unauthorized(
+                "malformed API key: agent keys look like rms_ followed by 40 letters and digits"
+                    .into(),
+            ));
+        }
+        let digest = keys::agent_key_digest(self.inner.pepper.expose().as_bytes(), key);
+        let found = self.inner.store.agent_by_digest(&digest)?;
+        match found {
+            Some((agent, stored)) if keys::digests_equal(&stored, &digest) => {
+                if agent.enabled {
+                    Ok(agent)
+                } else {
+                    Err(Error::Forbidden(format!(
+                        "agent {:?} is disabled",
+                        agent.name
+                    )))
+                }
+            }
+            _ => Err(Error::Unauthorized("unknown API key".into())),
+        }
+    }
+
+    pub fn agent(&self, name: &str) -> Result<Agent> {
+        self.inner
+            .store
+            .agent_by_name(name)?
+            .ok_or_else(|| Error::not_found(format!("no agent named {name:?}")))
+    }
+
+    pub fn agents(&self) -> Result<Vec<Agent>> {
+        self.inner.store.agents()
+    }
+
+    pub fn set_agent_enabled(&self, name: &str, enabled: bool) -> Result<()> {
+        if !self.inner.store.set_agent_enabled(name, enabled)? {
+            return Err(Error::not_found(format!("no agent named {name:?}")));
+        }
+        tracing::info!(agent = %name, enabled, "agent updated");
+        Ok(())
+    }
+
+    pub fn rename_agent(&self, name: &str, new_name: &str) -> Result<()> {
+        let new_name = check_name(new_name, "agent name")?;
+        if !self.inner.store.rename_agent(name, new_name)? {
+            return Err(Error::not_found(format!("no agent named {name:?}")));
+        }
+        Ok(())
+    }
+
+    /// Deletes the agent's key for good. Its queue entries stay as history.
+    pub fn revoke_agent(&self, name: &str) -> Result<()> {
+        if !self.inner.store.delete_agent(name)? {
+            return Err(Error::not_found(format!("no agent named {name:?}")));
+        }
+        tracing::info!(agent = %name, "agent revoked");
+        Ok(())
+    }
+
+    // ----- service accounts -----
+
+    pub fn add_account(&self, new: NewAccount) -> Result<AccountInfo> {
+        let def = services::find(&new.service)
+            .ok_or_else(|| Error::invalid(format!("unknown service {:?}", new.service)))?;
+        let name = check_name(&new.name, "account name")?;
+        let base_url = new.base_url.as_deref().map(check_base_url).transpose()?;
+        if base_url.is_none() && def.default_base_url.is_none() {
+            return Err(Error::invalid(format!(
+                "{} accounts need a base URL",
+                def.display_name
+            )));
+        }
+        let creds = check_credentials(def, new.credentials)?;
+        let now = self.now();
+        // The row goes in first so that a name clash never touches the existing
+        // account's secret; if storing the secret then fails, the row is removed.
+        self.inner
+            .store
+            .insert_account(def.key, name, base_url.as_deref(), &now)?;
+        if let Err(e) = self
+            .inner
+            .creds
+            .set(&self.secret_name(def.key, name), &creds.to_secret())
+        {
+            let _ = self.inner.store.delete_account(def.key, name);
+            return Err(e);
+        }
+        tracing::info!(service = def.key, account = %name, "account added");
+        self.account_info(def.key, name)
+    }
+
+    pub fn accounts(&self) -> Result<Vec<AccountInfo>> {
+        self.inner
+            .store
+            .accounts()?
+            .into_iter()
+            .filter_map(|r| account_info(&r))
+            .map(Ok)
+            .collect()
+    }
+
+    pub fn account_info(&self, service: &str, name: &str) -> Result<AccountInfo> {
+        let (_, row) = self.account_row(service, name)?;
+        account_info(&row).ok_or_else(|| Error::not_found(format!("unknown service {service:?}")))
+    }
+
+    /// Changes an account's base URL (`Some(None)` returns to the service default)
+    /// and/or replaces its credentials.
+    pub fn update_account(
+        &self,
+        service: &str,
+        name: &str,
+        base_url: Option<Option<String>>,
+        credentials: Option<BTreeMap<String, Secret>>,
+    ) -> Result<AccountInfo> {
+        let (def, _) = self.account_row(service, name)?;
+        let secret_changed = credentials.is_some();
+        let base_url = match base_url {
+            Some(Some(u)) => Some(Some(check_base_url(&u)?)),
+            Some(None) if def.default_base_url.is_none() => {
+                return Err(Error::invalid(format!(
+                    "{} accounts need a base URL",
+                    def.display_name
+                )));
+            }
+            other => other,
+        };
+        if let Some(c) = credentials {
+            let creds = check_credentials(def, c)?;
+            self.inner
+                .creds
+                .set(&self.secret_name(def.key, name), &creds.to_secret())?;
+        }
+        self.inner.store.update_account(
+            def.key,
+            name,
+            base_url.as_ref().map(|u| u.as_deref()),
+            secret_changed,
+            &self.now(),
+        )?;
+        self.account_info(def.key, name)
+    }
+
+    pub fn remove_account(&self, service: &str, name: &str) -> Result<()> {
+        let (def, _) = self.account_row(service, name)?;
+        self.inner.store.delete_account(def.key, name)?;
+        self.inner.creds.delete(&self.secret_name(def.key, name))?;
+        self.inner
+            .credential_cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&(def.key.to_string(), name.to_string()));
+        tracing::info!(service = def.key, account = %name, "account removed");
+        Ok(())
+    }
+
+    /// Asks the service who the account is, with the stored credentials.
+    pub async fn test_account(&self, service: &str, name: &str) -> Result<AccountTest> {
+        let (def, row) = self.account_row(service, name)?;
+        let path = AgentPath::parse_with_query(def.identity_path)
+            .map_err(|e| Error::Internal(e.into()))?;
+        let result = self
+            .call_upstream(def, &row, Method::GET, &path, HeaderMap::new(), None)
+            .await;
+        Ok(match result {
+            Ok(resp) if resp.status.is_success() => {
+                let identity = serde_json::from_slice::<Value>(&resp.body)
+                    .ok()
+                    .and_then(|v| (def.identity_name)(&v));
+                AccountTest {
+                    ok: true,
+                    status: Some(resp.status.as_u16()),
+                    identity,
+                    error: None,
+                }
+            }
+            Ok(resp) => AccountTest {
+                ok: false,
+                status: Some(resp.status.as_u16()),
+                identity: None,
+                error: Some(format!(
+                    "{} answered {}{}",
+                    def.display_name,
+                    resp.status,
+                    if resp.status.as_u16() == 401 {
+                        ": the credentials were refused"
+                    } else {
+                        ""
+                    }
+                )),
+            },
+            Err(e) => AccountTest {
+                ok: false,
+                status: None,
+                identity: None,
+                error: Some(e.to_string()),
+            },
+        })
+    }
+
+    fn secret_name(&self, service: &str, account: &str) -> String {
+        format!("{}/{service}/{account}", self.inner.instance)
+    }
+
+    fn account_row(&self, service: &str, name: &str) -> Result<(&'static ServiceDef, AccountRow)> {
+        let def = services::find(service)
+            .ok_or_else(|| Error::not_found(format!("unknown service {service:?}")))?;
+        let row =
+            self.inner.store.account(def.key, name)?.ok_or_else(|| {
+                Error::not_found(format!("no {} account named {name:?}", def.key))
+            })?;
+        Ok((def, row))
+    }
+
+    fn credentials(&self, row: &AccountRow) -> Result<Arc<Credentials>> {
+        let key = (row.service.clone(), row.name.clone());
+        if let Some((v, c)) = self
+            .inner
+            .credential_cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            && *v == row.secret_version
+        {
+            return Ok(c.clone());
+        }
+        let secret = self
+            .inner
+            .creds
+            .get(&self.secret_name(&row.service, &row.name))?
+            .ok_or_else(|| {
+                Error::Credentials(format!(
+                    "the credentials of {}/{} are missing from the {}; add the account again",
+                    row.service,
+                    row.name,
+                    self.inner.creds.describe()
+                ))
+            })?;
+        let creds = Arc::new(Credentials::from_secret(&secret)?);
+        self.inner
+            .credential_cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, (row.secret_version, creds.clone()));
+        Ok(creds)
+    }
+
+    // ----- calling services -----
+
+    /// Performs an agent's read: the account's credentials are injected and the
+    /// upstream answer is returned as it came, less hop-by-hop headers.
+    pub async fn read(
+        &self,
+        agent: &Agent,
+        service: &str,
+        account: &str,
+        path: &str,
+        query: Option<&str>,
+        headers: &HeaderMap,
+    ) -> Result<UpstreamResponse> {
+        let (def, row) = self.account_row(service, account)?;
+        let path = AgentPath::parse(path, query).map_err(|e| Error::invalid(e.to_string()))?;
+        check_not_blocked(def, &path)?;
+        tracing::debug!(agent = %agent.name, "read");
+        self.call_upstream(
+            def,
+            &row,
+            Method::GET,
+            &path,
+            upstream::read_headers(headers),
+            None,
+        )
+        .await
+    }
+
+    async fn call_upstream(
+        &self,
+        def: &'static ServiceDef,
+        row: &AccountRow,
+        method: Method,
+        path: &AgentPath,
+        agent_headers: HeaderMap,
+        body: Option<Bytes>,
+    ) -> Result<UpstreamResponse> {
+        let base = effective_base_url(def, row)?;
+        let url = path
+            .resolve(&base)
+            .map_err(|e| Error::invalid(e.to_string()))?;
+        let creds = self.credentials(row)?;
+        let mut headers = HeaderMap::new();
+        for (name, value) in def.default_headers {
+            headers.insert(
+                HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            );
+        }
+        for (name, value) in agent_headers {
+            if let Some(name) = name {
+                headers.insert(name, value);
+            }
+        }
+        // Credentials go last so nothing an agent sent can replace them.
+        for (name, value) in (def.auth_headers)(&creds)? {
+            if let Some(name) = name {
+                headers.insert(name, value);
+            }
+        }
+        let timeout = Duration::from_secs(self.settings().upstream_timeout_secs);
+        self.inner
+            .upstream
+            .send(
+                UpstreamRequest {
+                    method,
+                    url,
+                    headers,
+                    body,
+                },
+                timeout,
+                self.inner.config.max_response_bytes,
+            )
+            .await
+    }
+
+    // ----- the write queue -----
+
+    /// Validates and stores a batch as a new pending entry.
+    pub fn submit(
+        &self,
+        agent: &Agent,
+        service: &str,
+        account: &str,
+        submission: Submission,
+    ) -> Result<Entry> {
+        let (def, row) = self.account_row(service, account)?;
+        let (requests, comment) = queue::validate_submission(submission)?;
+        for (i, r) in requests.iter().enumerate() {
+            let path = AgentPath::parse_with_query(&r.path)
+                .map_err(|e| Error::invalid(format!("requests[{i}]: {e}")))?;
+            check_not_blocked(def, &path)?;
+        }
+        let now = self.now();
+        for _ in 0..5 {
+            let id = keys::random_base62(12).to_lowercase();
+            let new = NewEntry {
+                id: &id,
+                agent,
+                service: def.key,
+                account: &row.name,
+                comment: &comment,
+                requests: &requests,
+                now: &now,
+            };
+            if self.inner.store.insert_entry(&new)? {
+                tracing::info!(entry = %id, agent = %agent.name, service = def.key, account = %row.name, requests = requests.len(), "write queued");
+                return self.entry(&id);
+            }
+        }
+        Err(Error::Internal(anyhow::anyhow!(
+            "could not find a free queue id"
+        )))
+    }
+
+    /// An entry, for the admin.
+    pub fn entry(&self, id: &str) -> Result<Entry> {
+        self.inner
+            .store
+            .entry(id)?
+            .ok_or_else(|| Error::not_found(format!("no queue entry {id:?}")))
+    }
+
+    /// An entry, for the agent that submitted it; to any other agent it does not exist.
+    pub fn agent_entry(
+        &self,
+        agent: &Agent,
+        service: &str,
+        account: &str,
+        id: &str,
+    ) -> Result<Entry> {
+        match self.inner.store.entry(id)? {
+            Some(e)
+                if e.agent_id == agent.id
+                    && services::find(service).is_some_and(|d| d.key == e.service)
+                    && e.account_name == account =>
+            {
+                Ok(e)
+            }
+            _ => Err(Error::not_found(format!(
+                "no queue entry {id:?} of yours on {service}/{account}"
+            ))),
+        }
+    }
+
+    pub fn entries(&self, filter: &EntryFilter) -> Result<Vec<Entry>> {
+        self.inner.store.entries(filter)
+    }
+
+    pub fn agent_entries(
+        &self,
+        agent: &Agent,
+        service: Option<&str>,
+        account: Option<&str>,
+    ) -> Result<Vec<Entry>> {
+        let service = match service {
+            Some(s) => Some(
+                services::find(s)
+                    .ok_or_else(|| Error::not_found(format!("unknown service {s:?}")))?
+                    .key,
+            ),
+            None => None,
+        };
+        self.inner.store.entries(&EntryFilter {
+            agent_id: Some(agent.id),
+            service: service.map(str::to_string),
+            account: account.map(str::to_string),
+            limit: Some(500),
+            ..Default::default()
+        })
+    }
+
+    /// The submitting agent takes back its own pending entry.
+    pub fn withdraw(
+        &self,
+        agent: &Agent,
+        service: &str,
+        account: &str,
+        id: &str,
+        reason: Option<String>,
+    ) -> Result<Entry> {
+        let entry = self.agent_entry(agent, service, account, id)?;
+        let now = self.now();
+        let by = format!("agent:{}", agent.name);
+        let reason = reason
+            .filter(|r| !r.trim().is_empty())
+            .map(|r| truncate(&r, 2000));
+        let moved = self.inner.store.transition(
+            id,
+            Status::Pending,
+            Status::Withdrawn,
+            Some(agent.id),
+            &[
+                ("reviewed_at", &now),
+                ("reviewed_by", &by),
+                ("rejection_reason", &reason),
+            ],
+        )?;
+        if !moved {
+            return Err(self.already_decided(&entry.id));
+        }
+        tracing::info!(entry = %id, agent = %agent.name, "write withdrawn");
+        self.entry(id)
+    }
+
+    /// Approves a pending entry. One conditional update decides: of two approvals
+    /// at the same instant exactly one succeeds, the other gets `AlreadyDecided`.
+    /// The caller then runs [`Gateway::execute`] (or [`Gateway::spawn_execute`]).
+    pub fn approve(&self, id: &str, by: &str) -> Result<Entry> {
+        let now = self.now();
+        let moved = self.inner.store.transition(
+            id,
+            Status::Pending,
+            Status::Approved,
+            None,
+            &[("reviewed_at", &now), ("reviewed_by", &by)],
+        )?;
+        if !moved {
+            return Err(self.already_decided(id));
+        }
+        tracing::info!(entry = %id, by, "write approved");
+        self.entry(id)
+    }
+
+    pub fn reject(&self, id: &str, by: &str, reason: Option<String>) -> Result<Entry> {
+        let now = self.now();
+        let reason = reason
+            .filter(|r| !r.trim().is_empty())
+            .map(|r| truncate(&r, 2000));
+        let moved = self.inner.store.transition(
+            id,
+            Status::Pending,
+            Status::Rejected,
+            None,
+            &[
+                ("reviewed_at", &now),
+                ("reviewed_by", &by),
+                ("rejection_reason", &reason),
+            ],
+        )?;
+        if !moved {
+            return Err(self.already_decided(id));
+        }
+        tracing::info!(entry = %id, by, "write rejected");
+        self.entry(id)
+    }
+
+    fn already_decided(&self, id: &str) -> Error {
+        match self.inner.store.entry(id) {
+            Ok(Some(e)) => Error::AlreadyDecided {
+                id: e.id,
+                status: e.status,
+            },
+            Ok(None) => Error::not_found(format!("no queue entry {id:?}")),
+            Err(e) => e,
+        }
+    }
+
+    /// Runs an approved entry's batch in order, stopping at the first failure.
+    ///
+    /// The entry is first claimed (approved to executing) in one conditional
+    /// update, so however many callers race here, one runs the batch; the others
+    /// get the entry as it stands. Results are saved after every request.
+    pub async fn execute(&self, id: &str) -> Result<Entry> {
+        let now = self.now();
+        if !self.inner.store.transition(
+            id,
+            Status::Approved,
+            Status::Executing,
+            None,
+            &[("started_at", &now)],
+        )? {
+            return self.entry(id);
+        }
+        let entry = self.entry(id)?;
+        let mut results = Vec::with_capacity(entry.requests.len());
+        let account = self.account_row(&entry.service, &entry.account_name);
+        for (index, request) in entry.requests.iter().enumerate() {
+            let result = match &account {
+                Ok((def, row)) => self.run_request(def, row, index, request).await,
+                Err(e) => RequestResult {
+                    index,
+                    ok: false,
+                    status: None,
+                    body: None,
+                    error: Some(e.to_string()),
+                },
+            };
+            let ok = result.ok;
+            results.push(result);
+            self.inner.store.save_results(id, &results)?;
+            if !ok {
+                break;
+            }
+        }
+        let status = if results.iter().all(|r| r.ok) {
+            Status::Completed
+        } else {
+            Status::Failed
+        };
+        let now = self.now();
+        let results_json =
+            serde_json::to_string(&results).map_err(|e| Error::Internal(e.into()))?;
+        self.inner.store.transition(
+            id,
+            Status::Executing,
+            status,
+            None,
+            &[("completed_at", &now), ("results", &results_json)],
+        )?;
+        tracing::info!(entry = %id, status = %status, "write executed");
+        self.entry(id)
+    }
+
+    /// Runs [`Gateway::execute`] in the background, tracked so that shutdown waits for it.
+    pub fn spawn_execute(&self, id: String) {
+        let gw = self.clone();
+        self.inner.executions.spawn(async move {
+            if let Err(e) = gw.execute(&id).await {
+                tracing::error!(entry = %id, error = %e, "execution failed");
+            }
+        });
+    }
+
+    /// Waits (at most `limit`) for background executions to finish.
+    pub async fn wait_for_executions(&self, limit: Duration) -> bool {
+        self.inner.executions.close();
+        tokio::time::timeout(limit, self.inner.executions.wait())
+            .await
+            .is_ok()
+    }
+
+    async fn run_request(
+        &self,
+        def: &'static ServiceDef,
+        row: &AccountRow,
+        index: usize,
+        req: &WriteRequest,
+    ) -> RequestResult {
+        let fail = |error: String| RequestResult {
+            index,
+            ok: false,
+            status: None,
+            body: None,
+            error: Some(error),
+        };
+        let Ok(method) = Method::from_bytes(req.method.as_bytes()) else {
+            return fail(format!("invalid method {:?}", req.method));
+        };
+        let path = match AgentPath::parse_with_query(&req.path) {
+            Ok(p) => p,
+            Err(e) => return fail(e.to_string()),
+        };
+        let mut headers = HeaderMap::new();
+        for (name, value) in &req.headers {
+            // Stored headers were filtered at submit; they are filtered again here
+            // so that the rule holds even for entries written by an older version.
+            if let Ok(Some((n, v))) = upstream::agent_header(name, value)
+                && let (Ok(n), Ok(v)) = (
+                    HeaderName::from_bytes(n.as_bytes()),
+                    HeaderValue::from_str(&v),
+                )
+            {
+                headers.insert(n, v);
+            }
+        }
+        let body = match &req.body {
+            None => None,
+            Some(Value::String(s)) => Some(Bytes::from(s.clone())),
+            Some(v) => Some(Bytes::from(serde_json::to_vec(v).unwrap_or_default())),
+        };
+        if body.is_some() && !headers.contains_key(http::header::CONTENT_TYPE) {
+            headers.insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+        }
+        match self
+            .call_upstream(def, row, method, &path, headers, body)
+            .await
+        {
+            Ok(resp) => RequestResult {
+                index,
+                ok: resp.status.is_success(),
+                status: Some(resp.status.as_u16()),
+                body: result_body(&resp.body),
+                error: None,
+            },
+            Err(e) => fail(e.to_string()),
+        }
+    }
+
+    /// Run once at start: entries left executing by a crash are marked failed and
+    /// never re-run blindly (the batch may have partly happened); approved entries
+    /// that never started are run.
+    pub fn recover(&self) -> Result<()> {
+        for id in self.inner.store.ids_with_status(Status::Executing)? {
+            let entry = self.entry(&id)?;
+            let mut results = entry.results.clone();
+            results.push(RequestResult {
+                index: results.len(),
+                ok: false,
+                status: None,
+                body: None,
+                error: Some(
+                    "interrupted: agentgate stopped while this batch was running; it was not retried. \
+                     Check the service before submitting again."
+                        .into(),
+                ),
+            });
+            let now = self.now();
+            let json = serde_json::to_string(&results).map_err(|e| Error::Internal(e.into()))?;
+            self.inner.store.transition(
+                &id,
+                Status::Executing,
+                Status::Failed,
+                None,
+                &[("completed_at", &now), ("results", &json)],
+            )?;
+            tracing::warn!(entry = %id, "an interrupted batch was marked failed");
+        }
+        for id in self.inner.store.ids_with_status(Status::Approved)? {
+            self.spawn_execute(id);
+        }
+        Ok(())
+    }
+
+    // ----- admin -----
+
+    pub fn admin_password_set(&self) -> Result<bool> {
+        Ok(self.inner.store.setting(ADMIN_PASSWORD_KEY)?.is_some())
+    }
+
+    /// Sets or replaces the admin password and ends every admin session.
+    pub fn set_admin_password(&self, password: &Secret) -> Result<()> {
+        let hash = admin::hash_password(password)?;
+        self.inner.store.set_setting(ADMIN_PASSWORD_KEY, &hash)?;
+        self.inner.store.delete_all_sessions()?;
+        tracing::info!("admin password changed");
+        Ok(())
+    }
+
+    /// Sets the first admin password; refused once one exists.
+    pub fn setup_admin_password(&self, password: &Secret) -> Result<()> {
+        admin::check_password_rules(password)?;
+        let hash = admin::hash_password(password)?;
+        if self
+            .inner
+            .store
+            .setting_or_insert(ADMIN_PASSWORD_KEY, &hash)?
+            != hash
+        {
+            return Err(Error::Conflict(
+                "the admin password is already set; log in instead".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks the password and opens an admin session, returning its token.
+    pub async fn login(&self, client: IpAddr, password: Secret) -> Result<Secret> {
+        let now = self.inner.clock.now();
+        self.inner.throttle.check(client, now)?;
+        let Some(hash) = self.inner.store.setting(ADMIN_PASSWORD_KEY)? else {
+            return Err(Error::Conflict(
+                "no admin password is set yet: set one first".into(),
+            ));
+        };
+        // argon2 takes tens of milliseconds of CPU: keep it off the async workers.
+        let ok = tokio::task::spawn_blocking(move || admin::verify_password(&password, &hash))
+            .await
+            .map_err(|e| Error::Internal(e.into()))?;
+        if !ok {
+            self.inner.throttle.record_failure(client, now);
+            tracing::warn!(%client, "failed admin login");
+            return Err(Error::Unauthorized("wrong password".into()));
+        }
+        self.inner.throttle.record_success(client);
+        let token = keys::new_admin_token();
+        self.inner.store.insert_session(
+            &keys::token_digest(&token),
+            &timestamp(now),
+            &timestamp(now + admin::SESSION_LIFETIME),
+        )?;
+        Ok(Secret::new(token))
+    }
+
+    pub fn admin_session_valid(&self, token: &str) -> Result<bool> {
+        if !token.starts_with(keys::ADMIN_TOKEN_PREFIX) || token.len() > 200 {
+            return Ok(false);
+        }
+        self.inner
+            .store
+            .session_valid(&keys::token_digest(token), &self.now())
+    }
+
+    pub fn logout(&self, token: &str) -> Result<()> {
+        self.inner.store.delete_session(&keys::token_digest(token))
+    }
+
+    pub fn settings(&self) -> Settings {
+        self.inner
+            .settings
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn update_settings(&self, update: SettingsUpdate) -> Result<Settings> {
+        let mut s = self.settings();
+        if let Some(t) = update.upstream_timeout_secs {
+            if !(1..=600).contains(&t) {
+                return Err(Error::invalid(
+                    "upstream_timeout_secs must be between 1 and 600",
+                ));
+            }
+            s.upstream_timeout_secs = t;
+        }
+        let json = serde_json::to_string(&s).map_err(|e| Error::Internal(e.into()))?;
+        self.inner.store.set_setting(SETTINGS_KEY, &json)?;
+        *self
+            .inner
+            .settings
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = s.clone();
+        Ok(s)
+    }
+}
+
+fn load_pepper(store: &Store, creds: &dyn CredentialStore, instance: &str) -> Result<Secret> {
+    use sha2::Digest;
+    let name = format!("{instance}/key-pepper");
+    let fingerprint = |s: &Secret| {
+        hex::encode(sha2::Sha256::digest(format!(
+            "agentgate-pepper:{}",
+            s.expose()
+        )))
+    };
+    let expected = match store.setting(PEPPER_FINGERPRINT_KEY)? {
+        Some(f) => f,
+        None => {
+            let candidate = match creds.get(&name)? {
+                Some(existing) => existing,
+                None => {
+                    let fresh = Secret::new(keys::random_base62(43));
+                    creds.set(&name, &fresh)?;
+                    fresh
+                }
+            };
+            store.setting_or_insert(PEPPER_FINGERPRINT_KEY, &fingerprint(&candidate))?
+        }
+    };
+    let pepper = creds.get(&name)?.ok_or_else(|| {
+        Error::Credentials(format!(
+            "the {} has no key secret for this data folder, so agent keys cannot be checked. \
+             Was the data folder made with another credential backend? Use that one again.",
+            creds.describe()
+        ))
+    })?;
+    if fingerprint(&pepper) != expected {
+        return Err(Error::Credentials(format!(
+            "the key secret in the {} does not belong to this data folder; use the credential backend it was made with",
+            creds.describe()
+        )));
+    }
+    Ok(pepper)
+}
+
+fn account_info(row: &AccountRow) -> Option<AccountInfo> {
+    let def = services::find(&row.service)?;
+    Some(AccountInfo {
+        service: def.key.to_string(),
+        service_name: def.display_name,
+        name: row.name.clone(),
+        base_url: row
+            .base_url
+            .clone()
+            .or(def.default_base_url.map(str::to_string))
+            .unwrap_or_default(),
+        custom_base_url: row.base_url.is_some(),
+        created_at: row.created_at.clone(),
+        updated_at: row.updated_at.clone(),
+    })
+}
+
+fn effective_base_url(def: &ServiceDef, row: &AccountRow) -> Result<Url> {
+    let raw = row
+        .base_url
+        .as_deref()
+        .or(def.default_base_url)
+        .ok_or_else(|| Error::invalid(format!("{}/{} has no base URL", def.key, row.name)))?;
+    Url::parse(raw).map_err(|e| Error::Internal(anyhow::anyhow!("stored base URL is invalid: {e}")))
+}
+
+fn check_not_blocked(def: &ServiceDef, path: &AgentPath) -> Result<()> {
+    if let Some(rule) = def.blocked_rule(&path.normalized()) {
+        return Err(Error::Blocked(format!(
+            "{} is blocked for privacy on {} (rule {:?}); agentgate never reads or writes it",
+            path, def.display_name, rule.0
+        )));
+    }
+    Ok(())
+}
+
+/// Names of agents and accounts: short, printable, and safe in URLs and keychain item names.
+fn check_name<'a>(name: &'a str, what: &str) -> Result<&'a str> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && !name.starts_with('.');
+    if ok {
+        Ok(name)
+    } else {
+        Err(Error::invalid(format!(
+            "{what} {name:?} must be 1 to 64 letters, digits, '-', '_' or '.', not starting with '.'"
+        )))
+    }
+}
+
+/// A base URL receives credentials, so it must be HTTPS (plain HTTP only to this
+/// machine) with no user, query or fragment.
+fn check_base_url(raw: &str) -> Result<String> {
+    let url = Url::parse(raw.trim())
+        .map_err(|e| Error::invalid(format!("base URL {raw:?} is not a URL: {e}")))?;
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    };
+    let scheme_ok = url.scheme() == "https" || (url.scheme() == "http" && loopback);
+    if !scheme_ok || url.host().is_none() {
+        return Err(Error::invalid(format!(
+            "base URL {raw:?} must be https:// (plain http:// only for this machine)"
+        )));
+    }
+    if !url.username().is_empty()
+        || url.password().is_some()
+        || url.query().is_some()
+        || url.fragment().is_some()
+    {
+        return Err(Error::invalid(format!(
+            "base URL {raw:?} must not hold a user name, password, query or fragment"
+        )));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_string())
+}
+
+fn check_credentials(def: &ServiceDef, given: BTreeMap<String, Secret>) -> Result<Credentials> {
+    for name in given.keys() {
+        if !def.credential_fields.iter().any(|f| f.name == name) {
+            return Err(Error::invalid(format!(
+                "{} credentials have no field {name:?}; expected {}",
+                def.display_name,
+                field_list(def)
+            )));
+        }
+    }
+    for f in def.credential_fields {
+        if given
+            .get(f.name)
+            .is_none_or(|v| v.expose().trim().is_empty())
+        {
+            return Err(Error::invalid(format!(
+                "{} credentials need {}",
+                def.display_name,
+                field_list(def)
+            )));
+        }
+    }
+    Ok(Credentials(
+        given
+            .into_iter()
+            .map(|(k, v)| (k, Secret::new(v.expose().trim())))
+            .collect(),
+    ))
+}
+
+fn field_list(def: &ServiceDef) -> String {
+    def.credential_fields
+        .iter()
+        .map(|f| format!("{:?} ({})", f.name, f.label))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// An upstream body as kept in results: JSON when it parses, else text, capped.
+fn result_body(body: &[u8]) -> Option<Value> {
+    if body.is_empty() {
+        return None;
+    }
+    if body.len() <= MAX_STORED_RESULT_BYTES
+        && let Ok(v) = serde_json::from_slice(body)
+    {
+        return Some(v);
+    }
+    let text =
+        String::from_utf8_lossy(&body[..body.len().min(MAX_STORED_RESULT_BYTES)]).into_owned();
+    Some(Value::String(text))
+}
+
+fn truncate(s: &str, max_chars: usize) -> String {
+    s.chars().take(max_chars).collect()
+}
+
+fn create_private_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| {
+        Error::Internal(
+            anyhow::Error::new(e)
+                .context(format!("cannot create the data folder {}", dir.display())),
+        )
+    })?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_urls_must_be_safe_to_send_credentials_to() {
+        assert_eq!(
+            check_base_url("https://ghe.corp/api/v3/").unwrap(),
+            "https://ghe.corp/api/v3"
+        );
+        assert!(check_base_url("http://127.0.0.1:8080").is_ok());
+        assert!(check_base_url("http://localhost:8080").is_ok());
+        for bad in [
+            "http://ghe.corp",
+            "ftp://x",
+            "https://user:pw@x",
+            "https://x/?a=b",
+            "not a url",
+        ] {
+            assert!(check_base_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_are_restricted() {
+        assert!(check_name("claude-code_1.2", "n").is_ok());
+        for bad in ["", "a/b", "a b", ".hidden", &"x".repeat(65), "é"] {
+            assert!(check_name(bad, "n").is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn result_bodies_are_json_or_capped_text() {
+        assert_eq!(result_body(b"{\"a\":1}"), Some(serde_json::json!({"a": 1})));
+        assert_eq!(result_body(b""), None);
+        assert_eq!(result_body(b"plain"), Some(Value::String("plain".into())));
+        let big = vec![b'x'; MAX_STORED_RESULT_BYTES * 2];
+        match result_body(&big) {
+            Some(Value::String(s)) => assert_eq!(s.len(), MAX_STORED_RESULT_BYTES),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,401 @@
+//! The admin API, served only on the admin listener. Every route except health,
+//! first-run setup and login needs an admin session: the `agentgate_session`
+//! cookie set at login, or the same token as `Authorization: Bearer agt_...` for
+//! scripts. Agent keys are refused outright.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::agent::health;
+use super::error::{ApiError, method_not_allowed, not_found};
+use super::extract::{JsonBody, OptionalJsonBody, Params, QueryParams};
+use super::trace::trace_requests;
+use crate::admin::SESSION_LIFETIME;
+use crate::config::DEFAULT_MAX_BODY_BYTES;
+use crate::error::Error;
+use crate::gateway::{Gateway, NewAccount, SettingsUpdate};
+use crate::keys::AGENT_KEY_PREFIX;
+use crate::queue::Status;
+use crate::secret::Secret;
+use crate::services::REGISTRY;
+use crate::store::EntryFilter;
+
+pub const SESSION_COOKIE: &str = "agentgate_session";
+/// How the admin API names itself in `reviewed_by`.
+const REVIEWER: &str = "admin-api";
+
+pub fn admin_router(gw: Gateway) -> Router {
+    let protected = Router::new()
+        .route("/admin/queue", get(queue_list))
+        .route("/admin/queue/{id}", get(queue_entry))
+        .route("/admin/queue/{id}/approve", post(approve))
+        .route("/admin/queue/{id}/reject", post(reject))
+        .route("/admin/keys", get(keys_list).post(keys_create))
+        .route(
+            "/admin/keys/{name}",
+            axum::routing::patch(keys_update).delete(keys_revoke),
+        )
+        .route("/admin/accounts", get(accounts_list).post(accounts_add))
+        .route(
+            "/admin/accounts/{service}/{name}",
+            get(accounts_get)
+                .patch(accounts_update)
+                .delete(accounts_remove),
+        )
+        .route("/admin/accounts/{service}/{name}/test", post(accounts_test))
+        .route("/admin/services", get(services_list))
+        .route("/admin/settings", get(settings_get).patch(settings_update))
+        .route("/admin/logout", post(logout))
+        .route_layer(middleware::from_fn_with_state(gw.clone(), require_admin));
+    Router::new()
+        .route("/health", get(health))
+        .route("/admin/status", get(status))
+        .route("/admin/setup", post(setup))
+        .route("/admin/login", post(login))
+        .merge(protected)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(DEFAULT_MAX_BODY_BYTES))
+        .layer(middleware::from_fn(trace_requests))
+        .with_state(gw)
+}
+
+/// The session token from the bearer header or the cookie.
+fn session_token(headers: &http::HeaderMap) -> Option<String> {
+    if let Some(auth) = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        return auth.strip_prefix("Bearer ").map(|t| t.trim().to_string());
+    }
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == SESSION_COOKIE)
+        .map(|(_, v)| v.to_string())
+}
+
+async fn require_admin(State(gw): State<Gateway>, req: Request, next: Next) -> Response {
+    let Some(token) = session_token(req.headers()) else {
+        return ApiError(Error::Unauthorized(
+            "log in first: POST /admin/login".into(),
+        ))
+        .into_response();
+    };
+    if token.starts_with(AGENT_KEY_PREFIX) {
+        tracing::warn!("an agent key was presented to the admin API");
+        return ApiError(Error::Unauthorized(
+            "agent keys are not accepted on the admin API".into(),
+        ))
+        .into_response();
+    }
+    match gw.admin_session_valid(&token) {
+        Ok(true) => next.run(req).await,
+        Ok(false) => ApiError(Error::Unauthorized(
+            "the session is unknown or expired: log in again".into(),
+        ))
+        .into_response(),
+        Err(e) => ApiError(e).into_response(),
+    }
+}
+
+fn client_ip(req_ext: Option<&ConnectInfo<SocketAddr>>) -> IpAddr {
+    req_ext.map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |c| c.0.ip())
+}
+
+async fn status(State(gw): State<Gateway>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({"password_set": gw.admin_password_set()?})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordBody {
+    password: String,
+}
+
+async fn setup(
+    State(gw): State<Gateway>,
+    JsonBody(body): JsonBody<PasswordBody>,
+) -> Result<Json<Value>, ApiError> {
+    gw.setup_admin_password(&Secret::new(body.password))?;
+    Ok(Json(
+        json!({"ok": true, "message": "admin password set; log in with POST /admin/login"}),
+    ))
+}
+
+async fn login(State(gw): State<Gateway>, req: Request) -> Result<Response, ApiError> {
+    let ip = client_ip(req.extensions().get::<ConnectInfo<SocketAddr>>());
+    let JsonBody(body) = JsonBody::<PasswordBody>::from_request_with(req, &gw).await?;
+    let token = gw.login(ip, Secret::new(body.password)).await?;
+    let cookie = format!(
+        "{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
+        token.expose(),
+        SESSION_LIFETIME.whole_seconds()
+    );
+    let body =
+        Json(json!({"token": token.expose(), "expires_in": SESSION_LIFETIME.whole_seconds()}));
+    Ok(([(http::header::SET_COOKIE, cookie)], body).into_response())
+}
+
+impl<T: serde::de::DeserializeOwned> JsonBody<T> {
+    async fn from_request_with(req: Request, gw: &Gateway) -> Result<Self, ApiError> {
+        <Self as axum::extract::FromRequest<Gateway>>::from_request(req, gw).await
+    }
+}
+
+async fn logout(State(gw): State<Gateway>, req: Request) -> Result<Response, ApiError> {
+    if let Some(token) = session_token(req.headers()) {
+        gw.logout(&token)?;
+    }
+    let cookie = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
+    Ok((
+        [(http::header::SET_COOKIE, cookie)],
+        Json(json!({"ok": true})),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QueueQuery {
+    status: Option<String>,
+    agent: Option<String>,
+    service: Option<String>,
+    account: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn queue_list(
+    State(gw): State<Gateway>,
+    QueryParams(q): QueryParams<QueueQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let status = q.status.as_deref().map(str::parse::<Status>).transpose()?;
+    let entries = gw.entries(&EntryFilter {
+        status,
+        agent_name: q.agent,
+        service: q.service,
+        account: q.account,
+        limit: Some(q.limit.unwrap_or(200).min(1000)),
+        ..Default::default()
+    })?;
+    Ok(Json(json!({"count": entries.len(), "entries": entries})))
+}
+
+async fn queue_entry(
+    State(gw): State<Gateway>,
+    Params(id): Params<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!(gw.entry(&id)?)))
+}
+
+async fn approve(
+    State(gw): State<Gateway>,
+    Params(id): Params<String>,
+) -> Result<Json<Value>, ApiError> {
+    let entry = gw.approve(&id, REVIEWER)?;
+    gw.spawn_execute(entry.id.clone());
+    Ok(Json(json!(entry)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RejectBody {
+    reason: Option<String>,
+}
+
+async fn reject(
+    State(gw): State<Gateway>,
+    Params(id): Params<String>,
+    OptionalJsonBody(body): OptionalJsonBody<RejectBody>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!(gw.reject(
+        &id,
+        REVIEWER,
+        body.and_then(|b| b.reason)
+    )?)))
+}
+
+async fn keys_list(State(gw): State<Gateway>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({"agents": gw.agents()?})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewKeyBody {
+    name: String,
+}
+
+async fn keys_create(
+    State(gw): State<Gateway>,
+    JsonBody(body): JsonBody<NewKeyBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let (agent, key) = gw.create_agent(&body.name)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            json!({"agent": agent, "key": key.expose(), "message": "Store this key now: it is never shown again."}),
+        ),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyUpdateBody {
+    name: Option<String>,
+    enabled: Option<bool>,
+}
+
+async fn keys_update(
+    State(gw): State<Gateway>,
+    Params(name): Params<String>,
+    JsonBody(body): JsonBody<KeyUpdateBody>,
+) -> Result<Json<Value>, ApiError> {
+    let mut current = name;
+    if let Some(enabled) = body.enabled {
+        gw.set_agent_enabled(&current, enabled)?;
+    }
+    if let Some(new_name) = body.name {
+        gw.rename_agent(&current, &new_name)?;
+        current = new_name;
+    }
+    Ok(Json(json!({"agent": gw.agent(&current)?})))
+}
+
+async fn keys_revoke(
+    State(gw): State<Gateway>,
+    Params(name): Params<String>,
+) -> Result<Json<Value>, ApiError> {
+    gw.revoke_agent(&name)?;
+    Ok(Json(json!({"ok": true})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewAccountBody {
+    service: String,
+    name: String,
+    base_url: Option<String>,
+    credentials: BTreeMap<String, String>,
+}
+
+fn secrets(map: BTreeMap<String, String>) -> BTreeMap<String, Secret> {
+    map.into_iter().map(|(k, v)| (k, Secret::new(v))).collect()
+}
+
+async fn accounts_add(
+    State(gw): State<Gateway>,
+    JsonBody(body): JsonBody<NewAccountBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let info = gw.add_account(NewAccount {
+        service: body.service,
+        name: body.name,
+        base_url: body.base_url,
+        credentials: secrets(body.credentials),
+    })?;
+    Ok((StatusCode::CREATED, Json(json!({"account": info}))))
+}
+
+async fn accounts_list(State(gw): State<Gateway>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({"accounts": gw.accounts()?})))
+}
+
+async fn accounts_get(
+    State(gw): State<Gateway>,
+    Params((service, name)): Params<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({"account": gw.account_info(&service, &name)?})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccountUpdateBody {
+    /// `null` returns to the service's default base URL.
+    #[serde(default, deserialize_with = "double_option")]
+    base_url: Option<Option<String>>,
+    credentials: Option<BTreeMap<String, String>>,
+}
+
+fn double_option<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+async fn accounts_update(
+    State(gw): State<Gateway>,
+    Params((service, name)): Params<(String, String)>,
+    JsonBody(body): JsonBody<AccountUpdateBody>,
+) -> Result<Json<Value>, ApiError> {
+    let info = gw.update_account(
+        &service,
+        &name,
+        body.base_url,
+        body.credentials.map(secrets),
+    )?;
+    Ok(Json(json!({"account": info})))
+}
+
+async fn accounts_remove(
+    State(gw): State<Gateway>,
+    Params((service, name)): Params<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    gw.remove_account(&service, &name)?;
+    Ok(Json(json!({"ok": true})))
+}
+
+async fn accounts_test(
+    State(gw): State<Gateway>,
+    Params((service, name)): Params<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!(gw.test_account(&service, &name).await?)))
+}
+
+async fn services_list() -> Json<Value> {
+    Json(json!({
+        "services": REGISTRY.iter().map(|s| json!({
+            "key": s.key,
+            "aliases": s.aliases,
+            "display_name": s.display_name,
+            "description": s.description,
+            "auth_method": s.auth_method,
+            "default_base_url": s.default_base_url,
+            "credential_fields": s.credential_fields,
+            "blocked_paths": s.blocked.iter().map(|b| b.0).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>()
+    }))
+}
+
+async fn settings_get(State(gw): State<Gateway>) -> Json<Value> {
+    let c = gw.config();
+    Json(json!({
+        "settings": gw.settings(),
+        "read_only": {
+            "agent_listen": c.agent_addr.to_string(),
+            "admin_listen": c.admin_addr.to_string(),
+            "base_url": c.base_url,
+            "data_dir": c.data_dir.display().to_string(),
+            "credential_backend": gw.credential_backend(),
+            "max_request_body_bytes": DEFAULT_MAX_BODY_BYTES,
+            "max_upstream_response_bytes": c.max_response_bytes,
+        }
+    }))
+}
+
+async fn settings_update(
+    State(gw): State<Gateway>,
+    JsonBody(update): JsonBody<SettingsUpdate>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({"settings": gw.update_settings(update)?})))
+}

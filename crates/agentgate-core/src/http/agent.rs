@@ -1,0 +1,338 @@
+//! The agent API (see `docs/agent-api.md` in the shared contract): reads proxied
+//! at once, writes queued for a human, and discovery documents.
+
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::{Extension, Json, Router};
+use http::{HeaderMap, Method, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::docs;
+use super::error::{ApiError, method_not_allowed, not_found};
+use super::extract::{JsonBody, OptionalJsonBody, Params, read_body};
+use super::trace::trace_requests;
+use crate::config::DEFAULT_MAX_BODY_BYTES;
+use crate::error::Error;
+use crate::gateway::Gateway;
+use crate::queue::{Entry, Submission};
+use crate::store::Agent;
+
+pub fn agent_router(gw: Gateway) -> Router {
+    let api = Router::new()
+        .route("/api/readme", get(readme))
+        .route("/api/agent_start_here", get(readme))
+        .route("/api/services", get(services))
+        .route("/api/skill", get(skill))
+        .route("/api/queue/list", get(list_all))
+        .route("/api/queue/{service}/{account}/submit", post(submit))
+        .route("/api/queue/{service}/{account}/list", get(list_account))
+        .route(
+            "/api/queue/{service}/{account}/status/{id}",
+            get(status).delete(withdraw),
+        )
+        .route("/api/{service}/{account}", any(account_root))
+        .route("/api/{service}/{account}/{*path}", any(proxy))
+        .route_layer(middleware::from_fn_with_state(gw.clone(), require_agent));
+    Router::new()
+        .route("/health", get(health))
+        .merge(api)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(DEFAULT_MAX_BODY_BYTES))
+        .layer(middleware::from_fn(trace_requests))
+        .with_state(gw)
+}
+
+pub(super) async fn health() -> Json<Value> {
+    Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+}
+
+/// Resolves the bearer key to an agent before any handler runs.
+async fn require_agent(State(gw): State<Gateway>, mut req: Request, next: Next) -> Response {
+    let header = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or(""));
+    match gw.authenticate(header) {
+        Ok(agent) => {
+            tracing::Span::current().record("agent", agent.name.as_str());
+            req.extensions_mut().insert(agent);
+            next.run(req).await
+        }
+        Err(e) => ApiError(e).into_response(),
+    }
+}
+
+fn record_account(service: &str, account: &str) {
+    let span = tracing::Span::current();
+    span.record("service", service);
+    span.record("account", account);
+}
+
+async fn readme(
+    State(gw): State<Gateway>,
+    Extension(agent): Extension<Agent>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(docs::readme(&gw, &agent)?))
+}
+
+async fn services(
+    State(gw): State<Gateway>,
+    Extension(agent): Extension<Agent>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(docs::services(&gw, &agent)?))
+}
+
+async fn skill(
+    State(gw): State<Gateway>,
+    Extension(agent): Extension<Agent>,
+) -> Result<Response, ApiError> {
+    let text = docs::skill(&gw, &agent)?;
+    Ok((
+        [(http::header::CONTENT_TYPE, "text/markdown; charset=utf-8")],
+        text,
+    )
+        .into_response())
+}
+
+async fn account_root(
+    State(gw): State<Gateway>,
+    Extension(agent): Extension<Agent>,
+    method: Method,
+    Params((service, account)): Params<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    record_account(&service, &account);
+    if method != Method::GET && method != Method::HEAD {
+        return Err(Error::invalid(
+            "name an upstream path after the account: /api/{service}/{account}/{path}",
+        )
+        .into());
+    }
+    Ok(Json(docs::account(&gw, &agent, &service, &account)?))
+}
+
+/// `/api/{service}/{account}/{path}`: a GET is a read; a write method queues the
+/// request as a one-request batch and answers 202.
+async fn proxy(
+    State(gw): State<Gateway>,
+    Extension(agent): Extension<Agent>,
+    Params((service, account, _)): Params<(String, String, String)>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    record_account(&service, &account);
+    // The raw (still percent-encoded) path is what gets checked and forwarded;
+    // axum's decoded wildcard would hide encoded slashes and dots.
+    let raw_path = raw_upstream_path(req.uri().path());
+    let query = req.uri().query().map(str::to_string);
+    match req.method().clone() {
+        Method::GET | Method::HEAD => {
+            let resp = gw
+                .read(&agent, &service, &account, &raw_path, query.as_deref(), req.headers())
+                .await?;
+            let mut out = Response::new(Body::from(resp.body));
+            *out.status_mut() = resp.status;
+            *out.headers_mut() = resp.headers;
+            Ok(out)
+        }
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE => {
+            let method = req.method().to_string();
+            let headers = req.headers().clone();
+            let body = read_body(req, &()).await?;
+            let entry = queue_direct_write(&gw, &agent, &service, &account, method, raw_path, query, &headers, body)?;
+            Ok((StatusCode::ACCEPTED, Json(queued_answer(&gw, &entry))).into_response())
+        }
+        other => Err(Error::invalid(format!(
+            "{other} is not supported; use GET to read, or POST, PUT, PATCH or DELETE to queue a write"
+        ))
+        .into()),
+    }
+}
+
+/// Everything after `/api/{service}/{account}`, with its leading slash.
+fn raw_upstream_path(full: &str) -> String {
+    let mut rest = full;
+    for _ in 0..3 {
+        rest = rest.strip_prefix('/').unwrap_or(rest);
+        rest = rest.find('/').map_or("", |i| &rest[i..]);
+    }
+    if rest.is_empty() {
+        "/".into()
+    } else {
+        rest.into()
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn queue_direct_write(
+    gw: &Gateway,
+    agent: &Agent,
+    service: &str,
+    account: &str,
+    method: String,
+    path: String,
+    query: Option<String>,
+    headers: &HeaderMap,
+    body: bytes::Bytes,
+) -> Result<Entry, ApiError> {
+    let comment = match headers.get("x-agentgate-comment") {
+        Some(v) => v
+            .to_str()
+            .map_err(|_| Error::invalid("the X-Agentgate-Comment header must be plain ASCII text"))?
+            .to_string(),
+        None => {
+            return Err(Error::invalid(
+                "writes are queued for a human: send an X-Agentgate-Comment header saying why, \
+                 or use POST /api/queue/{service}/{account}/submit",
+            )
+            .into());
+        }
+    };
+    let content_type = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    // A body that parses as JSON is sent as JSON whatever the agent's client
+    // labelled it (curl -d says form-urlencoded); anything else goes as text with
+    // the agent's own content type.
+    let (body_value, keep_content_type) = if body.is_empty() {
+        (Value::Null, false)
+    } else {
+        let text = std::str::from_utf8(&body)
+            .map_err(|_| Error::invalid("the request body is not valid UTF-8"))?;
+        match serde_json::from_str::<Value>(text) {
+            Ok(v) => (v, content_type.is_some_and(|c| c.contains("json"))),
+            Err(_) => (Value::String(text.to_string()), true),
+        }
+    };
+    let path = match query {
+        Some(q) => format!("{path}?{q}"),
+        None => path,
+    };
+    let mut request = json!({"method": method, "path": path, "body": body_value});
+    if let Some(ct) = content_type.filter(|_| keep_content_type) {
+        request["headers"] = json!({"content-type": ct});
+    }
+    let submission = Submission {
+        requests: Some(Value::Array(vec![request])),
+        comment: Some(Value::String(comment)),
+    };
+    Ok(gw.submit(agent, service, account, submission)?)
+}
+
+fn status_path(entry: &Entry) -> String {
+    format!(
+        "/api/queue/{}/{}/status/{}",
+        entry.service, entry.account_name, entry.id
+    )
+}
+
+fn queued_answer(gw: &Gateway, entry: &Entry) -> Value {
+    json!({
+        "id": entry.id,
+        "status": entry.status,
+        "message": format!(
+            "Queued for human approval. Check the outcome with GET {}{}",
+            gw.config().base_url, status_path(entry)
+        ),
+        "status_url": status_path(entry),
+    })
+}
+
+async fn submit(
+    State(gw): State<Gateway>,
+    Extension(agent): Extension<Agent>,
+    Params((service, account)): Params<(String, String)>,
+    JsonBody(sub): JsonBody<Submission>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    record_account(&service, &account);
+    let entry = gw.submit(&agent, &service, &account, sub)?;
+    Ok((StatusCode::CREATED, Json(queued_answer(&gw, &entry))))
+}
+
+/// The agent's view of an entry: the contract's fields plus its requests.
+fn agent_view(e: &Entry) -> Value {
+    json!({
+        "id": e.id,
+        "status": e.status,
+        "service": e.service,
+        "account_name": e.account_name,
+        "comment": e.comment,
+        "requests": e.requests,
+        "submitted_at": e.submitted_at,
+        "reviewed_at": e.reviewed_at,
+        "completed_at": e.completed_at,
+        "rejection_reason": e.rejection_reason,
+        "results": e.results,
+    })
+}
+
+async fn status(
+    State(gw): State<Gateway>,
+    Extension(agent): Extension<Agent>,
+    Params((service, account, id)): Params<(String, String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    record_account(&service, &account);
+    Ok(Json(agent_view(
+        &gw.agent_entry(&agent, &service, &account, &id)?,
+    )))
+}
+
+#[derive(Deserialize)]
+struct WithdrawBody {
+    reason: Option<String>,
+}
+
+async fn withdraw(
+    State(gw): State<Gateway>,
+    Extension(agent): Extension<Agent>,
+    Params((service, account, id)): Params<(String, String, String)>,
+    OptionalJsonBody(body): OptionalJsonBody<WithdrawBody>,
+) -> Result<Json<Value>, ApiError> {
+    record_account(&service, &account);
+    let entry = gw.withdraw(&agent, &service, &account, &id, body.and_then(|b| b.reason))?;
+    Ok(Json(agent_view(&entry)))
+}
+
+async fn list_all(
+    State(gw): State<Gateway>,
+    Extension(agent): Extension<Agent>,
+) -> Result<Json<Value>, ApiError> {
+    let entries = gw.agent_entries(&agent, None, None)?;
+    Ok(Json(json!({
+        "count": entries.len(),
+        "entries": entries.iter().map(agent_view).collect::<Vec<_>>(),
+    })))
+}
+
+async fn list_account(
+    State(gw): State<Gateway>,
+    Extension(agent): Extension<Agent>,
+    Params((service, account)): Params<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    record_account(&service, &account);
+    gw.account_info(&service, &account)?;
+    let entries = gw.agent_entries(&agent, Some(&service), Some(&account))?;
+    Ok(Json(json!({
+        "count": entries.len(),
+        "entries": entries.iter().map(agent_view).collect::<Vec<_>>(),
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_upstream_path_keeps_its_encoding() {
+        assert_eq!(raw_upstream_path("/api/github/me/repos/o/r"), "/repos/o/r");
+        assert_eq!(raw_upstream_path("/api/github/me/a%2fb/.."), "/a%2fb/..");
+        assert_eq!(raw_upstream_path("/api/github/me/"), "/");
+        assert_eq!(
+            raw_upstream_path("/api/github/me//evil.com/x"),
+            "//evil.com/x"
+        );
+    }
+}

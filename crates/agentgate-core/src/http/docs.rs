@@ -1,0 +1,124 @@
+//! Discovery documents for agents, generated from the service registry and the
+//! accounts that exist, so they never drift from what the gateway does.
+
+use serde_json::{Value, json};
+
+use crate::config::{MAX_BATCH_REQUESTS, MAX_COMMENT_CHARS};
+use crate::error::Result;
+use crate::gateway::{AccountInfo, Gateway};
+use crate::services;
+use crate::store::Agent;
+
+fn account_doc(gw: &Gateway, a: &AccountInfo) -> Value {
+    let def = services::find(&a.service);
+    let base = &gw.config().base_url;
+    json!({
+        "service": a.service,
+        "account": a.name,
+        "display_name": a.service_name,
+        "description": def.map(|d| d.description),
+        "read": format!("GET {base}/api/{}/{}/{{path}}", a.service, a.name),
+        "submit": format!("POST {base}/api/queue/{}/{}/submit", a.service, a.name),
+        "upstream_base_url": a.base_url,
+        "example_reads": def.map(|d| d.example_reads.iter()
+            .map(|p| format!("/api/{}/{}{}", a.service, a.name, p)).collect::<Vec<_>>()),
+        "write_guidelines": def.map(|d| d.write_guidelines),
+        "blocked_paths": def.map(|d| d.blocked.iter().map(|b| b.0).collect::<Vec<_>>()),
+    })
+}
+
+pub fn services(gw: &Gateway, _agent: &Agent) -> Result<Value> {
+    let accounts = gw.accounts()?;
+    Ok(json!({
+        "count": accounts.len(),
+        "services": accounts.iter().map(|a| account_doc(gw, a)).collect::<Vec<_>>(),
+    }))
+}
+
+pub fn account(gw: &Gateway, _agent: &Agent, service: &str, account: &str) -> Result<Value> {
+    let info = gw.account_info(service, account)?;
+    Ok(account_doc(gw, &info))
+}
+
+pub fn readme(gw: &Gateway, agent: &Agent) -> Result<Value> {
+    let base = &gw.config().base_url;
+    let accounts = gw.accounts()?;
+    Ok(json!({
+        "name": "agentgate",
+        "description": "A gateway to your human's online accounts. Reads run at once with the account's \
+            credentials injected (you never see them). Writes are queued until a human approves them.",
+        "base_url": base,
+        "you": {"agent": agent.name},
+        "authentication": "Send \"Authorization: Bearer <your key>\" on every /api request.",
+        "services": accounts.iter().map(|a| account_doc(gw, a)).collect::<Vec<_>>(),
+        "reads": {
+            "how": format!("GET {base}/api/{{service}}/{{account}}/{{path}}?{{query}}"),
+            "answer": "The service's own status code and body.",
+            "blocked": "Private messages and similar paths answer 403: they are blocked for privacy.",
+            "account_info": format!("GET {base}/api/{{service}}/{{account}} describes an account with example paths."),
+        },
+        "writes": {
+            "submit": format!("POST {base}/api/queue/{{service}}/{{account}}/submit"),
+            "body": {
+                "requests": [{"method": "POST | PUT | PATCH | DELETE", "path": "/path/relative/to/the/service/api",
+                              "body": "any JSON value or a string (optional)", "headers": "object of strings (optional)"}],
+                "comment": "required: why you want this; a human decides on it",
+            },
+            "answer": "201 {\"id\", \"status\": \"pending\", \"message\"}",
+            "status": format!("GET {base}/api/queue/{{service}}/{{account}}/status/{{id}}"),
+            "withdraw": format!("DELETE {base}/api/queue/{{service}}/{{account}}/status/{{id}} with optional {{\"reason\"}}"),
+            "list": [format!("GET {base}/api/queue/list"), format!("GET {base}/api/queue/{{service}}/{{account}}/list")],
+            "states": "pending -> approved -> executing -> completed | failed; pending -> rejected | withdrawn",
+            "batches": "Requests run in order and stop at the first failure. results is a list of {index, ok, status, body} or {index, ok: false, error}.",
+            "shortcut": "POST/PUT/PATCH/DELETE on a read URL queues that one request (answer 202); put the comment in an X-Agentgate-Comment header.",
+            "guidelines": [
+                "Say in the comment exactly what the write does and why; the human sees it beside the request.",
+                "Do not resubmit while an entry is pending; poll its status.",
+                "A rejected entry carries the human's reason; take it into account.",
+            ],
+        },
+        "webhooks": "If your admin set a webhook URL for you, agentgate POSTs {\"text\", \"mode\": \"now\"} to it when one of your entries is completed, failed or rejected.",
+        "limits": {
+            "max_request_body_bytes": crate::config::DEFAULT_MAX_BODY_BYTES,
+            "max_batch_requests": MAX_BATCH_REQUESTS,
+            "max_comment_chars": MAX_COMMENT_CHARS,
+            "upstream_timeout_secs": gw.settings().upstream_timeout_secs,
+            "max_upstream_response_bytes": gw.config().max_response_bytes,
+        },
+    }))
+}
+
+pub fn skill(gw: &Gateway, _agent: &Agent) -> Result<String> {
+    let base = &gw.config().base_url;
+    let accounts = gw.accounts()?;
+    let mut text = format!(
+        "---\nname: agentgate\ndescription: Read the user's online accounts and propose writes for human approval through the agentgate gateway at {base}.\n---\n\n\
+# agentgate\n\n\
+agentgate holds the user's account credentials. You read through it directly and\n\
+propose writes that a human approves before they run. You never see a credential.\n\n\
+## Authentication\n\n\
+Send `Authorization: Bearer $AGENTGATE_KEY` on every request. The key is given to\n\
+you separately; never print it or write it into files.\n\n\
+## Start here\n\n\
+`GET {base}/api/agent_start_here` describes the gateway, your accounts and the limits.\n\n\
+## Reading\n\n\
+`GET {base}/api/{{service}}/{{account}}/{{path}}?{{query}}` returns the service's own answer.\n\
+Private messages and similar paths are blocked (403).\n\n\
+## Writing\n\n\
+```\nPOST {base}/api/queue/{{service}}/{{account}}/submit\n\
+{{\"requests\": [{{\"method\": \"POST\", \"path\": \"/...\", \"body\": {{}}}}], \"comment\": \"why\"}}\n```\n\n\
+The answer holds an `id`. Poll `GET {base}/api/queue/{{service}}/{{account}}/status/{{id}}`\n\
+until `status` is `completed`, `failed`, `rejected` or `withdrawn`. Always explain the\n\
+write in `comment`: a human decides on it.\n\n## Accounts\n\n"
+    );
+    if accounts.is_empty() {
+        text.push_str("No accounts are connected yet.\n");
+    }
+    for a in &accounts {
+        text.push_str(&format!(
+            "- `{}/{}` ({})\n",
+            a.service, a.name, a.service_name
+        ));
+    }
+    Ok(text)
+}

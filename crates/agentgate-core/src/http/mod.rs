@@ -1,0 +1,16 @@
+//! The two HTTP surfaces, each its own router on its own listener:
+//! [`agent_router`] (the agent API, reachable over the network) and
+//! [`admin_router`] (the admin API, loopback by default). No admin route exists on
+//! the agent router, and the admin router accepts only admin sessions, never an
+//! agent key.
+
+mod admin;
+mod agent;
+mod docs;
+mod error;
+mod extract;
+mod trace;
+
+pub use admin::{SESSION_COOKIE, admin_router};
+pub use agent::agent_router;
+pub use error::ApiError;

@@ -1,0 +1,29 @@
+//! The agentgate gateway as a plain library.
+//!
+//! agentgate sits between AI agents and a person's online accounts. Agents call the
+//! agent API with a bearer key: reads go straight to the service with the real
+//! credentials injected, writes are queued until a human approves them. This crate
+//! owns all of that — storage, keys, credentials, the upstream client, the write
+//! queue and both HTTP routers — and knows nothing about any user interface. The
+//! `agentgate` binary (CLI and headless server) and the desktop shell are thin
+//! layers over [`Gateway`] and [`server`].
+
+pub mod admin;
+pub mod clock;
+pub mod config;
+pub mod credentials;
+pub mod error;
+mod gateway;
+pub mod http;
+pub mod keys;
+pub mod paths;
+pub mod queue;
+pub mod secret;
+pub mod server;
+pub mod services;
+mod store;
+pub mod upstream;
+
+pub use error::{Error, Result};
+pub use gateway::{AccountInfo, AccountTest, Gateway, NewAccount, Settings, SettingsUpdate};
+pub use store::{Agent, EntryFilter};

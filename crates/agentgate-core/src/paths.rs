@@ -1,0 +1,284 @@
+//! Upstream paths given by agents.
+//!
+//! An agent names an upstream path relative to the account's API base. Before the
+//! gateway appends it to that base (and attaches the account's credentials), the
+//! path is taken apart into segments, each decoded, checked and re-encoded in one
+//! canonical form. A path that could climb out of the base (`..`, encoded slashes),
+//! change the host (`//host`, `\`), or smuggle control characters is refused, so the
+//! resulting URL can only ever address the account's own host. The decoded,
+//! lower-cased form is what privacy blocks are matched against, so that letter case,
+//! percent encoding and leading slashes cannot dodge a block.
+
+use std::fmt;
+
+use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
+use url::Url;
+
+/// Characters re-encoded in a path segment: everything but RFC 3986's unreserved
+/// characters, sub-delimiters, `:` and `@`.
+const SEGMENT: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'/')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'[')
+    .add(b'\\')
+    .add(b']')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}');
+
+/// Characters encoded in a query string; `%` is left alone because the query was
+/// checked to hold only well-formed escapes.
+const QUERY: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'<').add(b'>');
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid path: {0}")]
+pub struct PathError(String);
+
+fn err(msg: impl Into<String>) -> PathError {
+    PathError(msg.into())
+}
+
+/// A checked upstream path (canonically encoded segments) and its query string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentPath {
+    segments: Vec<String>,
+    decoded: Vec<String>,
+    query: Option<String>,
+}
+
+impl AgentPath {
+    /// Parses a path and an optional raw query string, as they arrive in a URI.
+    pub fn parse(path: &str, query: Option<&str>) -> Result<AgentPath, PathError> {
+        let rest = path.strip_prefix('/').unwrap_or(path);
+        let mut segments = Vec::new();
+        let mut decoded = Vec::new();
+        let parts: Vec<&str> = rest.split('/').collect();
+        let last = parts.len() - 1;
+        for (i, raw) in parts.into_iter().enumerate() {
+            if raw.is_empty() {
+                // Only "/" itself or a trailing slash may leave a segment empty; an
+                // empty segment elsewhere ("//host") could be read as an authority.
+                if i == last {
+                    segments.push(String::new());
+                    decoded.push(String::new());
+                    continue;
+                }
+                return Err(err("empty path segment (\"//\")"));
+            }
+            let text = decode_strict(raw)?;
+            if text == "." || text == ".." {
+                return Err(err("\".\" and \"..\" segments are not allowed"));
+            }
+            if text.contains('/') || text.contains('\\') {
+                return Err(err("encoded slashes and backslashes are not allowed"));
+            }
+            if text.chars().any(char::is_control) {
+                return Err(err("control characters are not allowed"));
+            }
+            segments.push(utf8_percent_encode(&text, SEGMENT).to_string());
+            decoded.push(text);
+        }
+        let query = match query {
+            None | Some("") => None,
+            Some(q) => Some(check_query(q)?),
+        };
+        Ok(AgentPath {
+            segments,
+            decoded,
+            query,
+        })
+    }
+
+    /// Parses `path?query` as agents write it in a queued request.
+    pub fn parse_with_query(s: &str) -> Result<AgentPath, PathError> {
+        if s.contains('#') {
+            return Err(err("fragments (\"#\") are not allowed"));
+        }
+        match s.split_once('?') {
+            Some((p, q)) => AgentPath::parse(p, Some(q)),
+            None => AgentPath::parse(s, None),
+        }
+    }
+
+    /// The decoded path in lower case, with one leading slash: the form that
+    /// privacy blocks are matched against.
+    pub fn normalized(&self) -> String {
+        format!("/{}", self.decoded.join("/")).to_lowercase()
+    }
+
+    /// Appends this path to `base` and sets the query. Fails if the result would
+    /// address any other scheme, host or port than `base` does.
+    pub fn resolve(&self, base: &Url) -> Result<Url, PathError> {
+        let mut url = base.clone();
+        let base_path = base.path().trim_end_matches('/');
+        url.set_path(&format!("{base_path}/{}", self.segments.join("/")));
+        url.set_query(self.query.as_deref());
+        url.set_fragment(None);
+        if url.scheme() != base.scheme()
+            || url.host() != base.host()
+            || url.port_or_known_default() != base.port_or_known_default()
+            || !url.username().is_empty()
+            || url.password().is_some()
+        {
+            return Err(err("the path would leave the account's host"));
+        }
+        Ok(url)
+    }
+}
+
+impl fmt::Display for AgentPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "/{}", self.segments.join("/"))?;
+        if let Some(q) = &self.query {
+            write!(f, "?{q}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Percent-decodes a segment, refusing malformed escapes and non-UTF-8 bytes.
+fn decode_strict(raw: &str) -> Result<String, PathError> {
+    let bytes = raw.as_bytes();
+    for (i, b) in bytes.iter().enumerate() {
+        if *b == b'%'
+            && !(i + 2 < bytes.len()
+                && bytes[i + 1].is_ascii_hexdigit()
+                && bytes[i + 2].is_ascii_hexdigit())
+        {
+            return Err(err("malformed percent encoding"));
+        }
+        if *b == b'?' || *b == b'#' {
+            return Err(err("\"?\" and \"#\" must not appear inside the path"));
+        }
+    }
+    percent_decode_str(raw)
+        .decode_utf8()
+        .map(|s| s.into_owned())
+        .map_err(|_| err("the path is not valid UTF-8 once decoded"))
+}
+
+fn check_query(q: &str) -> Result<String, PathError> {
+    for (i, c) in q.char_indices() {
+        if c.is_control() || c == ' ' || c == '#' {
+            return Err(err("the query holds a character that must be encoded"));
+        }
+        if c == '%' {
+            let b = q.as_bytes();
+            if !(i + 2 < b.len() && b[i + 1].is_ascii_hexdigit() && b[i + 2].is_ascii_hexdigit()) {
+                return Err(err("malformed percent encoding in the query"));
+            }
+        }
+    }
+    // Non-ASCII characters are encoded so the query is plain ASCII upstream.
+    Ok(utf8_percent_encode(q, QUERY).to_string())
+}
+
+/// A path pattern blocked on a service: `prefix*` blocks everything starting with
+/// the prefix; a pattern without `*` blocks that path and everything below it.
+/// Patterns are written in lower case.
+#[derive(Debug, Clone, Copy)]
+pub struct BlockRule(pub &'static str);
+
+impl BlockRule {
+    pub fn matches(&self, normalized: &str) -> bool {
+        match self.0.strip_suffix('*') {
+            Some(prefix) => normalized.starts_with(prefix),
+            None => {
+                normalized == self.0
+                    || normalized
+                        .strip_prefix(self.0)
+                        .is_some_and(|rest| rest.starts_with('/'))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Url {
+        Url::parse("https://api.github.com").unwrap()
+    }
+
+    #[test]
+    fn ordinary_paths_resolve_under_the_base() {
+        let p = AgentPath::parse("/repos/o/r/issues", Some("state=open&per_page=5")).unwrap();
+        assert_eq!(
+            p.resolve(&base()).unwrap().as_str(),
+            "https://api.github.com/repos/o/r/issues?state=open&per_page=5"
+        );
+        let b = Url::parse("https://bsky.social/xrpc/").unwrap();
+        let p = AgentPath::parse("app.bsky.feed.getTimeline", None).unwrap();
+        assert_eq!(
+            p.resolve(&b).unwrap().as_str(),
+            "https://bsky.social/xrpc/app.bsky.feed.getTimeline"
+        );
+        let p = AgentPath::parse("/repos/o/r/contents/my%20file.md", None).unwrap();
+        assert!(
+            p.resolve(&base())
+                .unwrap()
+                .as_str()
+                .ends_with("/contents/my%20file.md")
+        );
+        // "@" in a path is only a path character once appended.
+        let p = AgentPath::parse("/@evil.com/x", None).unwrap();
+        assert_eq!(
+            p.resolve(&base()).unwrap().host_str(),
+            Some("api.github.com")
+        );
+    }
+
+    #[test]
+    fn escapes_from_the_base_are_refused() {
+        for bad in [
+            "//evil.com/x",
+            "/..",
+            "/a/../b",
+            "/..%2f..",
+            "/%2e%2e/admin",
+            "/%2E%2e",
+            "/a%2fb",
+            "/a%5cb",
+            "/a\\b",
+            "/x%0d%0aHost:%20evil",
+            "/%zz",
+            "/a%",
+            "http://evil.com/x",
+            "/a/./b",
+            "/a%00b",
+        ] {
+            assert!(
+                AgentPath::parse_with_query(bad).is_err(),
+                "{bad:?} should be refused"
+            );
+        }
+    }
+
+    #[test]
+    fn normalised_form_defeats_case_and_encoding() {
+        let p = AgentPath::parse("/Chat.BSKY.convo.listConvos", None).unwrap();
+        assert!(BlockRule("/chat.bsky.*").matches(&p.normalized()));
+        let p = AgentPath::parse("/%63hat.bsky.convo", None).unwrap();
+        assert!(BlockRule("/chat.bsky.*").matches(&p.normalized()));
+        let p = AgentPath::parse("message/inbox", None).unwrap();
+        assert!(BlockRule("/message").matches(&p.normalized()));
+        assert!(!BlockRule("/message").matches("/messages"));
+    }
+
+    #[test]
+    fn queries_are_checked() {
+        assert!(AgentPath::parse("/x", Some("a=b#frag")).is_err());
+        assert!(AgentPath::parse("/x", Some("a=%zz")).is_err());
+        let p = AgentPath::parse_with_query("/search?q=caf%C3%A9").unwrap();
+        assert_eq!(p.to_string(), "/search?q=caf%C3%A9");
+    }
+}

@@ -1,0 +1,316 @@
+//! The write queue's vocabulary: entry states, the requests an agent submits, and
+//! the rules a submission must meet before it is stored.
+//!
+//! ```text
+//! pending -> approved -> executing -> completed
+//!                                  -> failed
+//! pending -> rejected      (by a human, with an optional reason)
+//! pending -> withdrawn     (by the submitting agent)
+//! ```
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::config::{MAX_BATCH_REQUESTS, MAX_COMMENT_CHARS};
+use crate::error::Error;
+use crate::paths::AgentPath;
+use crate::upstream;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pending,
+    Approved,
+    Executing,
+    Completed,
+    Failed,
+    Rejected,
+    Withdrawn,
+}
+
+impl Status {
+    pub const ALL: [Status; 7] = [
+        Status::Pending,
+        Status::Approved,
+        Status::Executing,
+        Status::Completed,
+        Status::Failed,
+        Status::Rejected,
+        Status::Withdrawn,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Approved => "approved",
+            Status::Executing => "executing",
+            Status::Completed => "completed",
+            Status::Failed => "failed",
+            Status::Rejected => "rejected",
+            Status::Withdrawn => "withdrawn",
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Status {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        Status::ALL
+            .into_iter()
+            .find(|st| st.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "unknown status {s:?}; expected one of pending, approved, executing, completed, failed, rejected, withdrawn"
+                ))
+            })
+    }
+}
+
+/// One upstream request of a batch, frozen once submitted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WriteRequest {
+    pub method: String,
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Value>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+}
+
+/// What happened to one request of an executed batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestResult {
+    pub index: usize,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Entry {
+    pub id: String,
+    #[serde(skip)]
+    pub agent_id: i64,
+    #[serde(rename = "agent")]
+    pub agent_name: String,
+    pub service: String,
+    pub account_name: String,
+    pub comment: String,
+    pub requests: Vec<WriteRequest>,
+    pub status: Status,
+    pub submitted_at: String,
+    pub reviewed_at: Option<String>,
+    pub reviewed_by: Option<String>,
+    pub started_at: Option<String>,
+    pub completed_at: Option<String>,
+    pub rejection_reason: Option<String>,
+    pub results: Vec<RequestResult>,
+}
+
+/// The body of `POST /api/queue/{service}/{account}/submit`, before validation.
+/// Fields are loosely typed so that a wrong type gets a precise message instead of
+/// a serde error about the whole document.
+#[derive(Debug, Deserialize)]
+pub struct Submission {
+    pub requests: Option<Value>,
+    pub comment: Option<Value>,
+}
+
+pub const WRITE_METHODS: [&str; 4] = ["POST", "PUT", "PATCH", "DELETE"];
+
+/// Checks a submission against every rule and limit, returning the batch to store
+/// (paths normalised, headers filtered) and the comment.
+pub fn validate_submission(sub: Submission) -> Result<(Vec<WriteRequest>, String), Error> {
+    let comment = match sub.comment {
+        Some(Value::String(c)) if !c.trim().is_empty() => c,
+        Some(Value::String(_)) | None | Some(Value::Null) => {
+            return Err(Error::invalid(
+                "\"comment\" is required: say why you want this, a human decides on it",
+            ));
+        }
+        Some(_) => return Err(Error::invalid("\"comment\" must be a string")),
+    };
+    if comment.chars().count() > MAX_COMMENT_CHARS {
+        return Err(Error::invalid(format!(
+            "\"comment\" is longer than the limit of {MAX_COMMENT_CHARS} characters"
+        )));
+    }
+    let raw = match sub.requests {
+        Some(Value::Array(r)) => r,
+        None | Some(Value::Null) => {
+            return Err(Error::invalid(
+                "\"requests\" is required: a non-empty array of requests",
+            ));
+        }
+        Some(_) => return Err(Error::invalid("\"requests\" must be an array")),
+    };
+    if raw.is_empty() {
+        return Err(Error::invalid("\"requests\" must not be empty"));
+    }
+    if raw.len() > MAX_BATCH_REQUESTS {
+        return Err(Error::invalid(format!(
+            "a batch holds at most {MAX_BATCH_REQUESTS} requests; this one has {}",
+            raw.len()
+        )));
+    }
+    let requests = raw
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            validate_request(r).map_err(|e| Error::invalid(format!("requests[{i}]: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((requests, comment))
+}
+
+fn validate_request(r: Value) -> Result<WriteRequest, String> {
+    let Value::Object(mut obj) = r else {
+        return Err("each request must be an object with \"method\" and \"path\"".into());
+    };
+    for key in obj.keys() {
+        if !matches!(key.as_str(), "method" | "path" | "body" | "headers") {
+            return Err(format!(
+                "unknown field {key:?}; a request has method, path, body and headers"
+            ));
+        }
+    }
+    let method = match obj.remove("method") {
+        Some(Value::String(m)) => m.to_ascii_uppercase(),
+        Some(_) => return Err("\"method\" must be a string".into()),
+        None => return Err("\"method\" is required".into()),
+    };
+    if !WRITE_METHODS.contains(&method.as_str()) {
+        return Err(format!(
+            "\"method\" must be one of POST, PUT, PATCH, DELETE (reads are not queued; call GET directly), not {method:?}"
+        ));
+    }
+    let path = match obj.remove("path") {
+        Some(Value::String(p)) => p,
+        Some(_) => return Err("\"path\" must be a string".into()),
+        None => return Err("\"path\" is required".into()),
+    };
+    let path = AgentPath::parse_with_query(&path)
+        .map_err(|e| e.to_string())?
+        .to_string();
+    let body = match obj.remove("body") {
+        None | Some(Value::Null) => None,
+        Some(b) => Some(b),
+    };
+    let headers = match obj.remove("headers") {
+        None | Some(Value::Null) => BTreeMap::new(),
+        Some(Value::Object(h)) => {
+            let mut out = BTreeMap::new();
+            for (name, value) in h {
+                let Value::String(value) = value else {
+                    return Err(format!("header {name:?} must have a string value"));
+                };
+                if let Some((name, value)) = upstream::agent_header(&name, &value)? {
+                    out.insert(name, value);
+                }
+            }
+            out
+        }
+        Some(_) => return Err("\"headers\" must be an object of strings".into()),
+    };
+    Ok(WriteRequest {
+        method,
+        path,
+        body,
+        headers,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sub(v: Value) -> Submission {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn a_good_submission_is_normalised() {
+        let (reqs, comment) = validate_submission(sub(json!({
+            "requests": [{"method": "post", "path": "repos/o/r/issues", "body": {"title": "Bug"},
+                          "headers": {"Accept": "application/json", "Authorization": "Bearer x", "Host": "evil"}}],
+            "comment": "file the bug"
+        })))
+        .unwrap();
+        assert_eq!(comment, "file the bug");
+        assert_eq!(reqs[0].method, "POST");
+        assert_eq!(reqs[0].path, "/repos/o/r/issues");
+        assert_eq!(
+            reqs[0].headers.len(),
+            1,
+            "credential and routing headers are dropped"
+        );
+        assert_eq!(reqs[0].headers["accept"], "application/json");
+    }
+
+    #[test]
+    fn bad_submissions_say_what_is_wrong() {
+        let cases = [
+            (json!({"requests": [], "comment": "c"}), "must not be empty"),
+            (
+                json!({"requests": [{"method": "GET", "path": "/x"}], "comment": "c"}),
+                "must be one of",
+            ),
+            (
+                json!({"requests": [{"method": "POST", "path": "/x"}]}),
+                "comment",
+            ),
+            (
+                json!({"requests": [{"method": "POST", "path": "/x"}], "comment": 3}),
+                "must be a string",
+            ),
+            (
+                json!({"requests": "nope", "comment": "c"}),
+                "must be an array",
+            ),
+            (
+                json!({"requests": [{"method": "POST"}], "comment": "c"}),
+                "\"path\" is required",
+            ),
+            (
+                json!({"requests": [{"method": "POST", "path": "/a/../b"}], "comment": "c"}),
+                "..",
+            ),
+            (
+                json!({"requests": [{"method": "POST", "path": "/x", "extra": 1}], "comment": "c"}),
+                "unknown field",
+            ),
+        ];
+        for (input, needle) in cases {
+            let err = validate_submission(sub(input.clone()))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(needle),
+                "{input} gave {err:?}, expected {needle:?}"
+            );
+        }
+        let many: Vec<Value> = (0..=MAX_BATCH_REQUESTS)
+            .map(|_| json!({"method": "POST", "path": "/x"}))
+            .collect();
+        assert!(validate_submission(sub(json!({"requests": many, "comment": "c"}))).is_err());
+    }
+
+    #[test]
+    fn status_parses_case_insensitively() {
+        assert_eq!("Pending".parse::<Status>().unwrap(), Status::Pending);
+        assert!("nope".parse::<Status>().is_err());
+    }
+}

@@ -1,0 +1,656 @@
+//! SQLite persistence. This is the only module that knows SQL.
+//!
+//! One database file in WAL mode, opened by the server and by CLI commands at the
+//! same time: every state change is a single statement or transaction, and queue
+//! transitions are conditional updates (`... WHERE status = 'pending'`), so two
+//! processes can never both move an entry out of the same state.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::queue::{Entry, RequestResult, Status, WriteRequest};
+
+/// Each step upgrades the schema by one version; `PRAGMA user_version` records how
+/// many have run, so any earlier database is brought up to date on open.
+const MIGRATIONS: &[&str] = &[
+    // 1: the first schema.
+    "CREATE TABLE settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+     );
+     -- AUTOINCREMENT so that a new agent never reuses a revoked agent's id and with it
+     -- the revoked agent's queue entries.
+     CREATE TABLE agents (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL UNIQUE,
+        key_digest BLOB NOT NULL UNIQUE,
+        key_hint TEXT NOT NULL,
+        enabled INTEGER NOT NULL DEFAULT 1,
+        created_at TEXT NOT NULL
+     );
+     CREATE TABLE accounts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        service TEXT NOT NULL,
+        name TEXT NOT NULL,
+        base_url TEXT,
+        secret_version INTEGER NOT NULL DEFAULT 1,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        UNIQUE (service, name)
+     );
+     CREATE TABLE queue (
+        id TEXT PRIMARY KEY,
+        agent_id INTEGER NOT NULL,
+        agent_name TEXT NOT NULL,
+        service TEXT NOT NULL,
+        account_name TEXT NOT NULL,
+        comment TEXT NOT NULL,
+        requests TEXT NOT NULL,
+        status TEXT NOT NULL,
+        submitted_at TEXT NOT NULL,
+        reviewed_at TEXT,
+        reviewed_by TEXT,
+        started_at TEXT,
+        completed_at TEXT,
+        rejection_reason TEXT,
+        results TEXT NOT NULL DEFAULT '[]'
+     );
+     CREATE INDEX queue_by_status ON queue (status, submitted_at);
+     CREATE INDEX queue_by_agent ON queue (agent_id, submitted_at);
+     CREATE TABLE admin_sessions (
+        token_digest BLOB PRIMARY KEY,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+     );",
+];
+
+pub(crate) struct Store {
+    conn: Mutex<Connection>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Agent {
+    pub id: i64,
+    pub name: String,
+    /// The first characters of the key, enough to tell keys apart in a list.
+    pub key_hint: String,
+    pub enabled: bool,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct AccountRow {
+    pub service: String,
+    pub name: String,
+    pub base_url: Option<String>,
+    pub secret_version: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// Which queue entries to list; every field narrows the list.
+#[derive(Debug, Clone, Default)]
+pub struct EntryFilter {
+    pub status: Option<Status>,
+    pub agent_id: Option<i64>,
+    pub agent_name: Option<String>,
+    pub service: Option<String>,
+    pub account: Option<String>,
+    pub limit: Option<usize>,
+}
+
+pub(crate) struct NewEntry<'a> {
+    pub id: &'a str,
+    pub agent: &'a Agent,
+    pub service: &'a str,
+    pub account: &'a str,
+    pub comment: &'a str,
+    pub requests: &'a [WriteRequest],
+    pub now: &'a str,
+}
+
+fn internal(e: impl std::error::Error + Send + Sync + 'static, what: &'static str) -> Error {
+    Error::Internal(anyhow::Error::new(e).context(what))
+}
+
+impl Store {
+    pub fn open(path: &Path) -> Result<Store> {
+        let conn =
+            Connection::open(path).map_err(|e| internal(e, "failed to open the database"))?;
+        restrict_permissions(path);
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        // WAL lets the CLI and the server use the file at once; NORMAL sync in WAL
+        // mode never corrupts the file and only risks the last commits on power loss.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let store = Store {
+            conn: Mutex::new(conn),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite half-written (each
+        // statement is atomic), so a poisoned lock is safe to keep using.
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn migrate(&self) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let version: usize = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version > MIGRATIONS.len() {
+            return Err(Error::Internal(anyhow::anyhow!(
+                "the database has schema version {version}, newer than this agentgate knows ({}); upgrade agentgate",
+                MIGRATIONS.len()
+            )));
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", i + 1)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    #[cfg(test)]
+    pub fn schema_version(&self) -> Result<usize> {
+        Ok(self
+            .conn()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+
+    // ----- settings -----
+
+    pub fn setting(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    pub fn set_setting(&self, key: &str, value: &str) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO settings (key, value) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
+    /// Stores `value` unless the key already has one, and returns whichever value
+    /// is stored afterwards. Two processes racing here agree on one value.
+    pub fn setting_or_insert(&self, key: &str, value: &str) -> Result<String> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",
+            params![key, value],
+        )?;
+        Ok(
+            conn.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })?,
+        )
+    }
+
+    // ----- agents -----
+
+    pub fn insert_agent(&self, name: &str, digest: &[u8], hint: &str, now: &str) -> Result<Agent> {
+        let conn = self.conn();
+        let res = conn.execute(
+            "INSERT INTO agents (name, key_digest, key_hint, enabled, created_at) VALUES (?1, ?2, ?3, 1, ?4)",
+            params![name, digest, hint, now],
+        );
+        match res {
+            Ok(_) => Ok(Agent {
+                id: conn.last_insert_rowid(),
+                name: name.to_string(),
+                key_hint: hint.to_string(),
+                enabled: true,
+                created_at: now.to_string(),
+            }),
+            Err(e) if is_unique_violation(&e) => Err(Error::Conflict(format!(
+                "an agent named {name:?} already exists"
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Looks an agent up by key digest through the unique index: the cost does not
+    /// grow with the number of keys. Returns the stored digest too, for the caller's
+    /// constant-time comparison.
+    pub fn agent_by_digest(&self, digest: &[u8]) -> Result<Option<(Agent, Vec<u8>)>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, name, key_hint, enabled, created_at, key_digest FROM agents WHERE key_digest = ?1",
+        )?;
+        Ok(stmt
+            .query_row([digest], |r| {
+                Ok((agent_from_row(r)?, r.get::<_, Vec<u8>>(5)?))
+            })
+            .optional()?)
+    }
+
+    pub fn agent_by_name(&self, name: &str) -> Result<Option<Agent>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, name, key_hint, enabled, created_at FROM agents WHERE name = ?1",
+        )?;
+        Ok(stmt.query_row([name], agent_from_row).optional()?)
+    }
+
+    pub fn agents(&self) -> Result<Vec<Agent>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT id, name, key_hint, enabled, created_at FROM agents ORDER BY name")?;
+        let rows = stmt.query_map([], agent_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Returns whether an agent of that name existed.
+    pub fn set_agent_enabled(&self, name: &str, enabled: bool) -> Result<bool> {
+        Ok(self.conn().execute(
+            "UPDATE agents SET enabled = ?2 WHERE name = ?1",
+            params![name, enabled],
+        )? == 1)
+    }
+
+    pub fn rename_agent(&self, name: &str, new_name: &str) -> Result<bool> {
+        match self.conn().execute(
+            "UPDATE agents SET name = ?2 WHERE name = ?1",
+            params![name, new_name],
+        ) {
+            Ok(n) => Ok(n == 1),
+            Err(e) if is_unique_violation(&e) => Err(Error::Conflict(format!(
+                "an agent named {new_name:?} already exists"
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Deletes the agent and with it its key; its queue entries stay as history.
+    pub fn delete_agent(&self, name: &str) -> Result<bool> {
+        Ok(self
+            .conn()
+            .execute("DELETE FROM agents WHERE name = ?1", [name])?
+            == 1)
+    }
+
+    // ----- service accounts -----
+
+    pub fn insert_account(
+        &self,
+        service: &str,
+        name: &str,
+        base_url: Option<&str>,
+        now: &str,
+    ) -> Result<()> {
+        match self.conn().execute(
+            "INSERT INTO accounts (service, name, base_url, secret_version, created_at, updated_at)
+             VALUES (?1, ?2, ?3, 1, ?4, ?4)",
+            params![service, name, base_url, now],
+        ) {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => Err(Error::Conflict(format!(
+                "a {service} account named {name:?} already exists"
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub fn account(&self, service: &str, name: &str) -> Result<Option<AccountRow>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT service, name, base_url, secret_version, created_at, updated_at
+             FROM accounts WHERE service = ?1 AND name = ?2",
+        )?;
+        Ok(stmt
+            .query_row(params![service, name], account_from_row)
+            .optional()?)
+    }
+
+    pub fn accounts(&self) -> Result<Vec<AccountRow>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT service, name, base_url, secret_version, created_at, updated_at
+             FROM accounts ORDER BY service, name",
+        )?;
+        let rows = stmt.query_map([], account_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Changes the base URL and, when the secret was replaced, bumps its version so
+    /// that every process drops its cached copy.
+    pub fn update_account(
+        &self,
+        service: &str,
+        name: &str,
+        base_url: Option<Option<&str>>,
+        secret_changed: bool,
+        now: &str,
+    ) -> Result<bool> {
+        let conn = self.conn();
+        let n = match base_url {
+            Some(url) => conn.execute(
+                "UPDATE accounts SET base_url = ?3, secret_version = secret_version + ?4, updated_at = ?5
+                 WHERE service = ?1 AND name = ?2",
+                params![service, name, url, secret_changed as i64, now],
+            )?,
+            None => conn.execute(
+                "UPDATE accounts SET secret_version = secret_version + ?3, updated_at = ?4
+                 WHERE service = ?1 AND name = ?2",
+                params![service, name, secret_changed as i64, now],
+            )?,
+        };
+        Ok(n == 1)
+    }
+
+    pub fn delete_account(&self, service: &str, name: &str) -> Result<bool> {
+        Ok(self.conn().execute(
+            "DELETE FROM accounts WHERE service = ?1 AND name = ?2",
+            params![service, name],
+        )? == 1)
+    }
+
+    // ----- the write queue -----
+
+    /// Inserts a new pending entry; `false` if the id is already taken.
+    pub fn insert_entry(&self, e: &NewEntry<'_>) -> Result<bool> {
+        let requests =
+            serde_json::to_string(e.requests).map_err(|e| internal(e, "serialize requests"))?;
+        match self.conn().execute(
+            "INSERT INTO queue (id, agent_id, agent_name, service, account_name, comment, requests, status, submitted_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8)",
+            params![e.id, e.agent.id, e.agent.name, e.service, e.account, e.comment, requests, e.now],
+        ) {
+            Ok(_) => Ok(true),
+            Err(err) if is_unique_violation(&err) => Ok(false),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    pub fn entry(&self, id: &str) -> Result<Option<Entry>> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare_cached(&format!("SELECT {ENTRY_COLUMNS} FROM queue WHERE id = ?1"))?;
+        Ok(stmt.query_row([id], entry_from_row).optional()?)
+    }
+
+    pub fn entries(&self, f: &EntryFilter) -> Result<Vec<Entry>> {
+        let mut sql = format!("SELECT {ENTRY_COLUMNS} FROM queue WHERE 1 = 1");
+        let mut args: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
+        let mut add = |clause: &str, v: Box<dyn rusqlite::ToSql>| {
+            args.push(v);
+            sql.push_str(&format!(" AND {clause} = ?{}", args.len()));
+        };
+        if let Some(s) = f.status {
+            add("status", Box::new(s.as_str()));
+        }
+        if let Some(a) = f.agent_id {
+            add("agent_id", Box::new(a));
+        }
+        if let Some(a) = &f.agent_name {
+            add("agent_name", Box::new(a.clone()));
+        }
+        if let Some(s) = &f.service {
+            add("service", Box::new(s.clone()));
+        }
+        if let Some(a) = &f.account {
+            add("account_name", Box::new(a.clone()));
+        }
+        sql.push_str(" ORDER BY submitted_at DESC, rowid DESC");
+        if let Some(limit) = f.limit {
+            sql.push_str(&format!(" LIMIT {limit}"));
+        }
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), entry_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Moves one entry from `from` to `to` and sets the given columns, in one
+    /// conditional statement. Returns `false` when the entry was not in `from`
+    /// (or, with `agent_id`, does not belong to that agent): someone else decided first.
+    pub fn transition(
+        &self,
+        id: &str,
+        from: Status,
+        to: Status,
+        agent_id: Option<i64>,
+        set: &[(&'static str, &dyn rusqlite::ToSql)],
+    ) -> Result<bool> {
+        let mut sql = String::from("UPDATE queue SET status = ?1");
+        let mut args: Vec<&dyn rusqlite::ToSql> = vec![&to as &dyn rusqlite::ToSql];
+        for (column, value) in set {
+            args.push(*value);
+            sql.push_str(&format!(", {column} = ?{}", args.len()));
+        }
+        args.push(&id);
+        sql.push_str(&format!(" WHERE id = ?{}", args.len()));
+        args.push(&from);
+        sql.push_str(&format!(" AND status = ?{}", args.len()));
+        if let Some(agent_id) = &agent_id {
+            args.push(agent_id);
+            sql.push_str(&format!(" AND agent_id = ?{}", args.len()));
+        }
+        Ok(self.conn().execute(&sql, args.as_slice())? == 1)
+    }
+
+    /// Saves the results so far of an executing entry, so that a crash mid-batch
+    /// still shows which requests ran.
+    pub fn save_results(&self, id: &str, results: &[RequestResult]) -> Result<()> {
+        let json = serde_json::to_string(results).map_err(|e| internal(e, "serialize results"))?;
+        self.conn().execute(
+            "UPDATE queue SET results = ?2 WHERE id = ?1 AND status = 'executing'",
+            params![id, json],
+        )?;
+        Ok(())
+    }
+
+    pub fn ids_with_status(&self, status: Status) -> Result<Vec<String>> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare("SELECT id FROM queue WHERE status = ?1 ORDER BY submitted_at")?;
+        let rows = stmt.query_map([status.as_str()], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    // ----- admin sessions -----
+
+    pub fn insert_session(&self, digest: &[u8], now: &str, expires_at: &str) -> Result<()> {
+        let conn = self.conn();
+        conn.execute("DELETE FROM admin_sessions WHERE expires_at <= ?1", [now])?;
+        conn.execute(
+            "INSERT INTO admin_sessions (token_digest, created_at, expires_at) VALUES (?1, ?2, ?3)",
+            params![digest, now, expires_at],
+        )?;
+        Ok(())
+    }
+
+    pub fn session_valid(&self, digest: &[u8], now: &str) -> Result<bool> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT 1 FROM admin_sessions WHERE token_digest = ?1 AND expires_at > ?2",
+        )?;
+        Ok(stmt.exists(params![digest, now])?)
+    }
+
+    pub fn delete_session(&self, digest: &[u8]) -> Result<()> {
+        self.conn().execute(
+            "DELETE FROM admin_sessions WHERE token_digest = ?1",
+            [digest],
+        )?;
+        Ok(())
+    }
+
+    pub fn delete_all_sessions(&self) -> Result<()> {
+        self.conn().execute("DELETE FROM admin_sessions", [])?;
+        Ok(())
+    }
+}
+
+impl rusqlite::ToSql for Status {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
+
+const ENTRY_COLUMNS: &str =
+    "id, agent_id, agent_name, service, account_name, comment, requests, status,
+    submitted_at, reviewed_at, reviewed_by, started_at, completed_at, rejection_reason, results";
+
+fn entry_from_row(r: &Row<'_>) -> rusqlite::Result<Entry> {
+    fn json<T: serde::de::DeserializeOwned>(r: &Row<'_>, i: usize) -> rusqlite::Result<T> {
+        let text: String = r.get(i)?;
+        serde_json::from_str(&text).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+        })
+    }
+    let status: String = r.get(7)?;
+    Ok(Entry {
+        id: r.get(0)?,
+        agent_id: r.get(1)?,
+        agent_name: r.get(2)?,
+        service: r.get(3)?,
+        account_name: r.get(4)?,
+        comment: r.get(5)?,
+        requests: json(r, 6)?,
+        status: status.parse().map_err(|e: Error| {
+            rusqlite::Error::FromSqlConversionFailure(7, rusqlite::types::Type::Text, Box::new(e))
+        })?,
+        submitted_at: r.get(8)?,
+        reviewed_at: r.get(9)?,
+        reviewed_by: r.get(10)?,
+        started_at: r.get(11)?,
+        completed_at: r.get(12)?,
+        rejection_reason: r.get(13)?,
+        results: json(r, 14)?,
+    })
+}
+
+fn agent_from_row(r: &Row<'_>) -> rusqlite::Result<Agent> {
+    Ok(Agent {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        key_hint: r.get(2)?,
+        enabled: r.get(3)?,
+        created_at: r.get(4)?,
+    })
+}
+
+fn account_from_row(r: &Row<'_>) -> rusqlite::Result<AccountRow> {
+    Ok(AccountRow {
+        service: r.get(0)?,
+        name: r.get(1)?,
+        base_url: r.get(2)?,
+        secret_version: r.get(3)?,
+        created_at: r.get(4)?,
+        updated_at: r.get(5)?,
+    })
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+    )
+}
+
+/// The database holds key digests and the admin password hash: only its owner reads it.
+#[cfg(unix)]
+fn restrict_permissions(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+}
+
+#[cfg(not(unix))]
+fn restrict_permissions(_path: &Path) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("t.db")).unwrap();
+        (dir, s)
+    }
+
+    #[test]
+    fn migrations_run_once_and_reopen_cleanly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len());
+        s.set_setting("k", "v").unwrap();
+        drop(s);
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.setting("k").unwrap().as_deref(), Some("v"));
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        drop(Store::open(&path).unwrap());
+        let c = Connection::open(&path).unwrap();
+        c.pragma_update(None, "user_version", 99).unwrap();
+        drop(c);
+        assert!(Store::open(&path).is_err());
+    }
+
+    #[test]
+    fn transition_only_moves_from_the_expected_state() {
+        let (_d, s) = store();
+        let agent = s.insert_agent("a", b"digest", "rms_x", "t").unwrap();
+        let e = NewEntry {
+            id: "q1",
+            agent: &agent,
+            service: "github",
+            account: "me",
+            comment: "c",
+            requests: &[],
+            now: "t",
+        };
+        assert!(s.insert_entry(&e).unwrap());
+        assert!(!s.insert_entry(&e).unwrap(), "duplicate ids are reported");
+        assert!(
+            s.transition("q1", Status::Pending, Status::Approved, None, &[])
+                .unwrap()
+        );
+        assert!(
+            !s.transition("q1", Status::Pending, Status::Approved, None, &[])
+                .unwrap()
+        );
+        assert!(
+            !s.transition(
+                "q1",
+                Status::Approved,
+                Status::Executing,
+                Some(agent.id + 1),
+                &[]
+            )
+            .unwrap()
+        );
+        assert_eq!(s.entry("q1").unwrap().unwrap().status, Status::Approved);
+    }
+
+    #[test]
+    fn revoked_agent_ids_are_never_reused() {
+        let (_d, s) = store();
+        let a = s.insert_agent("a", b"1", "h", "t").unwrap();
+        assert!(s.delete_agent("a").unwrap());
+        let b = s.insert_agent("b", b"2", "h", "t").unwrap();
+        assert_ne!(a.id, b.id);
+    }
+}

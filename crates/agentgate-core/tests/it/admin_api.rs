@@ -1,0 +1,340 @@
+use reqwest::Method;
+use serde_json::{Value, json};
+use wiremock::matchers::{header, method, path};
+use wiremock::{Mock, ResponseTemplate};
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn first_run_setup_then_login_with_a_strict_cookie() {
+    let app = spawn_app().await;
+    // The password exists already in spawn_app; setup is refused once set.
+    let r = app
+        .http
+        .post(format!("{}/admin/setup", app.admin_url))
+        .json(&json!({"password": "another password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    let r = app
+        .http
+        .post(format!("{}/admin/login", app.admin_url))
+        .json(&json!({"password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(cookie.starts_with("agentgate_session=agt_"));
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
+    let session = cookie.split(';').next().unwrap().to_string();
+    let r = app
+        .http
+        .get(format!("{}/admin/keys", app.admin_url))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // Logout ends the session.
+    let r = app
+        .http
+        .post(format!("{}/admin/logout", app.admin_url))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = app
+        .http
+        .get(format!("{}/admin/keys", app.admin_url))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}
+
+#[tokio::test]
+async fn setup_works_once_on_a_fresh_install() {
+    let data = tempfile::tempdir().unwrap();
+    let gw = agentgate_core::Gateway::open(
+        test_config(data.path()),
+        Box::new(agentgate_core::credentials::MemoryStore::default()),
+        std::sync::Arc::new(agentgate_core::clock::SystemClock),
+    )
+    .unwrap();
+    let server = agentgate_core::server::start(gw).await.unwrap();
+    let url = format!("http://{}", server.admin_addr);
+    let http = reqwest::Client::new();
+    let status: Value = http
+        .get(format!("{url}/admin/status"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["password_set"], false);
+    let r = http
+        .post(format!("{url}/admin/setup"))
+        .json(&json!({"password": "short"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = http
+        .post(format!("{url}/admin/setup"))
+        .json(&json!({"password": "a long enough one"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = http
+        .post(format!("{url}/admin/setup"))
+        .json(&json!({"password": "an attacker's one"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    let r = http
+        .post(format!("{url}/admin/login"))
+        .json(&json!({"password": "a long enough one"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn failed_logins_are_throttled() {
+    let app = spawn_app().await;
+    let login = |pw: &'static str| {
+        app.http
+            .post(format!("{}/admin/login", app.admin_url))
+            .json(&json!({"password": pw}))
+            .send()
+    };
+    for _ in 0..5 {
+        assert_eq!(login("wrong password!").await.unwrap().status(), 401);
+    }
+    let r = login(ADMIN_PASSWORD).await.unwrap();
+    assert_eq!(
+        r.status(),
+        429,
+        "even the right password waits out the lockout"
+    );
+    assert!(r.headers().contains_key("retry-after"));
+}
+
+#[tokio::test]
+async fn keys_create_list_disable_rename_revoke() {
+    let app = spawn_app().await;
+    let (s, v) = app
+        .admin(Method::POST, "/admin/keys", Some(json!({"name": "claude"})))
+        .await;
+    assert_eq!(s, 201);
+    let key = v["key"].as_str().unwrap().to_string();
+    assert!(key.starts_with("rms_") && key.len() >= 36);
+    let (s, _) = app
+        .admin(Method::POST, "/admin/keys", Some(json!({"name": "claude"})))
+        .await;
+    assert_eq!(s, 409, "names are unique");
+    let (_, list) = app.admin(Method::GET, "/admin/keys", None).await;
+    assert_eq!(list["agents"][0]["name"], "claude");
+    assert!(
+        !list.to_string().contains(&key),
+        "the key is never shown again"
+    );
+
+    let (s, v) = app
+        .admin(
+            Method::PATCH,
+            "/admin/keys/claude",
+            Some(json!({"enabled": false, "name": "claude2"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["agent"]["enabled"], false);
+    assert_eq!(app.agent(&key).get("/api/services").await.0, 403);
+    app.admin(
+        Method::PATCH,
+        "/admin/keys/claude2",
+        Some(json!({"enabled": true})),
+    )
+    .await;
+    assert_eq!(app.agent(&key).get("/api/services").await.0, 200);
+    let (s, _) = app.admin(Method::DELETE, "/admin/keys/claude2", None).await;
+    assert_eq!(s, 200);
+    assert_eq!(app.agent(&key).get("/api/services").await.0, 401);
+    let (s, _) = app.admin(Method::DELETE, "/admin/keys/claude2", None).await;
+    assert_eq!(s, 404);
+}
+
+#[tokio::test]
+async fn accounts_add_list_test_update_remove() {
+    let app = spawn_app().await;
+    Mock::given(method("GET"))
+        .and(path("/user"))
+        .and(header("authorization", "Bearer ghp_second"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"login": "octocat"})))
+        .mount(&app.upstream)
+        .await;
+    let (s, v) = app
+        .admin(
+            Method::POST,
+            "/admin/accounts",
+            Some(json!({"service": "github", "name": "work", "base_url": app.upstream.uri(), "credentials": {"token": "ghp_second"}})),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let (s, _) = app
+        .admin(
+            Method::POST,
+            "/admin/accounts",
+            Some(json!({"service": "github", "name": "work", "credentials": {"token": "ghp_overwrite"}})),
+        )
+        .await;
+    assert_eq!(s, 409);
+    let (_, list) = app.admin(Method::GET, "/admin/accounts", None).await;
+    assert_eq!(list["accounts"].as_array().unwrap().len(), 2);
+    assert!(
+        !list.to_string().contains("ghp_second"),
+        "secrets are never shown"
+    );
+
+    let (s, t) = app
+        .admin(Method::POST, "/admin/accounts/github/work/test", None)
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(t["ok"], true, "{t}");
+    assert_eq!(t["identity"], "octocat");
+
+    // New credentials take effect on the next request.
+    let (s, _) = app
+        .admin(
+            Method::PATCH,
+            "/admin/accounts/github/work",
+            Some(json!({"credentials": {"token": "ghp_revoked"}})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (_, t) = app
+        .admin(Method::POST, "/admin/accounts/github/work/test", None)
+        .await;
+    assert_eq!(t["ok"], false, "{t}");
+
+    let (s, v) = app
+        .admin(
+            Method::PATCH,
+            "/admin/accounts/github/work",
+            Some(json!({"base_url": null})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(v["account"]["base_url"], "https://api.github.com");
+    let (s, _) = app
+        .admin(Method::DELETE, "/admin/accounts/github/work", None)
+        .await;
+    assert_eq!(s, 200);
+    assert!(
+        app.credential_store()
+            .get(&format!("{}/github/work", instance(&app)))
+            .unwrap()
+            .is_none(),
+        "the secret went with the account"
+    );
+    let (s, _) = app
+        .admin(Method::GET, "/admin/accounts/github/work", None)
+        .await;
+    assert_eq!(s, 404);
+}
+
+/// The installation id that prefixes every credential name, found through the
+/// key-secret item the store holds.
+fn instance(app: &TestApp) -> String {
+    for candidate in app.creds.names() {
+        if let Some(id) = candidate.strip_suffix("/key-pepper") {
+            return id.to_string();
+        }
+    }
+    panic!("no key pepper in the credential store");
+}
+
+#[tokio::test]
+async fn admin_queue_filters_and_rejection_with_reason() {
+    let app = spawn_app().await;
+    let a = app.new_agent("alpha");
+    let b = app.new_agent("beta");
+    let ida = app
+        .agent(&a)
+        .submit_one("POST", "/repos/o/r/issues", json!({"title": "a"}))
+        .await;
+    let idb = app
+        .agent(&b)
+        .submit_one("DELETE", "/repos/o/r", json!(null))
+        .await;
+    let (_, v) = app
+        .admin(Method::GET, "/admin/queue?status=pending", None)
+        .await;
+    assert_eq!(v["count"], 2);
+    let (_, v) = app
+        .admin(Method::GET, "/admin/queue?agent=beta", None)
+        .await;
+    assert_eq!(v["entries"][0]["id"], idb.as_str());
+    let (s, v) = app
+        .admin(
+            Method::POST,
+            &format!("/admin/queue/{idb}/reject"),
+            Some(json!({"reason": "never delete repos"})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(v["status"], "rejected");
+    let (_, st) = app
+        .agent(&b)
+        .get(&format!("/api/queue/github/personal/status/{idb}"))
+        .await;
+    assert_eq!(st["status"], "rejected");
+    assert_eq!(st["rejection_reason"], "never delete repos");
+    let (_, v) = app
+        .admin(Method::GET, "/admin/queue?status=pending", None)
+        .await;
+    assert_eq!(v["entries"][0]["id"], ida.as_str());
+    assert_eq!(v["count"], 1);
+    let (s, v) = app
+        .admin(Method::GET, &format!("/admin/queue/{ida}"), None)
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(v["agent"], "alpha");
+    assert_eq!(v["requests"][0]["body"]["title"], "a");
+    assert!(app.upstream.received_requests().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn settings_show_read_only_facts_and_change_live() {
+    let app = spawn_app().await;
+    let (s, v) = app.admin(Method::GET, "/admin/settings", None).await;
+    assert_eq!(s, 200);
+    assert_eq!(v["settings"]["upstream_timeout_secs"], 30);
+    assert_eq!(v["read_only"]["base_url"], "http://gateway.test");
+    let (s, v) = app
+        .admin(
+            Method::PATCH,
+            "/admin/settings",
+            Some(json!({"upstream_timeout_secs": 12})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(v["settings"]["upstream_timeout_secs"], 12);
+    let (s, _) = app
+        .admin(
+            Method::PATCH,
+            "/admin/settings",
+            Some(json!({"unknown": 1})),
+        )
+        .await;
+    assert_eq!(s, 400);
+}

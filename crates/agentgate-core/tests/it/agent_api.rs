@@ -1,0 +1,362 @@
+use reqwest::Method;
+use serde_json::json;
+use wiremock::matchers::{body_json, header, method, path, query_param};
+use wiremock::{Mock, ResponseTemplate};
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn health_needs_no_key() {
+    let app = spawn_app().await;
+    let resp = app
+        .http
+        .get(format!("{}/health", app.agent_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers().contains_key("x-request-id"));
+}
+
+#[tokio::test]
+async fn a_read_injects_the_token_and_relays_the_answer() {
+    let app = spawn_app().await;
+    let key = app.new_agent("reader");
+    Mock::given(method("GET"))
+        .and(path("/repos/o/r/issues"))
+        .and(query_param("state", "open"))
+        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+        .and(header("x-github-api-version", "2022-11-28"))
+        .and(header("accept", "application/vnd.github+json"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!([{"number": 1, "title": "Bug"}]))
+                .insert_header("link", "<https://api.github.com/x?page=2>; rel=\"next\"")
+                .insert_header("set-cookie", "upstream=session"),
+        )
+        .expect(1)
+        .mount(&app.upstream)
+        .await;
+    let resp = app
+        .agent(&key)
+        .req(
+            Method::GET,
+            "/api/github/personal/repos/o/r/issues?state=open",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers().contains_key("link"),
+        "pagination headers are relayed"
+    );
+    assert!(
+        !resp.headers().contains_key("set-cookie"),
+        "upstream cookies are not relayed"
+    );
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body[0]["title"], "Bug");
+    // The agent's own key never reaches the service.
+    let seen = app.upstream.received_requests().await.unwrap();
+    assert!(
+        seen.iter()
+            .all(|r| !format!("{:?}", r.headers).contains(&key))
+    );
+}
+
+#[tokio::test]
+async fn upstream_errors_keep_their_status_and_an_agents_accept_header_wins() {
+    let app = spawn_app().await;
+    let key = app.new_agent("a");
+    Mock::given(method("GET"))
+        .and(path("/repos/o/r/readme"))
+        .and(header("accept", "application/vnd.github.raw"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"})))
+        .mount(&app.upstream)
+        .await;
+    let resp = app
+        .agent(&key)
+        .req(Method::GET, "/api/github/personal/repos/o/r/readme")
+        .header("accept", "application/vnd.github.raw")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    assert_eq!(
+        resp.json::<serde_json::Value>().await.unwrap()["message"],
+        "Not Found"
+    );
+}
+
+#[tokio::test]
+async fn unknown_services_and_accounts_are_404() {
+    let app = spawn_app().await;
+    let a = app.agent(&app.new_agent("a")).key.clone();
+    let c = app.agent(&a);
+    let (s, v) = c.get("/api/nosuch/personal/user").await;
+    assert_eq!(s, 404, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("unknown service"));
+    let (s, v) = c.get("/api/github/nobody/user").await;
+    assert_eq!(s, 404);
+    assert!(v["error"].as_str().unwrap().contains("nobody"));
+}
+
+#[tokio::test]
+async fn the_account_root_describes_the_account() {
+    let app = spawn_app().await;
+    let c = app.agent(&app.new_agent("a")).key.clone();
+    let (s, v) = app.agent(&c).get("/api/github/personal").await;
+    assert_eq!(s, 200);
+    assert_eq!(v["service"], "github");
+    assert!(
+        v["example_reads"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("/api/github/personal/")
+    );
+    assert!(!v.to_string().contains(TOKEN));
+}
+
+#[tokio::test]
+async fn submit_status_list_and_withdraw() {
+    let app = spawn_app().await;
+    let c = app.agent(&app.new_agent("writer")).key.clone();
+    let c = app.agent(&c);
+    let (s, v) = c
+        .submit(
+            "personal",
+            json!({"requests": [{"method": "POST", "path": "/repos/o/r/issues", "body": {"title": "Bug"}}],
+                   "comment": "file the bug the user described"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["status"], "pending");
+    let id = v["id"].as_str().unwrap();
+    assert!(v["message"].as_str().unwrap().contains(id));
+
+    let (s, st) = c
+        .get(&format!("/api/queue/github/personal/status/{id}"))
+        .await;
+    assert_eq!(s, 200);
+    for field in [
+        "id",
+        "status",
+        "service",
+        "account_name",
+        "comment",
+        "submitted_at",
+        "reviewed_at",
+        "completed_at",
+        "rejection_reason",
+        "results",
+    ] {
+        assert!(st.get(field).is_some(), "status lacks {field}: {st}");
+    }
+    assert_eq!(st["account_name"], "personal");
+    assert_eq!(st["comment"], "file the bug the user described");
+
+    let (_, l) = c.get("/api/queue/list").await;
+    assert_eq!(l["entries"][0]["id"], id);
+    let (_, l) = c.get("/api/queue/github/personal/list").await;
+    assert_eq!(l["count"], 1);
+
+    let resp = c
+        .req(
+            Method::DELETE,
+            &format!("/api/queue/github/personal/status/{id}"),
+        )
+        .json(&json!({"reason": "the user changed their mind"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(v["status"], "withdrawn");
+    // Withdrawing again, or approving now, is refused.
+    let resp = c
+        .req(
+            Method::DELETE,
+            &format!("/api/queue/github/personal/status/{id}"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 409);
+    let (s, _) = app
+        .admin(Method::POST, &format!("/admin/queue/{id}/approve"), None)
+        .await;
+    assert_eq!(s, 409);
+    assert!(
+        app.upstream.received_requests().await.unwrap().is_empty(),
+        "nothing ran"
+    );
+}
+
+#[tokio::test]
+async fn a_write_on_the_read_route_is_queued_with_202() {
+    let app = spawn_app().await;
+    let c = app.agent(&app.new_agent("w")).key.clone();
+    let c = app.agent(&c);
+    let resp = c
+        .req(Method::POST, "/api/github/personal/repos/o/r/issues")
+        .header("x-agentgate-comment", "open an issue")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(r#"{"title":"From the read route"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let v: serde_json::Value = resp.json().await.unwrap();
+    let id = v["id"].as_str().unwrap();
+    let e = app.gw.entry(id).unwrap();
+    assert_eq!(e.comment, "open an issue");
+    assert_eq!(e.requests[0].method, "POST");
+    assert_eq!(e.requests[0].path, "/repos/o/r/issues");
+    assert_eq!(
+        e.requests[0].body,
+        Some(json!({"title": "From the read route"}))
+    );
+    assert!(
+        e.requests[0].headers.is_empty(),
+        "a JSON body is sent as JSON"
+    );
+
+    // Without a comment it is refused and nothing is queued.
+    let resp = c
+        .req(Method::DELETE, "/api/github/personal/repos/o/r")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(app.gw.entries(&Default::default()).unwrap().len(), 1);
+    assert!(app.upstream.received_requests().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_approved_write_runs_with_the_token() {
+    let app = spawn_app().await;
+    let c = app.agent(&app.new_agent("w")).key.clone();
+    let c = app.agent(&c);
+    Mock::given(method("POST"))
+        .and(path("/repos/o/r/issues"))
+        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+        .and(header("content-type", "application/json"))
+        .and(body_json(json!({"title": "Bug"})))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .set_body_json(json!({"number": 7, "html_url": "https://github.com/o/r/issues/7"})),
+        )
+        .expect(1)
+        .mount(&app.upstream)
+        .await;
+    let id = c
+        .submit_one("POST", "/repos/o/r/issues", json!({"title": "Bug"}))
+        .await;
+    let (s, v) = app
+        .admin(Method::POST, &format!("/admin/queue/{id}/approve"), None)
+        .await;
+    assert_eq!(s, 200, "{v}");
+    app.wait_done(&id).await;
+    let (_, st) = c
+        .get(&format!("/api/queue/github/personal/status/{id}"))
+        .await;
+    assert_eq!(st["status"], "completed", "{st}");
+    assert_eq!(st["results"][0]["ok"], true);
+    assert_eq!(st["results"][0]["status"], 201);
+    assert_eq!(st["results"][0]["body"]["number"], 7);
+    assert!(st["reviewed_at"].is_string() && st["completed_at"].is_string());
+}
+
+#[tokio::test]
+async fn discovery_documents_describe_the_gateway_without_secrets() {
+    let app = spawn_app().await;
+    let key = app.new_agent("docs");
+    let c = app.agent(&key);
+    for path in ["/api/readme", "/api/agent_start_here"] {
+        let (s, v) = c.get(path).await;
+        assert_eq!(s, 200);
+        assert_eq!(v["you"]["agent"], "docs");
+        assert_eq!(v["services"][0]["service"], "github");
+        assert!(
+            v["writes"]["submit"]
+                .as_str()
+                .unwrap()
+                .contains("/api/queue/")
+        );
+        assert_eq!(v["limits"]["max_batch_requests"], 50);
+        let text = v.to_string();
+        assert!(!text.contains(TOKEN) && !text.contains(&key));
+    }
+    let (s, v) = c.get("/api/services").await;
+    assert_eq!(s, 200);
+    assert_eq!(v["services"][0]["account"], "personal");
+
+    let resp = c.req(Method::GET, "/api/skill").send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/markdown")
+    );
+    let text = resp.text().await.unwrap();
+    assert!(text.starts_with("---\nname: agentgate\ndescription: "));
+    assert!(text.contains("http://gateway.test/api/"));
+    assert!(text.contains("github/personal"));
+    assert!(!text.contains(&key) && !text.contains(TOKEN));
+}
+
+#[tokio::test]
+async fn missing_malformed_unknown_and_disabled_keys() {
+    let app = spawn_app().await;
+    let key = app.new_agent("k");
+    let url = format!("{}/api/services", app.agent_url);
+    let s = |r: reqwest::Response| r.status().as_u16();
+    assert_eq!(s(app.http.get(&url).send().await.unwrap()), 401);
+    assert_eq!(
+        s(app
+            .http
+            .get(&url)
+            .header("authorization", "Basic abc")
+            .send()
+            .await
+            .unwrap()),
+        401
+    );
+    assert_eq!(
+        s(app
+            .http
+            .get(&url)
+            .bearer_auth("rms_short")
+            .send()
+            .await
+            .unwrap()),
+        401
+    );
+    let unknown = format!("rms_{}", "A".repeat(40));
+    assert_eq!(
+        s(app
+            .http
+            .get(&url)
+            .bearer_auth(&unknown)
+            .send()
+            .await
+            .unwrap()),
+        401
+    );
+    assert_eq!(
+        s(app.http.get(&url).bearer_auth(&key).send().await.unwrap()),
+        200
+    );
+    app.gw.set_agent_enabled("k", false).unwrap();
+    let r = app.http.get(&url).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(r.text().await.unwrap().contains("disabled"));
+    app.gw.set_agent_enabled("k", true).unwrap();
+    app.gw.revoke_agent("k").unwrap();
+    assert_eq!(
+        s(app.http.get(&url).bearer_auth(&key).send().await.unwrap()),
+        401
+    );
+}

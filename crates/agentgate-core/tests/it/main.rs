@@ -1,0 +1,10 @@
+//! Integration tests of the gateway library: real SQLite files, real listeners on
+//! 127.0.0.1, and wiremock servers standing in for the services.
+
+mod admin_api;
+mod agent_api;
+mod bad_input;
+mod helpers;
+mod keychain;
+mod queue;
+mod security;

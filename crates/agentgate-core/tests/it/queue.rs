@@ -1,0 +1,171 @@
+use std::sync::Arc;
+
+use agentgate_core::clock::SystemClock;
+use agentgate_core::{Error, Gateway};
+use reqwest::Method;
+use serde_json::json;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, ResponseTemplate};
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn a_batch_runs_in_order_and_stops_at_the_first_failure() {
+    let app = spawn_app().await;
+    Mock::given(method("POST"))
+        .and(path("/one"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"n": 1})))
+        .mount(&app.upstream)
+        .await;
+    Mock::given(method("PATCH"))
+        .and(path("/two"))
+        .respond_with(
+            ResponseTemplate::new(422).set_body_json(json!({"message": "Validation Failed"})),
+        )
+        .mount(&app.upstream)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path("/three"))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(0)
+        .mount(&app.upstream)
+        .await;
+    let key = app.new_agent("batch");
+    let (s, v) = app
+        .agent(&key)
+        .submit(
+            "personal",
+            json!({"requests": [
+                {"method": "POST", "path": "/one", "body": {"a": 1}},
+                {"method": "PATCH", "path": "/two", "body": "raw text", "headers": {"content-type": "text/plain"}},
+                {"method": "DELETE", "path": "/three"}
+            ], "comment": "three steps"}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let id = v["id"].as_str().unwrap();
+    app.admin(Method::POST, &format!("/admin/queue/{id}/approve"), None)
+        .await;
+    let e = app.wait_done(id).await;
+    assert_eq!(e.status.to_string(), "failed");
+    assert_eq!(e.results.len(), 2, "{:?}", e.results);
+    assert!(e.results[0].ok && !e.results[1].ok);
+    assert_eq!(e.results[1].status, Some(422));
+    assert_eq!(
+        e.results[1].body,
+        Some(json!({"message": "Validation Failed"}))
+    );
+    let seen = app.upstream.received_requests().await.unwrap();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0].url.path(), "/one");
+    assert_eq!(seen[1].body, b"raw text");
+    assert_eq!(seen[1].headers["content-type"], "text/plain");
+}
+
+#[tokio::test]
+async fn decided_entries_cannot_be_decided_again() {
+    let app = spawn_app().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&app.upstream)
+        .await;
+    let key = app.new_agent("a");
+    let id = app.agent(&key).submit_one("POST", "/x", json!({})).await;
+    app.gw.reject(&id, "test", None).unwrap();
+    assert!(matches!(
+        app.gw.approve(&id, "test"),
+        Err(Error::AlreadyDecided { .. })
+    ));
+    assert!(matches!(
+        app.gw.reject(&id, "test", None),
+        Err(Error::AlreadyDecided { .. })
+    ));
+    // Executing a rejected entry does nothing.
+    let e = app.gw.execute(&id).await.unwrap();
+    assert_eq!(e.status.to_string(), "rejected");
+    assert!(app.upstream.received_requests().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_removed_account_fails_its_approved_entries_cleanly() {
+    let app = spawn_app().await;
+    let key = app.new_agent("a");
+    let id = app.agent(&key).submit_one("POST", "/x", json!({})).await;
+    app.gw.remove_account("github", "personal").unwrap();
+    app.gw.approve(&id, "test").unwrap();
+    let e = app.gw.execute(&id).await.unwrap();
+    assert_eq!(e.status.to_string(), "failed");
+    assert!(e.results[0].error.as_deref().unwrap().contains("personal"));
+}
+
+#[tokio::test]
+async fn approved_entries_not_yet_started_run_after_a_restart() {
+    let mut app = spawn_app().await;
+    Mock::given(method("POST"))
+        .and(path("/later"))
+        .respond_with(ResponseTemplate::new(201))
+        .expect(1)
+        .mount(&app.upstream)
+        .await;
+    let key = app.new_agent("a");
+    let id = app
+        .agent(&key)
+        .submit_one("POST", "/later", json!({}))
+        .await;
+    app.stop().await;
+    // Approved while the server is down (as the CLI does), but never executed.
+    app.gw.approve(&id, "cli").unwrap();
+    let uri = app.upstream.uri();
+    let restarted = Gateway::open(
+        test_config(app.data.path()),
+        Box::new(app.creds.clone()),
+        Arc::new(SystemClock),
+    )
+    .unwrap();
+    restarted
+        .update_account("github", "personal", Some(Some(uri)), None)
+        .unwrap();
+    let server = agentgate_core::server::start(restarted.clone())
+        .await
+        .unwrap();
+    for _ in 0..200 {
+        if restarted.entry(&id).unwrap().status.to_string() == "completed" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(
+        restarted.entry(&id).unwrap().status.to_string(),
+        "completed"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn agent_keys_survive_a_restart_and_a_wrong_credential_store_is_refused() {
+    let mut app = spawn_app().await;
+    let key = app.new_agent("persistent");
+    app.stop().await;
+    let again = Gateway::open(
+        test_config(app.data.path()),
+        Box::new(app.creds.clone()),
+        Arc::new(SystemClock),
+    )
+    .unwrap();
+    assert_eq!(
+        again
+            .authenticate(Some(&format!("Bearer {key}")))
+            .unwrap()
+            .name,
+        "persistent"
+    );
+    // The same data folder with an empty credential store cannot check keys: say so.
+    let err = Gateway::open(
+        test_config(app.data.path()),
+        Box::new(agentgate_core::credentials::MemoryStore::default()),
+        Arc::new(SystemClock),
+    )
+    .err()
+    .unwrap();
+    assert!(err.to_string().contains("credential backend"), "{err}");
+}

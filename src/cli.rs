@@ -1,0 +1,540 @@
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Read};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use agentgate_core::clock::SystemClock;
+use agentgate_core::config::{Config, CredentialBackend, Overrides};
+use agentgate_core::queue::{Entry, Status};
+use agentgate_core::secret::Secret;
+use agentgate_core::{EntryFilter, Error, Gateway, NewAccount, credentials, server, services};
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+/// How the CLI names itself in a queue entry's `reviewed_by`.
+const REVIEWER: &str = "cli";
+
+#[derive(Parser)]
+#[command(
+    name = "agentgate",
+    version,
+    about = "A gateway that lets AI agents read your accounts and queues their writes for your approval",
+    propagate_version = true
+)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct Global {
+    /// Folder holding the database [default: the platform's app data folder]
+    #[arg(long, global = true, env = "AGENTGATE_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// TOML config file [default: <data dir>/config.toml if it exists]
+    #[arg(long, global = true, env = "AGENTGATE_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Where service credentials are kept: keychain or encrypted-file
+    #[arg(
+        long,
+        global = true,
+        env = "AGENTGATE_CREDENTIAL_BACKEND",
+        value_name = "BACKEND"
+    )]
+    credential_backend: Option<CredentialBackend>,
+    /// Key file of the encrypted-file backend; must be outside the data folder
+    #[arg(
+        long,
+        global = true,
+        env = "AGENTGATE_SECRETS_KEY_FILE",
+        value_name = "FILE"
+    )]
+    secrets_key_file: Option<PathBuf>,
+    /// Print machine-readable JSON instead of text
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway: the agent API and the admin API
+    Serve(ServeArgs),
+    /// Manage agents and their API keys
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Manage service accounts
+    #[command(subcommand)]
+    Accounts(AccountsCommand),
+    /// Review queued writes
+    #[command(subcommand)]
+    Queue(QueueCommand),
+    /// Admin password
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// The encrypted-file credential backend
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address of the agent API
+    #[arg(long, env = "AGENTGATE_LISTEN", value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// Port of the agent API (keeps the listen host)
+    #[arg(long, env = "PORT")]
+    port: Option<u16>,
+    /// Address of the admin API (keep it on loopback unless you know why not)
+    #[arg(long, env = "AGENTGATE_ADMIN_LISTEN", value_name = "ADDR")]
+    admin_listen: Option<SocketAddr>,
+    /// Public URL of the agent API, used in agent docs and OAuth callbacks
+    #[arg(long, env = "BASE_URL", value_name = "URL")]
+    base_url: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create an agent and print its key once, alone on a line
+    Create { name: String },
+    /// List agents
+    List,
+    /// Delete an agent's key for good
+    Revoke { name: String },
+    /// Refuse an agent's key until enabled again
+    Disable { name: String },
+    /// Accept a disabled agent's key again
+    Enable { name: String },
+    /// Rename an agent
+    Rename { name: String, new_name: String },
+}
+
+#[derive(Subcommand)]
+enum AccountsCommand {
+    /// Add an account; secrets are read from stdin or a hidden prompt, never from arguments
+    Add {
+        /// Service key, e.g. github
+        service: String,
+        /// A name for this account, e.g. personal
+        name: String,
+        /// API base URL (GitHub Enterprise, self-hosted services)
+        #[arg(long, value_name = "URL")]
+        base_url: Option<String>,
+    },
+    /// List accounts
+    List,
+    /// Remove an account and its stored credentials
+    Remove { service: String, name: String },
+    /// Ask the service who the account is
+    Test { service: String, name: String },
+}
+
+#[derive(Subcommand)]
+enum QueueCommand {
+    /// List queue entries, newest first
+    List {
+        /// Only entries in this state (pending, approved, executing, completed, failed, rejected, withdrawn)
+        #[arg(long)]
+        status: Option<Status>,
+        /// Only entries of this agent
+        #[arg(long)]
+        agent: Option<String>,
+        /// At most this many entries
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Show one entry with its requests and results
+    Show { id: String },
+    /// Approve a pending entry and run it
+    Approve { id: String },
+    /// Reject a pending entry
+    Reject {
+        id: String,
+        /// Why, for the agent
+        #[arg(long)]
+        reason: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Set the admin password, read from stdin (or a hidden prompt); ends all admin sessions
+    SetPassword,
+}
+
+#[derive(Subcommand)]
+enum SecretsCommand {
+    /// Write a new random key for the encrypted-file backend (never overwrites)
+    GenerateKey { path: PathBuf },
+}
+
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let serving = matches!(cli.command, Command::Serve(_));
+    init_logging(serving);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(serving: bool) {
+    let default = if serving { "info" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AGENTGATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
+fn load_config(g: &Global, serve: Option<&ServeArgs>) -> anyhow::Result<Config> {
+    Config::load(&Overrides {
+        data_dir: g.data_dir.clone(),
+        config_file: g.config.clone(),
+        listen: serve.and_then(|s| s.listen),
+        port: serve.and_then(|s| s.port),
+        admin_listen: serve.and_then(|s| s.admin_listen),
+        base_url: serve.and_then(|s| s.base_url.clone()),
+        credential_backend: g.credential_backend,
+        secrets_key_file: g.secrets_key_file.clone(),
+    })
+}
+
+fn open_gateway(config: Config) -> anyhow::Result<Gateway> {
+    let creds = credentials::open(&config)?;
+    Ok(Gateway::open(config, creds, Arc::new(SystemClock))?)
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Serve(args) => {
+            let gw = open_gateway(load_config(g, Some(&args))?)?;
+            let running = server::start(gw).await?;
+            eprintln!(
+                "agentgate: agents on http://{}, admin on http://{}",
+                running.agent_addr, running.admin_addr
+            );
+            server::shutdown_signal().await;
+            tracing::info!("stopping");
+            running.shutdown().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Secrets(SecretsCommand::GenerateKey { path }) => {
+            credentials::generate_key_file(&path)?;
+            eprintln!(
+                "wrote a new key to {}; keep it outside the data folder and back it up",
+                path.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Admin(AdminCommand::SetPassword) => {
+            let gw = open_gateway(load_config(g, None)?)?;
+            let password = read_password()?;
+            gw.set_admin_password(&password)?;
+            eprintln!("admin password set");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keys(cmd) => keys(g, open_gateway(load_config(g, None)?)?, cmd),
+        Command::Accounts(cmd) => accounts(g, open_gateway(load_config(g, None)?)?, cmd).await,
+        Command::Queue(cmd) => queue(g, open_gateway(load_config(g, None)?)?, cmd).await,
+    }
+}
+
+fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+fn keys(g: &Global, gw: Gateway, cmd: KeysCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        KeysCommand::Create { name } => {
+            let (agent, key) = gw.create_agent(&name)?;
+            if g.json {
+                print_json(&serde_json::json!({"agent": agent, "key": key.expose()}))?;
+            } else {
+                eprintln!(
+                    "created agent {:?}; its key is shown once, store it now:",
+                    agent.name
+                );
+                println!("{}", key.expose());
+            }
+        }
+        KeysCommand::List => {
+            let agents = gw.agents()?;
+            if g.json {
+                print_json(&agents)?;
+            } else if agents.is_empty() {
+                eprintln!("no agents yet: agentgate keys create NAME");
+            } else {
+                println!("{:<24} {:<12} {:<9} CREATED", "NAME", "KEY", "STATE");
+                for a in agents {
+                    let state = if a.enabled { "enabled" } else { "disabled" };
+                    println!(
+                        "{:<24} {:<12} {:<9} {}",
+                        a.name, a.key_hint, state, a.created_at
+                    );
+                }
+            }
+        }
+        KeysCommand::Revoke { name } => {
+            gw.revoke_agent(&name)?;
+            eprintln!("revoked {name:?}");
+        }
+        KeysCommand::Disable { name } => {
+            gw.set_agent_enabled(&name, false)?;
+            eprintln!("disabled {name:?}");
+        }
+        KeysCommand::Enable { name } => {
+            gw.set_agent_enabled(&name, true)?;
+            eprintln!("enabled {name:?}");
+        }
+        KeysCommand::Rename { name, new_name } => {
+            gw.rename_agent(&name, &new_name)?;
+            eprintln!("renamed {name:?} to {new_name:?}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn accounts(g: &Global, gw: Gateway, cmd: AccountsCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        AccountsCommand::Add {
+            service,
+            name,
+            base_url,
+        } => {
+            let def = services::find(&service).ok_or_else(|| {
+                let known: Vec<_> = services::REGISTRY.iter().map(|s| s.key).collect();
+                anyhow::anyhow!(
+                    "unknown service {service:?}; known services: {}",
+                    known.join(", ")
+                )
+            })?;
+            let credentials = read_credentials(def)?;
+            let info = gw.add_account(NewAccount {
+                service,
+                name,
+                base_url,
+                credentials,
+            })?;
+            if g.json {
+                print_json(&info)?;
+            } else {
+                eprintln!("added {}/{} ({})", info.service, info.name, info.base_url);
+            }
+        }
+        AccountsCommand::List => {
+            let list = gw.accounts()?;
+            if g.json {
+                print_json(&list)?;
+            } else if list.is_empty() {
+                eprintln!("no accounts yet: agentgate accounts add SERVICE NAME");
+            } else {
+                println!("{:<12} {:<24} BASE URL", "SERVICE", "NAME");
+                for a in list {
+                    println!("{:<12} {:<24} {}", a.service, a.name, a.base_url);
+                }
+            }
+        }
+        AccountsCommand::Remove { service, name } => {
+            gw.remove_account(&service, &name)?;
+            eprintln!("removed {service}/{name} and its credentials");
+        }
+        AccountsCommand::Test { service, name } => {
+            let t = gw.test_account(&service, &name).await?;
+            if g.json {
+                print_json(&t)?;
+            } else if t.ok {
+                println!(
+                    "ok: signed in as {}",
+                    t.identity.as_deref().unwrap_or("(unknown)")
+                );
+            } else {
+                println!("failed: {}", t.error.as_deref().unwrap_or("unknown error"));
+            }
+            if !t.ok {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn queue(g: &Global, gw: Gateway, cmd: QueueCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        QueueCommand::List {
+            status,
+            agent,
+            limit,
+        } => {
+            let entries = gw.entries(&EntryFilter {
+                status,
+                agent_name: agent,
+                limit: Some(limit),
+                ..Default::default()
+            })?;
+            if g.json {
+                print_json(&entries)?;
+            } else if entries.is_empty() {
+                eprintln!("no queue entries");
+            } else {
+                println!(
+                    "{:<13} {:<10} {:<16} {:<20} {:<24} COMMENT",
+                    "ID", "STATUS", "AGENT", "ACCOUNT", "SUBMITTED"
+                );
+                for e in entries {
+                    println!(
+                        "{:<13} {:<10} {:<16} {:<20} {:<24} {}",
+                        e.id,
+                        e.status,
+                        e.agent_name,
+                        format!("{}/{}", e.service, e.account_name),
+                        e.submitted_at,
+                        one_line(&e.comment, 60)
+                    );
+                }
+            }
+        }
+        QueueCommand::Show { id } => {
+            let e = gw.entry(&id)?;
+            if g.json {
+                print_json(&e)?;
+            } else {
+                describe_entry(&e);
+            }
+        }
+        QueueCommand::Approve { id } => {
+            gw.approve(&id, REVIEWER)?;
+            let e = gw.execute(&id).await?;
+            if g.json {
+                print_json(&e)?;
+            } else {
+                describe_entry(&e);
+            }
+            if e.status == Status::Failed {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        QueueCommand::Reject { id, reason } => {
+            let e = gw.reject(&id, REVIEWER, reason)?;
+            if g.json {
+                print_json(&e)?;
+            } else {
+                eprintln!("rejected {}", e.id);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn describe_entry(e: &Entry) {
+    println!(
+        "{} {} — {} on {}/{}",
+        e.id, e.status, e.agent_name, e.service, e.account_name
+    );
+    println!("submitted {}", e.submitted_at);
+    println!("comment: {}", e.comment);
+    for (i, r) in e.requests.iter().enumerate() {
+        println!("  [{i}] {} {}", r.method, r.path);
+    }
+    if let Some(reason) = &e.rejection_reason {
+        println!("reason: {reason}");
+    }
+    for r in &e.results {
+        match (&r.status, &r.error) {
+            (Some(s), _) => println!(
+                "  result [{}] {} {}",
+                r.index,
+                if r.ok { "ok" } else { "FAILED" },
+                s
+            ),
+            (None, Some(err)) => println!("  result [{}] FAILED {}", r.index, err),
+            _ => {}
+        }
+    }
+}
+
+fn one_line(s: &str, max: usize) -> String {
+    let flat: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() > max {
+        format!("{}…", flat.chars().take(max - 1).collect::<String>())
+    } else {
+        flat
+    }
+}
+
+/// Reads a service's credential fields: a hidden prompt per field on a terminal;
+/// otherwise stdin holds the single secret, or a JSON object when the service
+/// needs several fields.
+fn read_credentials(def: &services::ServiceDef) -> anyhow::Result<BTreeMap<String, Secret>> {
+    let mut out = BTreeMap::new();
+    if std::io::stdin().is_terminal() {
+        for f in def.credential_fields {
+            let v = rpassword::prompt_password(format!("{}: ", f.label))
+                .context("cannot read from the terminal")?;
+            out.insert(f.name.to_string(), Secret::new(v));
+        }
+        return Ok(out);
+    }
+    let mut input = String::new();
+    std::io::stdin()
+        .read_to_string(&mut input)
+        .context("cannot read stdin")?;
+    let input = Secret::new(input.trim());
+    if let [only] = def.credential_fields {
+        out.insert(only.name.to_string(), input);
+    } else {
+        let map: BTreeMap<String, String> = serde_json::from_str(input.expose()).map_err(|_| {
+            anyhow::anyhow!(
+                "{} needs several fields; pipe a JSON object with {}",
+                def.display_name,
+                def.credential_fields
+                    .iter()
+                    .map(|f| f.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })?;
+        out.extend(map.into_iter().map(|(k, v)| (k, Secret::new(v))));
+    }
+    Ok(out)
+}
+
+fn read_password() -> anyhow::Result<Secret> {
+    if std::io::stdin().is_terminal() {
+        let a = rpassword::prompt_password("New admin password: ")?;
+        let b = rpassword::prompt_password("Again: ")?;
+        if a != b {
+            anyhow::bail!("the two passwords differ");
+        }
+        return Ok(Secret::new(a));
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("cannot read stdin")?;
+    let pw = line.trim_end_matches(['\r', '\n']).to_string();
+    if pw.is_empty() {
+        return Err(Error::invalid("no password on stdin").into());
+    }
+    Ok(Secret::new(pw))
+}
