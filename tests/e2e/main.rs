@@ -1,1 +1,7 @@
+//! End-to-end tests through the built `agentgate` binary: real processes, a real
+//! SQLite file, the encrypted-file (or, in CI, the OS keychain) credential store,
+//! and wiremock standing in for GitHub on 127.0.0.1.
 
+mod cli;
+mod flow;
+mod harness;

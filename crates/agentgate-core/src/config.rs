@@ -68,7 +68,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub agent_addr: SocketAddr,
     pub admin_addr: SocketAddr,
-    pub base_url: String,
+    /// The public URL of the agent API, when configured; otherwise the gateway
+    /// derives `http://localhost:<bound port>` once it listens.
+    pub base_url: Option<String>,
     pub credential_backend: CredentialBackend,
     pub secrets_key_file: Option<PathBuf>,
     pub upstream_timeout: Duration,
@@ -82,7 +84,7 @@ impl Config {
             data_dir: data_dir.into(),
             agent_addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), DEFAULT_AGENT_PORT),
             admin_addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), DEFAULT_ADMIN_PORT),
-            base_url: format!("http://localhost:{DEFAULT_AGENT_PORT}"),
+            base_url: None,
             credential_backend: CredentialBackend::Keychain,
             secrets_key_file: None,
             upstream_timeout: DEFAULT_UPSTREAM_TIMEOUT,
@@ -130,10 +132,11 @@ impl Config {
         if let Some(a) = o.admin_listen.or(file.admin_listen) {
             c.admin_addr = a;
         }
-        c.base_url = match o.base_url.or(file.base_url) {
-            Some(u) => normalize_base_url(&u)?,
-            None => format!("http://localhost:{}", c.agent_addr.port()),
-        };
+        c.base_url = o
+            .base_url
+            .or(file.base_url)
+            .map(|u| normalize_base_url(&u))
+            .transpose()?;
         if let Some(b) = o.credential_backend.or(file.credential_backend) {
             c.credential_backend = b;
         }
@@ -144,7 +147,8 @@ impl Config {
             }
             c.upstream_timeout = Duration::from_secs(t);
         }
-        if c.agent_addr == c.admin_addr {
+        // Port 0 asks the OS for a free port, so two port-0 listeners never clash.
+        if c.agent_addr == c.admin_addr && c.agent_addr.port() != 0 {
             bail!(
                 "the agent and admin listeners must differ (both are {})",
                 c.agent_addr
@@ -267,7 +271,7 @@ mod tests {
         let c = Config::from_overrides(o).unwrap();
         assert_eq!(c.agent_addr, "127.0.0.1:4100".parse().unwrap());
         assert_eq!(c.admin_addr, "127.0.0.1:3051".parse().unwrap());
-        assert_eq!(c.base_url, "https://gate.example");
+        assert_eq!(c.base_url.as_deref(), Some("https://gate.example"));
         assert_eq!(c.upstream_timeout, Duration::from_secs(5));
     }
 

@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::path::Path;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -58,6 +59,8 @@ struct Inner {
     settings: RwLock<Settings>,
     throttle: LoginThrottle,
     executions: TaskTracker,
+    /// The agent listener's port once bound, for the derived public URL.
+    agent_port: AtomicU16,
 }
 
 /// Settings the admin can change while the gateway runs.
@@ -121,6 +124,7 @@ impl Gateway {
                 upstream_timeout_secs: config.upstream_timeout.as_secs(),
             },
         };
+        let config_port = config.agent_addr.port();
         Ok(Gateway {
             inner: Arc::new(Inner {
                 config,
@@ -134,12 +138,28 @@ impl Gateway {
                 settings: RwLock::new(settings),
                 throttle: LoginThrottle::default(),
                 executions: TaskTracker::new(),
+                agent_port: AtomicU16::new(config_port),
             }),
         })
     }
 
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// The public URL of the agent API, as agents should call it.
+    pub fn base_url(&self) -> String {
+        match &self.inner.config.base_url {
+            Some(u) => u.clone(),
+            None => format!(
+                "http://localhost:{}",
+                self.inner.agent_port.load(Ordering::Relaxed)
+            ),
+        }
+    }
+
+    pub(crate) fn set_agent_port(&self, port: u16) {
+        self.inner.agent_port.store(port, Ordering::Relaxed);
     }
 
     pub fn credential_backend(&self) -> String {

@@ -33,6 +33,7 @@ pub async fn start(gateway: Gateway) -> anyhow::Result<RunningServer> {
         .with_context(|| format!("cannot listen for the admin on {}", config.admin_addr))?;
     let agent_addr = agent_listener.local_addr()?;
     let admin_addr = admin_listener.local_addr()?;
+    gateway.set_agent_port(agent_addr.port());
     gateway
         .recover()
         .context("failed to recover the write queue")?;
@@ -52,7 +53,7 @@ pub async fn start(gateway: Gateway) -> anyhow::Result<RunningServer> {
         serve(agent_listener, agent_router(gateway.clone()), stop.clone()),
         serve(admin_listener, admin_router(gateway.clone()), stop.clone()),
     ];
-    tracing::info!(%agent_addr, %admin_addr, base_url = %config.base_url, credentials = %gateway.credential_backend(), "agentgate is serving");
+    tracing::info!(%agent_addr, %admin_addr, base_url = %gateway.base_url(), credentials = %gateway.credential_backend(), "agentgate is serving");
     Ok(RunningServer {
         agent_addr,
         admin_addr,

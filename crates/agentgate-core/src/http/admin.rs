@@ -384,7 +384,7 @@ async fn settings_get(State(gw): State<Gateway>) -> Json<Value> {
         "read_only": {
             "agent_listen": c.agent_addr.to_string(),
             "admin_listen": c.admin_addr.to_string(),
-            "base_url": c.base_url,
+            "base_url": gw.base_url(),
             "data_dir": c.data_dir.display().to_string(),
             "credential_backend": gw.credential_backend(),
             "max_request_body_bytes": DEFAULT_MAX_BODY_BYTES,

@@ -235,7 +235,7 @@ fn queued_answer(gw: &Gateway, entry: &Entry) -> Value {
         "status": entry.status,
         "message": format!(
             "Queued for human approval. Check the outcome with GET {}{}",
-            gw.config().base_url, status_path(entry)
+            gw.base_url(), status_path(entry)
         ),
         "status_url": status_path(entry),
     })

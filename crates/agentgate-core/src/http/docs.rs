@@ -11,7 +11,7 @@ use crate::store::Agent;
 
 fn account_doc(gw: &Gateway, a: &AccountInfo) -> Value {
     let def = services::find(&a.service);
-    let base = &gw.config().base_url;
+    let base = &gw.base_url();
     json!({
         "service": a.service,
         "account": a.name,
@@ -41,7 +41,7 @@ pub fn account(gw: &Gateway, _agent: &Agent, service: &str, account: &str) -> Re
 }
 
 pub fn readme(gw: &Gateway, agent: &Agent) -> Result<Value> {
-    let base = &gw.config().base_url;
+    let base = &gw.base_url();
     let accounts = gw.accounts()?;
     Ok(json!({
         "name": "agentgate",
@@ -89,7 +89,7 @@ pub fn readme(gw: &Gateway, agent: &Agent) -> Result<Value> {
 }
 
 pub fn skill(gw: &Gateway, _agent: &Agent) -> Result<String> {
-    let base = &gw.config().base_url;
+    let base = &gw.base_url();
     let accounts = gw.accounts()?;
     let mut text = format!(
         "---\nname: agentgate\ndescription: Read the user's online accounts and propose writes for human approval through the agentgate gateway at {base}.\n---\n\n\

@@ -29,7 +29,7 @@ pub fn test_config(dir: &std::path::Path) -> Config {
     let mut config = Config::with_data_dir(dir);
     config.agent_addr = "127.0.0.1:0".parse().unwrap();
     config.admin_addr = "127.0.0.1:0".parse().unwrap();
-    config.base_url = "http://gateway.test".into();
+    config.base_url = Some("http://gateway.test".into());
     config
 }
 

@@ -1,0 +1,250 @@
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use wiremock::matchers::{body_json, header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::harness::*;
+
+const TOKEN: &str = "ghp_e2e_token_0123456789";
+
+async fn setup(install: &Install, mock: &MockServer) -> String {
+    let out = install.run(&["keys", "create", "claude"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let key = stdout(&out);
+    let lines: Vec<&str> = key.lines().collect();
+    assert_eq!(lines.len(), 1, "the key is alone on its own line: {key:?}");
+    let key = lines[0].to_string();
+    assert!(key.starts_with("rms_"));
+    let out = install.run(
+        &[
+            "accounts",
+            "add",
+            "github",
+            "personal",
+            "--base-url",
+            &mock.uri(),
+        ],
+        Some(&format!("{TOKEN}\n")),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    key
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_submit_approve_from_the_cli_and_complete() {
+    let install = Install::new();
+    let mock = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/user"))
+        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"login": "octocat"})))
+        .mount(&mock)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/repos/o/r/issues"))
+        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+        .and(body_json(json!({"title": "Found a bug"})))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"number": 42})))
+        .expect(1)
+        .mount(&mock)
+        .await;
+    let key = setup(&install, &mock).await;
+    let server = install.serve();
+    let http = http();
+
+    let health: Value = http
+        .get(server.url("/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok");
+    let user: Value = http
+        .get(server.url("/api/github/personal/user"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(user["login"], "octocat");
+
+    let resp = http
+        .post(server.url("/api/queue/github/personal/submit"))
+        .bearer_auth(&key)
+        .json(&json!({"requests": [{"method": "POST", "path": "/repos/o/r/issues", "body": {"title": "Found a bug"}}],
+                      "comment": "report the bug the user hit"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let id = resp.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let out = install.run(&["queue", "list", "--status", "pending"], None);
+    assert!(stdout(&out).contains(&id), "{}", stdout(&out));
+    let out = tokio::task::spawn_blocking({
+        let cmd = install.command().args(["queue", "approve", &id]).output();
+        move || cmd
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("completed"), "{}", stdout(&out));
+
+    let status: Value = http
+        .get(server.url(&format!("/api/queue/github/personal/status/{id}")))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["status"], "completed", "{status}");
+    assert_eq!(status["results"][0]["body"]["number"], 42);
+    assert!(status["reviewed_at"].is_string());
+
+    // Approving again is refused with a clear message and a failing exit code.
+    let out = install.run(&["queue", "approve", &id], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("already completed"),
+        "{}",
+        stderr(&out)
+    );
+
+    // The admin API lives only on the admin listener, and refuses agent keys.
+    let r = http
+        .get(server.admin_url("/admin/queue"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = http
+        .get(server.url("/admin/queue"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    // Logs carry the request id, agent, account, status and latency, never a secret.
+    let log = server.log();
+    let read_line = log
+        .lines()
+        .find(|l| l.contains("request finished") && l.contains("path=/api/github/personal/user"))
+        .unwrap_or_else(|| panic!("no log line for the read:\n{log}"));
+    for field in [
+        "id=",
+        "agent=",
+        "claude",
+        "service=",
+        "account=",
+        "status=200",
+        "latency_ms=",
+    ] {
+        assert!(
+            read_line.contains(field),
+            "the read's log line lacks {field}: {read_line}"
+        );
+    }
+    for secret in [TOKEN, key.as_str(), "Found a bug"] {
+        assert!(!log.contains(secret), "the log holds {secret:?}");
+    }
+    assert_eq!(server.terminate().code(), Some(0));
+
+    // The token is in neither the database nor the encrypted secrets file.
+    for f in ["agentgate.db", "secrets.enc"] {
+        let bytes = std::fs::read(install.data.path().join(f)).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(TOKEN),
+            "{f} holds the token"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_killed_mid_way_is_marked_interrupted_and_never_rerun() {
+    let install = Install::new();
+    let mock = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/first"))
+        .respond_with(ResponseTemplate::new(201).set_delay(Duration::from_secs(5)))
+        .mount(&mock)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/second"))
+        .respond_with(ResponseTemplate::new(201))
+        .mount(&mock)
+        .await;
+    let key = setup(&install, &mock).await;
+    let server = install.serve();
+    let resp = http()
+        .post(server.url("/api/queue/github/personal/submit"))
+        .bearer_auth(&key)
+        .json(&json!({"requests": [{"method": "POST", "path": "/first"}, {"method": "POST", "path": "/second"}],
+                      "comment": "two steps"}))
+        .send()
+        .await
+        .unwrap();
+    let id = resp.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(server.terminate().code(), Some(0));
+
+    // Approve from the CLI and kill it while the first request is in flight.
+    let mut approver = install
+        .command()
+        .args(["queue", "approve", &id])
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while mock.received_requests().await.unwrap().is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the batch never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    approver.kill().unwrap();
+    approver.wait().unwrap();
+    let shown: Value = serde_json::from_str(&stdout(
+        &install.run(&["queue", "show", &id, "--json"], None),
+    ))
+    .unwrap();
+    assert_eq!(shown["status"], "executing");
+
+    // The next start marks it failed instead of running it again.
+    let server = install.serve();
+    let mut shown = Value::Null;
+    for _ in 0..100 {
+        shown = serde_json::from_str(&stdout(
+            &install.run(&["queue", "show", &id, "--json"], None),
+        ))
+        .unwrap();
+        if shown["status"] != "executing" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(shown["status"], "failed", "{shown}");
+    assert!(
+        shown["results"].to_string().contains("interrupted"),
+        "{shown}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let seen = mock.received_requests().await.unwrap();
+    assert_eq!(seen.len(), 1, "only the first request was ever sent, once");
+    assert_eq!(seen[0].url.path(), "/first");
+    drop(server);
+}
