@@ -1,1 +1,282 @@
-fn main() {}
+//! Gateway overhead, measured against a baseline in the same process: the same
+//! load sent straight to a local mock upstream and through the gateway.
+//!
+//! Run: `cargo bench --bench gateway` (AGENTGATE_BENCH_SECS sets the length of
+//! each closed-loop run; default 3). Prints a Markdown report for BENCHMARKS.md.
+//!
+//! The mock upstream, the gateway and the load generator each get their own
+//! Tokio runtime so one cannot starve another's scheduler, but they share the
+//! machine's cores: figures are for this machine, and the ratios are the point.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use agentgate_core::clock::SystemClock;
+use agentgate_core::config::Config;
+use agentgate_core::credentials::MemoryStore;
+use agentgate_core::secret::Secret;
+use agentgate_core::{Gateway, NewAccount, server};
+use axum::Router;
+use axum::routing::get;
+
+fn runtime(name: &str, threads: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .thread_name(name)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A stand-in for GitHub: a fixed 600-byte JSON answer to every read.
+fn start_upstream(rt: &tokio::runtime::Runtime) -> SocketAddr {
+    let body: &'static str = Box::leak(
+        format!(
+            "{{\"id\":1,\"full_name\":\"octo/repo\",\"description\":\"{}\",\"stargazers_count\":42}}",
+            "x".repeat(520)
+        )
+        .into_boxed_str(),
+    );
+    rt.block_on(async move {
+        let app = Router::new().route(
+            "/{*path}",
+            get(move || async move { ([("content-type", "application/json")], body) }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        addr
+    })
+}
+
+struct Stats {
+    count: usize,
+    rps: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+fn stats(mut lat: Vec<Duration>, elapsed: Duration) -> Stats {
+    lat.sort();
+    let pick = |q: f64| lat[((lat.len() as f64 * q) as usize).min(lat.len() - 1)];
+    Stats {
+        count: lat.len(),
+        rps: lat.len() as f64 / elapsed.as_secs_f64(),
+        p50: pick(0.50),
+        p99: pick(0.99),
+    }
+}
+
+/// `concurrency` workers each sending requests back to back for `secs`.
+async fn closed_loop(
+    client: reqwest::Client,
+    make: Arc<dyn Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync>,
+    concurrency: usize,
+    secs: f64,
+) -> Stats {
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs_f64(secs);
+    let workers = (0..concurrency).map(|_| {
+        let client = client.clone();
+        let make = make.clone();
+        tokio::spawn(async move {
+            let mut lat = Vec::new();
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                let resp = make(&client).send().await.expect("request failed");
+                assert!(resp.status().is_success(), "status {}", resp.status());
+                resp.bytes().await.unwrap();
+                lat.push(t.elapsed());
+            }
+            lat
+        })
+    });
+    let mut all = Vec::new();
+    for w in futures::future::join_all(workers).await {
+        all.extend(w.unwrap());
+    }
+    stats(all, start.elapsed())
+}
+
+/// Requests started at a fixed rate whatever the answers do (open loop), so
+/// queueing shows up in the latencies instead of lowering the offered load.
+async fn open_loop(
+    client: reqwest::Client,
+    make: Arc<dyn Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync>,
+    rate: u64,
+    total: u64,
+) -> Stats {
+    let start = Instant::now();
+    let mut ticker = tokio::time::interval(Duration::from_micros(1_000_000 / rate));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut tasks = Vec::new();
+    for _ in 0..total {
+        ticker.tick().await;
+        let req = make(&client);
+        tasks.push(tokio::spawn(async move {
+            let t = Instant::now();
+            let resp = req.send().await.expect("request failed");
+            assert!(resp.status().is_success());
+            resp.bytes().await.unwrap();
+            t.elapsed()
+        }));
+    }
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.push(t.await.unwrap());
+    }
+    stats(lat, start.elapsed())
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3}", d.as_secs_f64() * 1000.0)
+}
+
+fn main() {
+    let secs: f64 = std::env::var("AGENTGATE_BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3.0);
+    let threads = |var: &str, default: usize| -> usize {
+        std::env::var(var)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(default)
+    };
+    // Worker threads per runtime; the defaults give the gateway what a 2-core
+    // machine of its own would, and the load generator as much.
+    let upstream_rt = runtime(
+        "bench-upstream",
+        threads("AGENTGATE_BENCH_UPSTREAM_THREADS", 1),
+    );
+    let gateway_rt = runtime(
+        "bench-gateway",
+        threads("AGENTGATE_BENCH_GATEWAY_THREADS", 2),
+    );
+    let client_rt = runtime("bench-client", threads("AGENTGATE_BENCH_CLIENT_THREADS", 2));
+    let upstream = start_upstream(&upstream_rt);
+
+    let data = tempfile::tempdir().unwrap();
+    let mut config = Config::with_data_dir(data.path());
+    config.agent_addr = "127.0.0.1:0".parse().unwrap();
+    config.admin_addr = "127.0.0.1:0".parse().unwrap();
+    let gw = Gateway::open(
+        config,
+        Box::new(MemoryStore::default()),
+        Arc::new(SystemClock),
+    )
+    .unwrap();
+    gw.add_account(NewAccount {
+        service: "github".into(),
+        name: "bench".into(),
+        base_url: Some(format!("http://{upstream}")),
+        credentials: [("token".to_string(), Secret::new("ghp_bench"))]
+            .into_iter()
+            .collect(),
+    })
+    .unwrap();
+    let key = gw.create_agent("bench").unwrap().1.expose().to_string();
+    let running = gateway_rt.block_on(server::start(gw.clone())).unwrap();
+    let gateway = running.agent_addr;
+
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()
+        .unwrap();
+    let direct: Arc<dyn Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync> = {
+        let url = format!("http://{upstream}/repos/octo/repo");
+        Arc::new(move |c| c.get(&url).bearer_auth("ghp_bench"))
+    };
+    let through: Arc<dyn Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync> = {
+        let url = format!("http://{gateway}/api/github/bench/repos/octo/repo");
+        let key = key.clone();
+        Arc::new(move |c| c.get(&url).bearer_auth(&key))
+    };
+
+    println!("## Reads: direct to the mock upstream vs through the gateway\n");
+    println!(
+        "{secs} s per run, closed loop (each worker sends its next request when the last is answered).\n"
+    );
+    println!(
+        "| concurrency | direct req/s | gateway req/s | throughput ratio | direct p50 ms | gateway p50 ms | direct p99 ms | gateway p99 ms |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    client_rt.block_on(async {
+        // Warm both paths (connections, caches) before measuring.
+        closed_loop(client.clone(), direct.clone(), 8, 0.5).await;
+        closed_loop(client.clone(), through.clone(), 8, 0.5).await;
+        for c in [1, 16, 64] {
+            let d = closed_loop(client.clone(), direct.clone(), c, secs).await;
+            let g = closed_loop(client.clone(), through.clone(), c, secs).await;
+            println!(
+                "| {c} | {:.0} | {:.0} | {:.2} | {} | {} | {} | {} |",
+                d.rps,
+                g.rps,
+                g.rps / d.rps,
+                ms(d.p50),
+                ms(g.p50),
+                ms(d.p99),
+                ms(g.p99)
+            );
+        }
+    });
+
+    println!("\n## Added latency at a fixed 1,000 requests/s\n");
+    println!("| path | requests | p50 ms | p99 ms |");
+    println!("|---|---:|---:|---:|");
+    client_rt.block_on(async {
+        let total = (1000.0 * secs) as u64;
+        let d = open_loop(client.clone(), direct.clone(), 1000, total).await;
+        let g = open_loop(client.clone(), through.clone(), 1000, total).await;
+        println!("| direct | {} | {} | {} |", d.count, ms(d.p50), ms(d.p99));
+        println!("| gateway | {} | {} | {} |", g.count, ms(g.p50), ms(g.p99));
+        println!("\nAdded p99: {} ms.", ms(g.p99.saturating_sub(d.p99)));
+    });
+
+    println!("\n## Queue submissions\n");
+    let submit: Arc<dyn Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync> = {
+        let url = format!("http://{gateway}/api/queue/github/bench/submit");
+        let key = key.clone();
+        Arc::new(move |c| {
+            c.post(&url).bearer_auth(&key).json(&serde_json::json!({
+                "requests": [{"method": "POST", "path": "/repos/octo/repo/issues", "body": {"title": "Bench", "body": "x"}}],
+                "comment": "benchmark submission"
+            }))
+        })
+    };
+    client_rt.block_on(async {
+        println!("| concurrency | submissions/s | p50 ms | p99 ms |");
+        println!("|---:|---:|---:|---:|");
+        for c in [1, 16] {
+            let s = closed_loop(client.clone(), submit.clone(), c, secs).await;
+            println!("| {c} | {:.0} | {} | {} |", s.rps, ms(s.p50), ms(s.p99));
+        }
+    });
+
+    println!("\n## Key verification: 1 key vs 1,000 keys\n");
+    let auth_cost = |gw: &Gateway, key: &str| {
+        let header = format!("Bearer {key}");
+        let n = 20_000;
+        let t = Instant::now();
+        for _ in 0..n {
+            gw.authenticate(Some(&header)).unwrap();
+        }
+        t.elapsed() / n
+    };
+    let one = auth_cost(&gw, &key);
+    for i in 0..999 {
+        gw.create_agent(&format!("agent-{i}")).unwrap();
+    }
+    let thousand = auth_cost(&gw, &key);
+    println!("| keys | µs per verification |");
+    println!("|---:|---:|");
+    println!("| 1 | {:.2} |", one.as_secs_f64() * 1e6);
+    println!("| 1,000 | {:.2} |", thousand.as_secs_f64() * 1e6);
+    println!(
+        "\nRatio 1,000 keys / 1 key: {:.2}.",
+        thousand.as_secs_f64() / one.as_secs_f64()
+    );
+
+    gateway_rt.block_on(running.shutdown());
+}

@@ -51,41 +51,21 @@ async fn read_submit_approve_from_the_cli_and_complete() {
         .await;
     let key = setup(&install, &mock).await;
     let server = install.serve();
-    let http = http();
 
-    let health: Value = http
-        .get(server.url("/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, health) = get_json(&server.url("/health"), None).await;
     assert_eq!(health["status"], "ok");
-    let user: Value = http
-        .get(server.url("/api/github/personal/user"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, user) = get_json(&server.url("/api/github/personal/user"), Some(&key)).await;
     assert_eq!(user["login"], "octocat");
 
-    let resp = http
-        .post(server.url("/api/queue/github/personal/submit"))
-        .bearer_auth(&key)
-        .json(&json!({"requests": [{"method": "POST", "path": "/repos/o/r/issues", "body": {"title": "Found a bug"}}],
-                      "comment": "report the bug the user hit"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201);
-    let id = resp.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (status, v) = post_json(
+        &server.url("/api/queue/github/personal/submit"),
+        &key,
+        &json!({"requests": [{"method": "POST", "path": "/repos/o/r/issues", "body": {"title": "Found a bug"}}],
+                "comment": "report the bug the user hit"}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let id = v["id"].as_str().unwrap().to_string();
 
     let out = install.run(&["queue", "list", "--status", "pending"], None);
     assert!(stdout(&out).contains(&id), "{}", stdout(&out));
@@ -99,15 +79,11 @@ async fn read_submit_approve_from_the_cli_and_complete() {
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     assert!(stdout(&out).contains("completed"), "{}", stdout(&out));
 
-    let status: Value = http
-        .get(server.url(&format!("/api/queue/github/personal/status/{id}")))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, status) = get_json(
+        &server.url(&format!("/api/queue/github/personal/status/{id}")),
+        Some(&key),
+    )
+    .await;
     assert_eq!(status["status"], "completed", "{status}");
     assert_eq!(status["results"][0]["body"]["number"], 42);
     assert!(status["reviewed_at"].is_string());
@@ -122,20 +98,16 @@ async fn read_submit_approve_from_the_cli_and_complete() {
     );
 
     // The admin API lives only on the admin listener, and refuses agent keys.
-    let r = http
-        .get(server.admin_url("/admin/queue"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 401);
-    let r = http
-        .get(server.url("/admin/queue"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 404);
+    assert_eq!(
+        get_json(&server.admin_url("/admin/queue"), Some(&key))
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        get_json(&server.url("/admin/queue"), Some(&key)).await.0,
+        404
+    );
 
     // Logs carry the request id, agent, account, status and latency, never a secret.
     let log = server.log();
@@ -188,18 +160,14 @@ async fn a_batch_killed_mid_way_is_marked_interrupted_and_never_rerun() {
         .await;
     let key = setup(&install, &mock).await;
     let server = install.serve();
-    let resp = http()
-        .post(server.url("/api/queue/github/personal/submit"))
-        .bearer_auth(&key)
-        .json(&json!({"requests": [{"method": "POST", "path": "/first"}, {"method": "POST", "path": "/second"}],
-                      "comment": "two steps"}))
-        .send()
-        .await
-        .unwrap();
-    let id = resp.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (_, v) = post_json(
+        &server.url("/api/queue/github/personal/submit"),
+        &key,
+        &json!({"requests": [{"method": "POST", "path": "/first"}, {"method": "POST", "path": "/second"}],
+                "comment": "two steps"}),
+    )
+    .await;
+    let id = v["id"].as_str().unwrap().to_string();
     assert_eq!(server.terminate().code(), Some(0));
 
     // Approve from the CLI and kill it while the first request is in flight.
@@ -247,4 +215,41 @@ async fn a_batch_killed_mid_way_is_marked_interrupted_and_never_rerun() {
     assert_eq!(seen.len(), 1, "only the first request was ever sent, once");
     assert_eq!(seen[0].url.path(), "/first");
     drop(server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_an_in_flight_read_finish() {
+    let install = Install::new();
+    let mock = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/slow"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"done": true}))
+                .set_delay(Duration::from_millis(1500)),
+        )
+        .mount(&mock)
+        .await;
+    let key = setup(&install, &mock).await;
+    let server = install.serve();
+    let read = tokio::spawn({
+        let url = server.url("/api/github/personal/slow");
+        let key = key.clone();
+        async move { http().get(url).bearer_auth(key).send().await }
+    });
+    let start = std::time::Instant::now();
+    while mock.received_requests().await.unwrap().is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the read never reached upstream"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let exit = tokio::task::spawn_blocking(move || server.terminate())
+        .await
+        .unwrap();
+    assert_eq!(exit.code(), Some(0));
+    let resp = read.await.unwrap().expect("the in-flight read was cut off");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.json::<Value>().await.unwrap()["done"], true);
 }

@@ -174,3 +174,31 @@ pub fn http() -> reqwest::Client {
         .build()
         .unwrap()
 }
+
+/// GETs a URL (with the agent key, if given) and returns the status and JSON body.
+pub async fn get_json(url: &str, key: Option<&str>) -> (u16, serde_json::Value) {
+    let mut req = http().get(url);
+    if let Some(k) = key {
+        req = req.bearer_auth(k);
+    }
+    let resp = req.send().await.unwrap();
+    (
+        resp.status().as_u16(),
+        resp.json().await.unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// POSTs JSON with the agent key and returns the status and JSON body.
+pub async fn post_json(url: &str, key: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+    let resp = http()
+        .post(url)
+        .bearer_auth(key)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    (
+        resp.status().as_u16(),
+        resp.json().await.unwrap_or(serde_json::Value::Null),
+    )
+}
