@@ -39,6 +39,8 @@ const MAX_STORED_RESULT_BYTES: usize = 256 * 1024;
 
 /// (service, account name)
 type AccountKey = (String, String);
+/// (account row id, secret version): changes whenever the stored secret may have.
+type SecretVersion = (i64, i64);
 
 #[derive(Clone)]
 pub struct Gateway {
@@ -55,7 +57,7 @@ struct Inner {
     pepper: Secret,
     /// Decoded credentials by account, tagged with the account's secret version so
     /// that a change made by another process (the CLI) is seen on the next request.
-    credential_cache: Mutex<HashMap<AccountKey, (i64, Arc<Credentials>)>>,
+    credential_cache: Mutex<HashMap<AccountKey, (SecretVersion, Arc<Credentials>)>>,
     settings: RwLock<Settings>,
     throttle: LoginThrottle,
     executions: TaskTracker,
@@ -415,13 +417,14 @@ impl Gateway {
 
     fn credentials(&self, row: &AccountRow) -> Result<Arc<Credentials>> {
         let key = (row.service.clone(), row.name.clone());
+        let version = (row.id, row.secret_version);
         if let Some((v, c)) = self
             .inner
             .credential_cache
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(&key)
-            && *v == row.secret_version
+            && *v == version
         {
             return Ok(c.clone());
         }
@@ -442,7 +445,7 @@ impl Gateway {
             .credential_cache
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(key, (row.secret_version, creds.clone()));
+            .insert(key, (version, creds.clone()));
         Ok(creds)
     }
 

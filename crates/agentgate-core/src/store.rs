@@ -84,6 +84,9 @@ pub struct Agent {
 
 #[derive(Debug, Clone)]
 pub(crate) struct AccountRow {
+    /// Never reused, so (id, secret_version) names one version of one account's secret
+    /// even across a remove and re-add under the same name.
+    pub id: i64,
     pub service: String,
     pub name: String,
     pub base_url: Option<String>,
@@ -309,7 +312,7 @@ impl Store {
     pub fn account(&self, service: &str, name: &str) -> Result<Option<AccountRow>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
-            "SELECT service, name, base_url, secret_version, created_at, updated_at
+            "SELECT id, service, name, base_url, secret_version, created_at, updated_at
              FROM accounts WHERE service = ?1 AND name = ?2",
         )?;
         Ok(stmt
@@ -320,7 +323,7 @@ impl Store {
     pub fn accounts(&self) -> Result<Vec<AccountRow>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT service, name, base_url, secret_version, created_at, updated_at
+            "SELECT id, service, name, base_url, secret_version, created_at, updated_at
              FROM accounts ORDER BY service, name",
         )?;
         let rows = stmt.query_map([], account_from_row)?;
@@ -548,12 +551,13 @@ fn agent_from_row(r: &Row<'_>) -> rusqlite::Result<Agent> {
 
 fn account_from_row(r: &Row<'_>) -> rusqlite::Result<AccountRow> {
     Ok(AccountRow {
-        service: r.get(0)?,
-        name: r.get(1)?,
-        base_url: r.get(2)?,
-        secret_version: r.get(3)?,
-        created_at: r.get(4)?,
-        updated_at: r.get(5)?,
+        id: r.get(0)?,
+        service: r.get(1)?,
+        name: r.get(2)?,
+        base_url: r.get(3)?,
+        secret_version: r.get(4)?,
+        created_at: r.get(5)?,
+        updated_at: r.get(6)?,
     })
 }
 

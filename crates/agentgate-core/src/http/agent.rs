@@ -179,9 +179,9 @@ fn queue_direct_write(
     body: bytes::Bytes,
 ) -> Result<Entry, ApiError> {
     let comment = match headers.get("x-agentgate-comment") {
-        Some(v) => v
-            .to_str()
-            .map_err(|_| Error::invalid("the X-Agentgate-Comment header must be plain ASCII text"))?
+        // Header values are bytes; agents commonly send UTF-8 there.
+        Some(v) => std::str::from_utf8(v.as_bytes())
+            .map_err(|_| Error::invalid("the X-Agentgate-Comment header must be UTF-8 text"))?
             .to_string(),
         None => {
             return Err(Error::invalid(

@@ -222,6 +222,24 @@ async fn a_write_on_the_read_route_is_queued_with_202() {
         "a JSON body is sent as JSON"
     );
 
+    // UTF-8 comments in the header are kept as written.
+    let resp = c
+        .req(Method::PATCH, "/api/github/personal/repos/o/r/issues/1")
+        .header(
+            "x-agentgate-comment",
+            reqwest::header::HeaderValue::from_bytes("schließe das Issue ✓".as_bytes()).unwrap(),
+        )
+        .json(&json!({"state": "closed"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let id2 = resp.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(app.gw.entry(&id2).unwrap().comment, "schließe das Issue ✓");
+
     // Without a comment it is refused and nothing is queued.
     let resp = c
         .req(Method::DELETE, "/api/github/personal/repos/o/r")
@@ -229,7 +247,7 @@ async fn a_write_on_the_read_route_is_queued_with_202() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 400);
-    assert_eq!(app.gw.entries(&Default::default()).unwrap().len(), 1);
+    assert_eq!(app.gw.entries(&Default::default()).unwrap().len(), 2);
     assert!(app.upstream.received_requests().await.unwrap().is_empty());
 }
 

@@ -169,3 +169,47 @@ async fn agent_keys_survive_a_restart_and_a_wrong_credential_store_is_refused() 
     .unwrap();
     assert!(err.to_string().contains("credential backend"), "{err}");
 }
+
+#[tokio::test]
+async fn a_re_added_account_uses_its_new_token_at_once() {
+    use wiremock::matchers::header;
+    let app = spawn_app().await;
+    Mock::given(method("GET"))
+        .and(header("authorization", "Bearer ghp_new_token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"login": "new"})))
+        .mount(&app.upstream)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(401))
+        .mount(&app.upstream)
+        .await;
+    let key = app.new_agent("a");
+    // Warm the running server's credential cache with the old token.
+    assert_eq!(
+        app.agent(&key).get("/api/github/personal/user").await.0,
+        401
+    );
+    // Another process (the CLI) removes and re-adds the account under the same name.
+    let cli = Gateway::open(
+        test_config(app.data.path()),
+        Box::new(app.creds.clone()),
+        Arc::new(SystemClock),
+    )
+    .unwrap();
+    cli.remove_account("github", "personal").unwrap();
+    cli.add_account(agentgate_core::NewAccount {
+        service: "github".into(),
+        name: "personal".into(),
+        base_url: Some(app.upstream.uri()),
+        credentials: [(
+            "token".to_string(),
+            agentgate_core::secret::Secret::new("ghp_new_token"),
+        )]
+        .into_iter()
+        .collect(),
+    })
+    .unwrap();
+    let (s, v) = app.agent(&key).get("/api/github/personal/user").await;
+    assert_eq!(s, 200, "the server kept the old token: {v}");
+    assert_eq!(v["login"], "new");
+}
