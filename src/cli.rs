@@ -78,6 +78,31 @@ enum Command {
     /// The encrypted-file credential backend
     #[command(subcommand)]
     Secrets(SecretsCommand),
+    /// OAuth clients for the services that sign in with OAuth
+    #[command(subcommand)]
+    Oauth(OauthCommand),
+}
+
+#[derive(Subcommand)]
+enum OauthCommand {
+    /// Store the OAuth client registered with a provider (google, reddit, linkedin,
+    /// fitbit); the client secret is read from stdin or a hidden prompt
+    SetClient {
+        provider: String,
+        /// The client id the provider issued
+        #[arg(long)]
+        client_id: String,
+        /// Use this authorize endpoint instead of the provider's usual one
+        #[arg(long, value_name = "URL")]
+        authorize_url: Option<String>,
+        /// Use this token endpoint instead of the provider's usual one
+        #[arg(long, value_name = "URL")]
+        token_url: Option<String>,
+    },
+    /// List providers and whether their client is set
+    Clients,
+    /// Forget a provider's client
+    RemoveClient { provider: String },
 }
 
 #[derive(Args)]
@@ -114,14 +139,16 @@ enum KeysCommand {
 
 #[derive(Subcommand)]
 enum AccountsCommand {
-    /// Add an account; secrets are read from stdin or a hidden prompt, never from arguments
+    /// Add an account; secrets are read from stdin or a hidden prompt, never from
+    /// arguments. OAuth services (reddit, calendar, youtube, linkedin, fitbit)
+    /// connect through the admin API instead: POST /admin/oauth/connect
     Add {
-        /// Service key, e.g. github
+        /// Service key, e.g. github, bluesky, mastodon, jira
         service: String,
         /// A name for this account, e.g. personal
         name: String,
-        /// API base URL (GitHub Enterprise, self-hosted services)
-        #[arg(long, value_name = "URL")]
+        /// API base URL, or just the host for Mastodon, Jira, a Bluesky PDS or GitHub Enterprise
+        #[arg(long, value_name = "URL|HOST")]
         base_url: Option<String>,
     },
     /// List accounts
@@ -254,6 +281,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Keys(cmd) => keys(g, open_gateway(load_config(g, None)?)?, cmd),
+        Command::Oauth(cmd) => oauth(g, open_gateway(load_config(g, None)?)?, cmd),
         Command::Accounts(cmd) => accounts(g, open_gateway(load_config(g, None)?)?, cmd).await,
         Command::Queue(cmd) => queue(g, open_gateway(load_config(g, None)?)?, cmd).await,
     }
@@ -487,10 +515,26 @@ fn one_line(s: &str, max: usize) -> String {
 /// needs several fields.
 fn read_credentials(def: &services::ServiceDef) -> anyhow::Result<BTreeMap<String, Secret>> {
     let mut out = BTreeMap::new();
+    if def.credential_fields.is_empty() {
+        anyhow::bail!(
+            "{} accounts sign in with OAuth: set the provider's client with `agentgate oauth set-client`, \
+             then connect through the admin API (POST /admin/oauth/connect)",
+            def.display_name
+        );
+    }
     if std::io::stdin().is_terminal() {
         for f in def.credential_fields {
-            let v = rpassword::prompt_password(format!("{}: ", f.label))
-                .context("cannot read from the terminal")?;
+            let v = if f.secret {
+                rpassword::prompt_password(format!("{}: ", f.label))
+                    .context("cannot read from the terminal")?
+            } else {
+                eprint!("{}: ", f.label);
+                let mut line = String::new();
+                std::io::stdin()
+                    .read_line(&mut line)
+                    .context("cannot read from the terminal")?;
+                line.trim().to_string()
+            };
             out.insert(f.name.to_string(), Secret::new(v));
         }
         return Ok(out);
@@ -537,4 +581,61 @@ fn read_password() -> anyhow::Result<Secret> {
         return Err(Error::invalid("no password on stdin").into());
     }
     Ok(Secret::new(pw))
+}
+
+fn oauth(g: &Global, gw: Gateway, cmd: OauthCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        OauthCommand::SetClient {
+            provider,
+            client_id,
+            authorize_url,
+            token_url,
+        } => {
+            let secret = if std::io::stdin().is_terminal() {
+                rpassword::prompt_password("Client secret (empty for none): ")?
+            } else {
+                let mut s = String::new();
+                std::io::stdin()
+                    .read_to_string(&mut s)
+                    .context("cannot read stdin")?;
+                s.trim().to_string()
+            };
+            gw.set_oauth_client(
+                &provider,
+                agentgate_core::OAuthClientConfig {
+                    client_id,
+                    client_secret: Some(secret).filter(|s| !s.is_empty()),
+                    authorize_url,
+                    token_url,
+                },
+            )?;
+            eprintln!("OAuth client for {provider} stored");
+        }
+        OauthCommand::Clients => {
+            let list = gw.oauth_clients()?;
+            if g.json {
+                print_json(&list)?;
+            } else {
+                println!(
+                    "{:<10} {:<24} {:<8} CLIENT ID",
+                    "PROVIDER", "SERVICES", "STATE"
+                );
+                for c in list {
+                    let state = if c.configured { "set" } else { "not set" };
+                    println!(
+                        "{:<10} {:<24} {:<8} {}",
+                        c.provider,
+                        c.services.join(","),
+                        state,
+                        c.client_id.as_deref().unwrap_or("-")
+                    );
+                }
+            }
+        }
+        OauthCommand::RemoveClient { provider } => {
+            gw.remove_oauth_client(&provider)?;
+            eprintln!("OAuth client for {provider} removed");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -25,5 +25,8 @@ mod store;
 pub mod upstream;
 
 pub use error::{Error, Result};
-pub use gateway::{AccountInfo, AccountTest, Gateway, NewAccount, Settings, SettingsUpdate};
+pub use gateway::{
+    AccountInfo, AccountTest, Gateway, NewAccount, OAuthClientConfig, OAuthClientInfo, Settings,
+    SettingsUpdate,
+};
 pub use store::{Agent, EntryFilter};

@@ -66,6 +66,8 @@ const MIGRATIONS: &[&str] = &[
         created_at TEXT NOT NULL,
         expires_at TEXT NOT NULL
      );",
+    // 2: accounts whose refresh was refused carry the reason until reconnected.
+    "ALTER TABLE accounts ADD COLUMN needs_reconnect TEXT;",
 ];
 
 pub(crate) struct Store {
@@ -93,6 +95,7 @@ pub(crate) struct AccountRow {
     pub secret_version: i64,
     pub created_at: String,
     pub updated_at: String,
+    pub needs_reconnect: Option<String>,
 }
 
 /// Which queue entries to list; every field narrows the list.
@@ -312,7 +315,7 @@ impl Store {
     pub fn account(&self, service: &str, name: &str) -> Result<Option<AccountRow>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
-            "SELECT id, service, name, base_url, secret_version, created_at, updated_at
+            "SELECT id, service, name, base_url, secret_version, created_at, updated_at, needs_reconnect
              FROM accounts WHERE service = ?1 AND name = ?2",
         )?;
         Ok(stmt
@@ -323,7 +326,7 @@ impl Store {
     pub fn accounts(&self) -> Result<Vec<AccountRow>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT id, service, name, base_url, secret_version, created_at, updated_at
+            "SELECT id, service, name, base_url, secret_version, created_at, updated_at, needs_reconnect
              FROM accounts ORDER BY service, name",
         )?;
         let rows = stmt.query_map([], account_from_row)?;
@@ -354,6 +357,19 @@ impl Store {
             )?,
         };
         Ok(n == 1)
+    }
+
+    pub fn set_needs_reconnect(
+        &self,
+        service: &str,
+        name: &str,
+        reason: Option<&str>,
+    ) -> Result<()> {
+        self.conn().execute(
+            "UPDATE accounts SET needs_reconnect = ?3 WHERE service = ?1 AND name = ?2",
+            params![service, name, reason],
+        )?;
+        Ok(())
     }
 
     pub fn delete_account(&self, service: &str, name: &str) -> Result<bool> {
@@ -558,6 +574,7 @@ fn account_from_row(r: &Row<'_>) -> rusqlite::Result<AccountRow> {
         secret_version: r.get(4)?,
         created_at: r.get(5)?,
         updated_at: r.get(6)?,
+        needs_reconnect: r.get(7)?,
     })
 }
 

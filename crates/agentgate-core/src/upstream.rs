@@ -170,6 +170,10 @@ impl Upstream {
         Ok(Upstream { client })
     }
 
+    pub(crate) fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
     /// Sends one request and reads at most `max_bytes` of the answer within `timeout`.
     pub async fn send(
         &self,

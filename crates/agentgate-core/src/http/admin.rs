@@ -22,7 +22,7 @@ use super::trace::trace_requests;
 use crate::admin::SESSION_LIFETIME;
 use crate::config::DEFAULT_MAX_BODY_BYTES;
 use crate::error::Error;
-use crate::gateway::{Gateway, NewAccount, SettingsUpdate};
+use crate::gateway::{CONNECT_LIFETIME, Gateway, NewAccount, OAuthClientConfig, SettingsUpdate};
 use crate::keys::AGENT_KEY_PREFIX;
 use crate::queue::Status;
 use crate::secret::Secret;
@@ -54,6 +54,12 @@ pub fn admin_router(gw: Gateway) -> Router {
         .route("/admin/accounts/{service}/{name}/test", post(accounts_test))
         .route("/admin/services", get(services_list))
         .route("/admin/settings", get(settings_get).patch(settings_update))
+        .route("/admin/oauth/connect", post(oauth_connect))
+        .route("/admin/oauth/clients", get(oauth_clients))
+        .route(
+            "/admin/oauth/clients/{provider}",
+            axum::routing::put(oauth_client_set).delete(oauth_client_remove),
+        )
         .route("/admin/logout", post(logout))
         .route_layer(middleware::from_fn_with_state(gw.clone(), require_admin));
     Router::new()
@@ -61,6 +67,7 @@ pub fn admin_router(gw: Gateway) -> Router {
         .route("/admin/status", get(status))
         .route("/admin/setup", post(setup))
         .route("/admin/login", post(login))
+        .route("/oauth/callback/{service}", get(super::oauth::callback))
         .merge(protected)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -369,7 +376,9 @@ async fn services_list() -> Json<Value> {
             "aliases": s.aliases,
             "display_name": s.display_name,
             "description": s.description,
-            "auth_method": s.auth_method,
+            "auth_method": s.auth.method(),
+            "oauth_provider": match s.auth { crate::services::Auth::OAuth2(spec) => Some(spec.provider), _ => None },
+            "base_url_template": s.base_url_template,
             "default_base_url": s.default_base_url,
             "credential_fields": s.credential_fields,
             "blocked_paths": s.blocked.iter().map(|b| b.0).collect::<Vec<_>>(),
@@ -398,4 +407,47 @@ async fn settings_update(
     JsonBody(update): JsonBody<SettingsUpdate>,
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!({"settings": gw.update_settings(update)?})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConnectBody {
+    service: String,
+    name: String,
+    base_url: Option<String>,
+    /// Where the provider sends the browser back; default: the public base URL.
+    redirect_base: Option<String>,
+}
+
+async fn oauth_connect(
+    State(gw): State<Gateway>,
+    JsonBody(body): JsonBody<ConnectBody>,
+) -> Result<Json<Value>, ApiError> {
+    let url = gw.start_connect(&body.service, &body.name, body.base_url, body.redirect_base)?;
+    Ok(Json(json!({
+        "authorize_url": url.as_str(),
+        "expires_in": CONNECT_LIFETIME.whole_seconds(),
+        "message": "Open authorize_url in a browser and sign in; the provider then returns to agentgate's callback.",
+    })))
+}
+
+async fn oauth_clients(State(gw): State<Gateway>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({"providers": gw.oauth_clients()?})))
+}
+
+async fn oauth_client_set(
+    State(gw): State<Gateway>,
+    Params(provider): Params<String>,
+    JsonBody(body): JsonBody<OAuthClientConfig>,
+) -> Result<Json<Value>, ApiError> {
+    gw.set_oauth_client(&provider, body)?;
+    Ok(Json(json!({"ok": true})))
+}
+
+async fn oauth_client_remove(
+    State(gw): State<Gateway>,
+    Params(provider): Params<String>,
+) -> Result<Json<Value>, ApiError> {
+    gw.remove_oauth_client(&provider)?;
+    Ok(Json(json!({"ok": true})))
 }

@@ -39,6 +39,7 @@ pub fn agent_router(gw: Gateway) -> Router {
         .route_layer(middleware::from_fn_with_state(gw.clone(), require_agent));
     Router::new()
         .route("/health", get(health))
+        .route("/oauth/callback/{service}", get(super::oauth::callback))
         .merge(api)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -9,6 +9,7 @@ mod agent;
 mod docs;
 mod error;
 mod extract;
+mod oauth;
 mod trace;
 
 pub use admin::{SESSION_COOKIE, admin_router};

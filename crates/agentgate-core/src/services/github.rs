@@ -1,20 +1,21 @@
 //! GitHub, and GitHub Enterprise through a per-account base URL.
 
-use http::header::AUTHORIZATION;
 use serde_json::Value;
 
-use super::{AuthMethod, CredentialField, Credentials, ServiceDef, secret_header};
+use super::{Auth, CredentialField, ServiceDef};
 
 pub static GITHUB: ServiceDef = ServiceDef {
     key: "github",
     aliases: &[],
     display_name: "GitHub",
     description: "Repositories, issues, pull requests, gists and notifications on GitHub or GitHub Enterprise.",
-    auth_method: AuthMethod::Token,
+    auth: Auth::Bearer { field: "token" },
     default_base_url: Some("https://api.github.com"),
+    base_url_template: Some("https://{host}/api/v3"),
     credential_fields: &[CredentialField {
         name: "token",
         label: "Personal access token",
+        secret: true,
     }],
     blocked: &[],
     example_reads: &[
@@ -37,8 +38,5 @@ pub static GITHUB: ServiceDef = ServiceDef {
         ("accept", "application/vnd.github+json"),
         ("x-github-api-version", "2022-11-28"),
     ],
-    auth_headers: |c: &Credentials| {
-        let token = c.field("token")?;
-        secret_header(AUTHORIZATION, &format!("Bearer {}", token.expose()))
-    },
+    write_check: None,
 };

@@ -4,35 +4,97 @@
 //! admin API and request handling all read from here, so adding a service means
 //! adding one module and one line to [`REGISTRY`].
 
+mod bluesky;
+mod fitbit;
 mod github;
+mod google;
+mod jira;
+mod linkedin;
+mod mastodon;
+mod reddit;
 
 use std::collections::BTreeMap;
 
-use http::{HeaderMap, HeaderName, HeaderValue};
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::Error;
 use crate::paths::BlockRule;
+use crate::queue::WriteRequest;
 use crate::secret::Secret;
 
+pub use bluesky::BLUESKY;
+pub use fitbit::FITBIT;
 pub use github::GITHUB;
+pub use google::{CALENDAR, YOUTUBE};
+pub use jira::JIRA;
+pub use linkedin::LINKEDIN;
+pub use mastodon::MASTODON;
+pub use reddit::REDDIT;
 
 /// Every service agentgate knows.
-pub static REGISTRY: &[&ServiceDef] = &[&GITHUB];
+pub static REGISTRY: &[&ServiceDef] = &[
+    &GITHUB, &BLUESKY, &MASTODON, &REDDIT, &CALENDAR, &YOUTUBE, &LINKEDIN, &JIRA, &FITBIT,
+];
 
 /// One field of an account's credentials, as the admin enters it.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct CredentialField {
     pub name: &'static str,
     pub label: &'static str,
+    /// Whether the value is a secret (masked in forms, never shown again).
+    pub secret: bool,
 }
 
-#[derive(Debug, Clone, Copy, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AuthMethod {
-    /// A token the admin pastes in (personal access token, API token).
-    Token,
+/// How requests to a service are signed.
+#[derive(Debug, Clone, Copy)]
+pub enum Auth {
+    /// `Authorization: Bearer <field>`, a token the admin pastes in.
+    Bearer { field: &'static str },
+    /// HTTP Basic from two credential fields.
+    Basic {
+        user: &'static str,
+        password: &'static str,
+    },
+    /// An AT Protocol session created from an identifier and app password and
+    /// refreshed with its refresh token.
+    AtprotoSession,
+    /// OAuth2 authorization code, refreshed with the refresh token.
+    OAuth2(&'static OAuthSpec),
+}
+
+impl Auth {
+    /// The sign-in method as the admin API names it.
+    pub fn method(&self) -> &'static str {
+        match self {
+            Auth::Bearer { .. } => "token",
+            Auth::Basic { .. } => "basic",
+            Auth::AtprotoSession => "app_password",
+            Auth::OAuth2(_) => "oauth2",
+        }
+    }
+}
+
+/// How a client authenticates at an OAuth2 token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// `Authorization: Basic` with the client id and secret.
+    Basic,
+    /// `client_id` and `client_secret` in the form body.
+    RequestBody,
+}
+
+/// A provider's OAuth2 endpoints and what agentgate asks it for.
+#[derive(Debug, Clone, Copy)]
+pub struct OAuthSpec {
+    /// Services of one provider share its OAuth client (Google: Calendar and YouTube).
+    pub provider: &'static str,
+    pub authorize_url: &'static str,
+    pub token_url: &'static str,
+    pub scopes: &'static [&'static str],
+    pub pkce: bool,
+    pub client_auth: ClientAuth,
+    pub extra_params: &'static [(&'static str, &'static str)],
 }
 
 pub struct ServiceDef {
@@ -40,10 +102,13 @@ pub struct ServiceDef {
     pub aliases: &'static [&'static str],
     pub display_name: &'static str,
     pub description: &'static str,
-    pub auth_method: AuthMethod,
+    pub auth: Auth,
     /// The API base when the account does not name its own; `None` means every
     /// account must name one (self-hosted services).
     pub default_base_url: Option<&'static str>,
+    /// How a bare host name given for an account becomes its API base
+    /// (`{host}` is replaced), e.g. `https://{host}/rest/api/3` for Jira.
+    pub base_url_template: Option<&'static str>,
     pub credential_fields: &'static [CredentialField],
     pub blocked: &'static [BlockRule],
     pub example_reads: &'static [&'static str],
@@ -55,8 +120,9 @@ pub struct ServiceDef {
     /// Headers the service expects on every call; an agent's own header of the
     /// same name wins.
     pub default_headers: &'static [(&'static str, &'static str)],
-    /// The headers that carry the account's credentials.
-    pub auth_headers: fn(&Credentials) -> Result<HeaderMap, Error>,
+    /// Refuses writes that a path rule cannot catch (a direct message posted
+    /// through the ordinary status endpoint); returns why.
+    pub write_check: Option<fn(&WriteRequest, &str) -> Option<String>>,
 }
 
 impl std::fmt::Debug for ServiceDef {
@@ -86,6 +152,18 @@ pub fn find(key: &str) -> Option<&'static ServiceDef> {
 pub struct Credentials(pub BTreeMap<String, Secret>);
 
 impl Credentials {
+    pub fn get(&self, name: &str) -> Option<&Secret> {
+        self.0.get(name)
+    }
+
+    pub fn set(&mut self, name: &str, value: impl Into<String>) {
+        self.0.insert(name.to_string(), Secret::new(value));
+    }
+
+    pub fn remove(&mut self, name: &str) {
+        self.0.remove(name);
+    }
+
     pub fn field(&self, name: &str) -> Result<&Secret, Error> {
         self.0
             .get(name)
@@ -110,18 +188,6 @@ impl Credentials {
             map.into_iter().map(|(k, v)| (k, Secret::new(v))).collect(),
         ))
     }
-}
-
-/// Builds one header whose value is secret, marked sensitive so that HTTP
-/// libraries never print it.
-pub(crate) fn secret_header(name: HeaderName, value: &str) -> Result<HeaderMap, Error> {
-    let mut v = HeaderValue::from_str(value).map_err(|_| {
-        Error::Credentials("the stored token holds characters a header cannot carry".into())
-    })?;
-    v.set_sensitive(true);
-    let mut h = HeaderMap::new();
-    h.insert(name, v);
-    Ok(h)
 }
 
 #[cfg(test)]

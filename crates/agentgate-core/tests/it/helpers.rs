@@ -42,13 +42,25 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_in(data: tempfile::TempDir, creds: Arc<MemoryStore>) -> TestApp {
-    let upstream = MockServer::start().await;
-    let gw = Gateway::open(
-        test_config(data.path()),
-        Box::new(creds.clone()),
-        Arc::new(SystemClock),
+    spawn_app_with(data, creds, Arc::new(SystemClock)).await
+}
+
+pub async fn spawn_app_with_clock(clock: Arc<dyn agentgate_core::clock::Clock>) -> TestApp {
+    spawn_app_with(
+        tempfile::tempdir().unwrap(),
+        Arc::new(MemoryStore::default()),
+        clock,
     )
-    .unwrap();
+    .await
+}
+
+pub async fn spawn_app_with(
+    data: tempfile::TempDir,
+    creds: Arc<MemoryStore>,
+    clock: Arc<dyn agentgate_core::clock::Clock>,
+) -> TestApp {
+    let upstream = MockServer::start().await;
+    let gw = Gateway::open(test_config(data.path()), Box::new(creds.clone()), clock).unwrap();
     if !gw.admin_password_set().unwrap() {
         gw.set_admin_password(&Secret::new(ADMIN_PASSWORD)).unwrap();
     }
@@ -183,6 +195,20 @@ impl AgentClient<'_> {
             .req(
                 reqwest::Method::POST,
                 &format!("/api/queue/github/{account}/submit"),
+            )
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn submit_to(&self, service: &str, account: &str, body: Value) -> (u16, Value) {
+        let resp = self
+            .req(
+                reqwest::Method::POST,
+                &format!("/api/queue/{service}/{account}/submit"),
             )
             .json(&body)
             .send()

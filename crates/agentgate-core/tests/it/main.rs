@@ -8,3 +8,4 @@ mod helpers;
 mod keychain;
 mod queue;
 mod security;
+mod services;

@@ -17,6 +17,11 @@ use serde_json::Value;
 use tokio_util::task::TaskTracker;
 use url::Url;
 
+mod oauth;
+mod signin;
+
+pub use oauth::{CONNECT_LIFETIME, OAuthClientConfig, OAuthClientInfo};
+
 use crate::admin::{self, LoginThrottle};
 use crate::clock::{Clock, timestamp};
 use crate::config::Config;
@@ -39,8 +44,17 @@ const MAX_STORED_RESULT_BYTES: usize = 256 * 1024;
 
 /// (service, account name)
 type AccountKey = (String, String);
+
+/// One request to a service, before credentials are added.
+struct UpstreamCall<'a> {
+    method: Method,
+    path: &'a AgentPath,
+    /// The agent's own headers, already filtered.
+    headers: HeaderMap,
+    body: Option<Bytes>,
+}
 /// (account row id, secret version): changes whenever the stored secret may have.
-type SecretVersion = (i64, i64);
+pub(crate) type SecretVersion = (i64, i64);
 
 #[derive(Clone)]
 pub struct Gateway {
@@ -63,6 +77,10 @@ struct Inner {
     executions: TaskTracker,
     /// The agent listener's port once bound, for the derived public URL.
     agent_port: AtomicU16,
+    /// One lock per account, so that concurrent requests refresh its tokens once.
+    refresh_locks: Mutex<HashMap<AccountKey, Arc<tokio::sync::Mutex<()>>>>,
+    /// OAuth connects in progress, by `state`.
+    pending_connects: Mutex<HashMap<String, oauth::PendingConnect>>,
 }
 
 /// Settings the admin can change while the gateway runs.
@@ -89,6 +107,9 @@ pub struct NewAccount {
 pub struct AccountInfo {
     pub service: String,
     pub service_name: &'static str,
+    pub auth_method: &'static str,
+    /// Why the account must be reconnected, when a token refresh was refused.
+    pub needs_reconnect: Option<String>,
     pub name: String,
     pub base_url: String,
     pub custom_base_url: bool,
@@ -141,6 +162,8 @@ impl Gateway {
                 throttle: LoginThrottle::default(),
                 executions: TaskTracker::new(),
                 agent_port: AtomicU16::new(config_port),
+                refresh_locks: Mutex::new(HashMap::new()),
+                pending_connects: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -265,8 +288,18 @@ impl Gateway {
     pub fn add_account(&self, new: NewAccount) -> Result<AccountInfo> {
         let def = services::find(&new.service)
             .ok_or_else(|| Error::invalid(format!("unknown service {:?}", new.service)))?;
+        if let services::Auth::OAuth2(spec) = def.auth {
+            return Err(Error::invalid(format!(
+                "{} accounts sign in through {}'s OAuth: start with POST /admin/oauth/connect",
+                def.display_name, spec.provider
+            )));
+        }
         let name = check_name(&new.name, "account name")?;
-        let base_url = new.base_url.as_deref().map(check_base_url).transpose()?;
+        let base_url = new
+            .base_url
+            .as_deref()
+            .map(|u| self.resolve_base_url(def, u))
+            .transpose()?;
         if base_url.is_none() && def.default_base_url.is_none() {
             return Err(Error::invalid(format!(
                 "{} accounts need a base URL",
@@ -319,7 +352,7 @@ impl Gateway {
         let (def, _) = self.account_row(service, name)?;
         let secret_changed = credentials.is_some();
         let base_url = match base_url {
-            Some(Some(u)) => Some(Some(check_base_url(&u)?)),
+            Some(Some(u)) => Some(Some(self.resolve_base_url(def, &u)?)),
             Some(None) if def.default_base_url.is_none() => {
                 return Err(Error::invalid(format!(
                     "{} accounts need a base URL",
@@ -363,7 +396,17 @@ impl Gateway {
         let path = AgentPath::parse_with_query(def.identity_path)
             .map_err(|e| Error::Internal(e.into()))?;
         let result = self
-            .call_upstream(def, &row, Method::GET, &path, HeaderMap::new(), None)
+            .call_upstream(
+                def,
+                &row,
+                UpstreamCall {
+                    method: Method::GET,
+                    path: &path,
+                    headers: HeaderMap::new(),
+                    body: None,
+                },
+                row.needs_reconnect.is_some(),
+            )
             .await;
         Ok(match result {
             Ok(resp) if resp.status.is_success() => {
@@ -469,28 +512,37 @@ impl Gateway {
         self.call_upstream(
             def,
             &row,
-            Method::GET,
-            &path,
-            upstream::read_headers(headers),
-            None,
+            UpstreamCall {
+                method: Method::GET,
+                path: &path,
+                headers: upstream::read_headers(headers),
+                body: None,
+            },
+            false,
         )
         .await
     }
 
+    /// Sends one request to the account's service with its credentials. When a
+    /// refreshable credential is refused, it is renewed and the request sent once
+    /// more (a refused request did not happen, so repeating it is safe).
     async fn call_upstream(
         &self,
         def: &'static ServiceDef,
         row: &AccountRow,
-        method: Method,
-        path: &AgentPath,
-        agent_headers: HeaderMap,
-        body: Option<Bytes>,
+        call: UpstreamCall<'_>,
+        force_refresh: bool,
     ) -> Result<UpstreamResponse> {
+        let UpstreamCall {
+            method,
+            path,
+            headers: agent_headers,
+            body,
+        } = call;
         let base = effective_base_url(def, row)?;
         let url = path
             .resolve(&base)
             .map_err(|e| Error::invalid(e.to_string()))?;
-        let creds = self.credentials(row)?;
         let mut headers = HeaderMap::new();
         for (name, value) in def.default_headers {
             headers.insert(
@@ -503,26 +555,74 @@ impl Gateway {
                 headers.insert(name, value);
             }
         }
-        // Credentials go last so nothing an agent sent can replace them.
-        for (name, value) in (def.auth_headers)(&creds)? {
-            if let Some(name) = name {
-                headers.insert(name, value);
-            }
-        }
-        let timeout = Duration::from_secs(self.settings().upstream_timeout_secs);
-        self.inner
-            .upstream
-            .send(
+        let send = |auth: HeaderMap| {
+            let mut headers = headers.clone();
+            // Credentials go last so nothing an agent sent can replace them.
+            headers.extend(auth);
+            self.inner.upstream.send(
                 UpstreamRequest {
-                    method,
-                    url,
+                    method: method.clone(),
+                    url: url.clone(),
                     headers,
-                    body,
+                    body: body.clone(),
                 },
-                timeout,
+                self.upstream_timeout(),
                 self.inner.config.max_response_bytes,
             )
-            .await
+        };
+        let first_refused = force_refresh.then_some((row.id, row.secret_version));
+        let (auth, used) = self.auth_headers(def, row, first_refused).await?;
+        let resp = send(auth).await?;
+        if !force_refresh && signin::is_auth_failure(def, &resp) {
+            tracing::info!(service = def.key, account = %row.name, status = resp.status.as_u16(), "credentials refused; refreshing once");
+            let (auth, _) = self.auth_headers(def, row, Some(used)).await?;
+            return send(auth).await;
+        }
+        Ok(resp)
+    }
+
+    fn upstream_timeout(&self) -> Duration {
+        Duration::from_secs(self.settings().upstream_timeout_secs)
+    }
+
+    /// An account's API base from what the admin typed: a full URL, or for
+    /// services with a template (Mastodon, Jira, Bluesky, GitHub Enterprise) just
+    /// the host name.
+    fn resolve_base_url(&self, def: &ServiceDef, raw: &str) -> Result<String> {
+        let raw = raw.trim();
+        match def.base_url_template {
+            Some(t) if !raw.contains("://") => {
+                let host = raw.trim_end_matches('/');
+                if host.is_empty() || host.contains(['/', '@', '?', '#', ' ']) {
+                    return Err(Error::invalid(format!(
+                        "{raw:?} is neither a URL nor a host name"
+                    )));
+                }
+                check_base_url(&t.replace("{host}", host))
+            }
+            _ => check_base_url(raw),
+        }
+    }
+
+    /// Adds an OAuth-connected account, or gives an existing one its new tokens.
+    fn upsert_oauth_account(
+        &self,
+        def: &'static ServiceDef,
+        name: &str,
+        base_url: Option<&str>,
+        creds: &Credentials,
+    ) -> Result<AccountInfo> {
+        if self.inner.store.account(def.key, name)?.is_none() {
+            self.inner
+                .store
+                .insert_account(def.key, name, base_url, &self.now())?;
+        } else if let Some(url) = base_url {
+            self.inner
+                .store
+                .update_account(def.key, name, Some(Some(url)), false, &self.now())?;
+        }
+        self.store_credentials(def, name, creds)?;
+        self.account_info(def.key, name)
     }
 
     // ----- the write queue -----
@@ -541,6 +641,11 @@ impl Gateway {
             let path = AgentPath::parse_with_query(&r.path)
                 .map_err(|e| Error::invalid(format!("requests[{i}]: {e}")))?;
             check_not_blocked(def, &path)?;
+            if let Some(check) = def.write_check
+                && let Some(why) = check(r, &path.normalized())
+            {
+                return Err(Error::Blocked(format!("requests[{i}]: {why}")));
+            }
         }
         let now = self.now();
         for _ in 0..5 {
@@ -827,7 +932,17 @@ impl Gateway {
             );
         }
         match self
-            .call_upstream(def, row, method, &path, headers, body)
+            .call_upstream(
+                def,
+                row,
+                UpstreamCall {
+                    method,
+                    path: &path,
+                    headers,
+                    body,
+                },
+                false,
+            )
             .await
         {
             Ok(resp) => RequestResult {
@@ -1022,6 +1137,8 @@ fn account_info(row: &AccountRow) -> Option<AccountInfo> {
     Some(AccountInfo {
         service: def.key.to_string(),
         service_name: def.display_name,
+        auth_method: def.auth.method(),
+        needs_reconnect: row.needs_reconnect.clone(),
         name: row.name.clone(),
         base_url: row
             .base_url

@@ -1,0 +1,47 @@
+//! Bluesky (and any AT Protocol PDS): a session from handle and app password.
+
+use serde_json::Value;
+
+use super::{Auth, CredentialField, ServiceDef};
+use crate::paths::BlockRule;
+
+pub static BLUESKY: ServiceDef = ServiceDef {
+    key: "bluesky",
+    aliases: &["bsky"],
+    display_name: "Bluesky",
+    description: "Posts, timelines, threads, profiles and notifications on Bluesky or another AT Protocol server.",
+    auth: Auth::AtprotoSession,
+    default_base_url: Some("https://bsky.social/xrpc"),
+    base_url_template: Some("https://{host}/xrpc"),
+    credential_fields: &[
+        CredentialField {
+            name: "identifier",
+            label: "Handle or email",
+            secret: false,
+        },
+        CredentialField {
+            name: "app_password",
+            label: "App password",
+            secret: true,
+        },
+    ],
+    blocked: &[BlockRule("/chat.bsky.*"), BlockRule("/com.atproto.admin.*")],
+    example_reads: &[
+        "/app.bsky.feed.getTimeline?limit=20",
+        "/app.bsky.actor.getProfile?actor={handle}",
+        "/app.bsky.feed.getAuthorFeed?actor={handle}&limit=20",
+        "/app.bsky.feed.getPostThread?uri={at-uri}",
+        "/app.bsky.notification.listNotifications?limit=20",
+    ],
+    write_guidelines: &[
+        "Post: POST /com.atproto.repo.createRecord with {\"repo\": \"<your DID>\", \"collection\": \"app.bsky.feed.post\", \"record\": {\"$type\": \"app.bsky.feed.post\", \"text\": \"...\", \"createdAt\": \"<RFC 3339 time>\"}}.",
+        "Links and mentions are facets; their byteStart/byteEnd are UTF-8 byte offsets into text, not character offsets.",
+        "A mention facet needs the mentioned account's DID (resolve it with app.bsky.actor.getProfile), not its handle.",
+        "Posts hold at most 300 characters (graphemes).",
+        "Private messages (chat.bsky.*) are blocked.",
+    ],
+    identity_path: "/com.atproto.server.getSession",
+    identity_name: |v: &Value| v.get("handle").and_then(Value::as_str).map(str::to_string),
+    default_headers: &[],
+    write_check: None,
+};

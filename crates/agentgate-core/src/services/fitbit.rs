@@ -1,0 +1,51 @@
+//! Fitbit: OAuth2 authorization code with PKCE and refresh.
+
+use serde_json::Value;
+
+use super::{Auth, ClientAuth, OAuthSpec, ServiceDef};
+
+pub static FITBIT_OAUTH: OAuthSpec = OAuthSpec {
+    provider: "fitbit",
+    authorize_url: "https://www.fitbit.com/oauth2/authorize",
+    token_url: "https://api.fitbit.com/oauth2/token",
+    scopes: &[
+        "activity",
+        "heartrate",
+        "sleep",
+        "profile",
+        "weight",
+        "nutrition",
+    ],
+    pkce: true,
+    client_auth: ClientAuth::Basic,
+    extra_params: &[],
+};
+
+pub static FITBIT: ServiceDef = ServiceDef {
+    key: "fitbit",
+    aliases: &[],
+    display_name: "Fitbit",
+    description: "Activity, sleep, heart rate and body measurements from Fitbit.",
+    auth: Auth::OAuth2(&FITBIT_OAUTH),
+    default_base_url: Some("https://api.fitbit.com"),
+    base_url_template: None,
+    credential_fields: &[],
+    blocked: &[],
+    example_reads: &[
+        "/1/user/-/profile.json",
+        "/1/user/-/activities/date/today.json",
+        "/1.2/user/-/sleep/date/today.json",
+        "/1/user/-/activities/heart/date/today/1d.json",
+    ],
+    write_guidelines: &[
+        "Log a weight: POST /1/user/-/body/log/weight.json?weight=72.5&date=yyyy-MM-dd.",
+    ],
+    identity_path: "/1/user/-/profile.json",
+    identity_name: |v: &Value| {
+        v.pointer("/user/displayName")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    },
+    default_headers: &[],
+    write_check: None,
+};

@@ -1,0 +1,78 @@
+//! Google Calendar and YouTube: Google OAuth2 (authorization code, PKCE, offline
+//! access). One Google OAuth client serves both.
+
+use serde_json::Value;
+
+use super::{Auth, ClientAuth, OAuthSpec, ServiceDef};
+
+pub static GOOGLE_CALENDAR_OAUTH: OAuthSpec = OAuthSpec {
+    provider: "google",
+    authorize_url: "https://accounts.google.com/o/oauth2/v2/auth",
+    token_url: "https://oauth2.googleapis.com/token",
+    scopes: &["https://www.googleapis.com/auth/calendar"],
+    pkce: true,
+    client_auth: ClientAuth::RequestBody,
+    // Offline access yields a refresh token; consent makes Google send it again
+    // when the account is reconnected.
+    extra_params: &[("access_type", "offline"), ("prompt", "consent")],
+};
+
+pub static YOUTUBE_OAUTH: OAuthSpec = OAuthSpec {
+    scopes: &["https://www.googleapis.com/auth/youtube"],
+    ..GOOGLE_CALENDAR_OAUTH
+};
+
+pub static CALENDAR: ServiceDef = ServiceDef {
+    key: "calendar",
+    aliases: &["google_calendar"],
+    display_name: "Google Calendar",
+    description: "Calendars and events in Google Calendar.",
+    auth: Auth::OAuth2(&GOOGLE_CALENDAR_OAUTH),
+    default_base_url: Some("https://www.googleapis.com/calendar/v3"),
+    base_url_template: None,
+    credential_fields: &[],
+    blocked: &[],
+    example_reads: &[
+        "/users/me/calendarList",
+        "/calendars/primary/events?maxResults=10&singleEvents=true&orderBy=startTime&timeMin={RFC 3339 time}",
+        "/calendars/primary/events/{eventId}",
+    ],
+    write_guidelines: &[
+        "Create an event: POST /calendars/primary/events with {\"summary\", \"start\": {\"dateTime\"}, \"end\": {\"dateTime\"}}.",
+        "Delete an event: DELETE /calendars/primary/events/{eventId}. Say in the comment which event it is (title and time).",
+    ],
+    identity_path: "/calendars/primary",
+    identity_name: |v: &Value| v.get("id").and_then(Value::as_str).map(str::to_string),
+    default_headers: &[],
+    write_check: None,
+};
+
+pub static YOUTUBE: ServiceDef = ServiceDef {
+    key: "youtube",
+    aliases: &[],
+    display_name: "YouTube",
+    description: "Channels, playlists, videos and comments on YouTube.",
+    auth: Auth::OAuth2(&YOUTUBE_OAUTH),
+    default_base_url: Some("https://www.googleapis.com/youtube/v3"),
+    base_url_template: None,
+    credential_fields: &[],
+    blocked: &[],
+    example_reads: &[
+        "/channels?part=snippet,statistics&mine=true",
+        "/playlists?part=snippet&mine=true",
+        "/search?part=snippet&q={query}&type=video",
+        "/commentThreads?part=snippet&videoId={id}",
+    ],
+    write_guidelines: &[
+        "Add to a playlist: POST /playlistItems?part=snippet with {\"snippet\": {\"playlistId\", \"resourceId\": {\"kind\": \"youtube#video\", \"videoId\"}}}.",
+        "Comment: POST /commentThreads?part=snippet.",
+    ],
+    identity_path: "/channels?part=snippet&mine=true",
+    identity_name: |v: &Value| {
+        v.pointer("/items/0/snippet/title")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    },
+    default_headers: &[],
+    write_check: None,
+};

@@ -1,0 +1,51 @@
+//! Jira Cloud: site host, account email and API token over HTTP Basic.
+
+use serde_json::Value;
+
+use super::{Auth, CredentialField, ServiceDef};
+
+pub static JIRA: ServiceDef = ServiceDef {
+    key: "jira",
+    aliases: &[],
+    display_name: "Jira",
+    description: "Issues, comments and transitions in Jira Cloud.",
+    auth: Auth::Basic {
+        user: "email",
+        password: "api_token",
+    },
+    default_base_url: None,
+    base_url_template: Some("https://{host}/rest/api/3"),
+    credential_fields: &[
+        CredentialField {
+            name: "email",
+            label: "Account email",
+            secret: false,
+        },
+        CredentialField {
+            name: "api_token",
+            label: "API token",
+            secret: true,
+        },
+    ],
+    blocked: &[],
+    example_reads: &[
+        "/myself",
+        "/search/jql?jql=assignee=currentUser()%20AND%20statusCategory!=Done&maxResults=20",
+        "/issue/{key}",
+        "/issue/{key}/comment",
+    ],
+    write_guidelines: &[
+        "Comment: POST /issue/{key}/comment with {\"body\": <Atlassian Document Format>}.",
+        "Create an issue: POST /issue with {\"fields\": {\"project\": {\"key\"}, \"summary\", \"issuetype\": {\"name\"}}}.",
+        "Move an issue: GET /issue/{key}/transitions, then POST /issue/{key}/transitions with {\"transition\": {\"id\"}}.",
+    ],
+    identity_path: "/myself",
+    identity_name: |v: &Value| {
+        v.get("emailAddress")
+            .or_else(|| v.get("displayName"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    },
+    default_headers: &[("accept", "application/json")],
+    write_check: None,
+};

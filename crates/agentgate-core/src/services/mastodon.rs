@@ -1,0 +1,69 @@
+//! Mastodon: an instance host and an access token (pasted, or from the instance's OAuth).
+
+use serde_json::Value;
+
+use super::{Auth, CredentialField, ServiceDef};
+use crate::paths::BlockRule;
+use crate::queue::WriteRequest;
+
+pub static MASTODON: ServiceDef = ServiceDef {
+    key: "mastodon",
+    aliases: &[],
+    display_name: "Mastodon",
+    description: "Timelines, posts, replies, boosts and favourites on a Mastodon instance.",
+    auth: Auth::Bearer {
+        field: "access_token",
+    },
+    default_base_url: None,
+    base_url_template: Some("https://{host}"),
+    credential_fields: &[CredentialField {
+        name: "access_token",
+        label: "Access token",
+        secret: true,
+    }],
+    blocked: &[
+        BlockRule("/api/v1/conversations*"),
+        BlockRule("/api/v1/markers*"),
+    ],
+    example_reads: &[
+        "/api/v1/timelines/home?limit=20",
+        "/api/v1/accounts/verify_credentials",
+        "/api/v1/notifications?limit=20",
+        "/api/v1/statuses/{id}/context",
+        "/api/v2/search?q={query}",
+    ],
+    write_guidelines: &[
+        "Post: POST /api/v1/statuses with {\"status\": \"...\", \"visibility\": \"public\" | \"unlisted\" | \"private\"}.",
+        "Reply: add \"in_reply_to_id\": \"<status id>\".",
+        "Direct messages (visibility \"direct\") and conversations are blocked.",
+    ],
+    identity_path: "/api/v1/accounts/verify_credentials",
+    identity_name: |v: &Value| v.get("acct").and_then(Value::as_str).map(str::to_string),
+    default_headers: &[],
+    write_check: Some(no_direct_statuses),
+};
+
+/// Direct-visibility statuses are private messages: refused like a blocked path.
+fn no_direct_statuses(req: &WriteRequest, normalized_path: &str) -> Option<String> {
+    if !normalized_path.starts_with("/api/v1/statuses") {
+        return None;
+    }
+    let visibility = match &req.body {
+        Some(Value::Object(o)) => o
+            .get("visibility")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        // Form-encoded bodies sent as a string.
+        Some(Value::String(s)) => s.split('&').find_map(|kv| {
+            kv.strip_prefix("visibility=")
+                .map(|v| v.to_ascii_lowercase())
+        }),
+        _ => None,
+    };
+    visibility
+        .filter(|v| v.eq_ignore_ascii_case("direct"))
+        .map(|_| {
+            "direct-visibility statuses are private messages and are blocked for privacy"
+                .to_string()
+        })
+}

@@ -1,0 +1,64 @@
+//! Reddit: OAuth2 authorization code with a permanent refresh token.
+
+use serde_json::Value;
+
+use super::{Auth, ClientAuth, OAuthSpec, ServiceDef};
+use crate::paths::BlockRule;
+
+pub static REDDIT_OAUTH: OAuthSpec = OAuthSpec {
+    provider: "reddit",
+    authorize_url: "https://www.reddit.com/api/v1/authorize",
+    token_url: "https://www.reddit.com/api/v1/access_token",
+    scopes: &[
+        "identity",
+        "read",
+        "history",
+        "submit",
+        "edit",
+        "vote",
+        "mysubreddits",
+    ],
+    pkce: false,
+    client_auth: ClientAuth::Basic,
+    extra_params: &[("duration", "permanent")],
+};
+
+pub static REDDIT: ServiceDef = ServiceDef {
+    key: "reddit",
+    aliases: &[],
+    display_name: "Reddit",
+    description: "Subreddits, posts, comments and votes on Reddit.",
+    auth: Auth::OAuth2(&REDDIT_OAUTH),
+    default_base_url: Some("https://oauth.reddit.com"),
+    base_url_template: None,
+    credential_fields: &[],
+    blocked: &[
+        BlockRule("/message"),
+        BlockRule("/api/v1/me/blocked"),
+        BlockRule("/api/v1/me/friends"),
+        BlockRule("/api/compose"),
+    ],
+    example_reads: &[
+        "/api/v1/me",
+        "/r/{subreddit}/hot?limit=10",
+        "/r/{subreddit}/comments/{id}",
+        "/user/{name}/submitted?limit=10",
+    ],
+    write_guidelines: &[
+        "Reddit's write endpoints take form-encoded bodies: send body as a string like \"thing_id=t3_abc&text=...\" with headers {\"content-type\": \"application/x-www-form-urlencoded\"}.",
+        "Comment: POST /api/comment with thing_id and text. Submit a post: POST /api/submit with sr, kind, title and text or url.",
+        "Private messages (/message, /api/compose) are blocked.",
+    ],
+    identity_path: "/api/v1/me",
+    identity_name: |v: &Value| v.get("name").and_then(Value::as_str).map(str::to_string),
+    // Reddit refuses generic user agents; it asks for a descriptive one.
+    default_headers: &[(
+        "user-agent",
+        concat!(
+            "agentgate/",
+            env!("CARGO_PKG_VERSION"),
+            " (personal API gateway)"
+        ),
+    )],
+    write_check: None,
+};
