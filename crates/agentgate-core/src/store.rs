@@ -620,6 +620,36 @@ mod tests {
     }
 
     #[test]
+    fn a_version_1_database_is_upgraded_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch(MIGRATIONS[0]).unwrap();
+        c.pragma_update(None, "user_version", 1).unwrap();
+        c.execute(
+            "INSERT INTO accounts (service, name, base_url, secret_version, created_at, updated_at)
+             VALUES ('github', 'old', NULL, 3, 't', 't')",
+            [],
+        )
+        .unwrap();
+        drop(c);
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len());
+        let row = s.account("github", "old").unwrap().unwrap();
+        assert_eq!(row.secret_version, 3, "existing rows survive");
+        assert_eq!(row.needs_reconnect, None);
+        s.set_needs_reconnect("github", "old", Some("why")).unwrap();
+        assert_eq!(
+            s.account("github", "old")
+                .unwrap()
+                .unwrap()
+                .needs_reconnect
+                .as_deref(),
+            Some("why")
+        );
+    }
+
+    #[test]
     fn a_newer_schema_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");

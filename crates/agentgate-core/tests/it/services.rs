@@ -809,3 +809,95 @@ async fn agents_cannot_proxy_bluesky_requests_elsewhere() {
         e.requests[0].headers
     );
 }
+
+#[tokio::test]
+async fn every_oauth_service_connects_refreshes_reads_and_writes() {
+    let app = spawn_app().await;
+    let key = app.new_agent("all");
+    let cases = [
+        ("reddit", "reddit", "/api/v1/me", "/api/comment"),
+        (
+            "google",
+            "calendar",
+            "/users/me/calendarList",
+            "/calendars/primary/events",
+        ),
+        ("google", "youtube", "/channels", "/playlistItems"),
+        ("linkedin", "linkedin", "/userinfo", "/ugcPosts"),
+        (
+            "fitbit",
+            "fitbit",
+            "/1/user/-/profile.json",
+            "/1/user/-/body/log/weight.json",
+        ),
+    ];
+    for (provider, service, read_path, write_path) in cases {
+        app.upstream.reset().await;
+        let (old, new) = (format!("{service}-old"), format!("{service}-new"));
+        // The first token is about to expire, so the first use refreshes it.
+        connect(
+            &app,
+            provider,
+            service,
+            "acct",
+            json!({"access_token": old, "refresh_token": format!("{service}-rt"), "expires_in": 10, "token_type": "Bearer"}),
+        )
+        .await;
+        app.gw
+            .update_account(
+                service,
+                "acct",
+                Some(Some(format!("{}/{service}", app.upstream.uri()))),
+                None,
+            )
+            .unwrap();
+        Mock::given(method("POST"))
+            .and(path("/token"))
+            .and(body_string_contains("grant_type=refresh_token"))
+            .and(body_string_contains(
+                format!("refresh_token={service}-rt").as_str(),
+            ))
+            .respond_with(ResponseTemplate::new(200).set_body_json(
+                json!({"access_token": new, "expires_in": 3600, "token_type": "Bearer"}),
+            ))
+            .expect(1)
+            .mount(&app.upstream)
+            .await;
+        let full_read = format!("/{service}{read_path}");
+        Mock::given(method("GET"))
+            .and(path(full_read.as_str()))
+            .and(header("authorization", format!("Bearer {new}").as_str()))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": service})))
+            .expect(1)
+            .mount(&app.upstream)
+            .await;
+        let full_write = format!("/{service}{write_path}");
+        Mock::given(method("POST"))
+            .and(path(full_write.as_str()))
+            .and(header("authorization", format!("Bearer {new}").as_str()))
+            .and(body_json(json!({"from": "agent"})))
+            .respond_with(ResponseTemplate::new(201).set_body_json(json!({"created": true})))
+            .expect(1)
+            .mount(&app.upstream)
+            .await;
+        let (s, v) = app
+            .agent(&key)
+            .get(&format!("/api/{service}/acct{read_path}"))
+            .await;
+        assert_eq!(s, 200, "{service} read: {v}");
+        let (s, v) = app
+            .agent(&key)
+            .submit_to(
+                service,
+                "acct",
+                json!({"requests": [{"method": "POST", "path": write_path, "body": {"from": "agent"}}], "comment": "c"}),
+            )
+            .await;
+        assert_eq!(s, 201, "{service} submit: {v}");
+        let id = v["id"].as_str().unwrap();
+        app.gw.approve(id, "test").unwrap();
+        let e = app.gw.execute(id).await.unwrap();
+        assert_eq!(e.status.to_string(), "completed", "{service} write: {e:?}");
+        app.upstream.verify().await;
+    }
+}
