@@ -135,6 +135,12 @@ enum KeysCommand {
     Enable { name: String },
     /// Rename an agent
     Rename { name: String, new_name: String },
+    /// Give an agent services' answers as sent ("on") or compacted ("off", the default)
+    Raw {
+        name: String,
+        #[arg(value_parser = ["on", "off"])]
+        mode: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -334,6 +340,10 @@ fn keys(g: &Global, gw: Gateway, cmd: KeysCommand) -> anyhow::Result<ExitCode> {
         KeysCommand::Enable { name } => {
             gw.set_agent_enabled(&name, true)?;
             eprintln!("enabled {name:?}");
+        }
+        KeysCommand::Raw { name, mode } => {
+            gw.set_agent_raw(&name, mode == "on")?;
+            eprintln!("raw responses {mode} for {name:?}");
         }
         KeysCommand::Rename { name, new_name } => {
             gw.rename_agent(&name, &new_name)?;

@@ -26,7 +26,7 @@ pub mod upstream;
 
 pub use error::{Error, Result};
 pub use gateway::{
-    AccountInfo, AccountTest, Gateway, NewAccount, OAuthClientConfig, OAuthClientInfo, Settings,
-    SettingsUpdate,
+    AccountInfo, AccountTest, AgentRead, Gateway, NewAccount, OAuthClientConfig, OAuthClientInfo,
+    Settings, SettingsUpdate,
 };
 pub use store::{Agent, EntryFilter};

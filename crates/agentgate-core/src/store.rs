@@ -68,6 +68,8 @@ const MIGRATIONS: &[&str] = &[
      );",
     // 2: accounts whose refresh was refused carry the reason until reconnected.
     "ALTER TABLE accounts ADD COLUMN needs_reconnect TEXT;",
+    // 3: agents that want services' answers as sent, never compacted.
+    "ALTER TABLE agents ADD COLUMN raw_responses INTEGER NOT NULL DEFAULT 0;",
 ];
 
 pub(crate) struct Store {
@@ -82,6 +84,8 @@ pub struct Agent {
     pub key_hint: String,
     pub enabled: bool,
     pub created_at: String,
+    /// Whether this agent gets services' answers as sent rather than compacted.
+    pub raw_responses: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -222,6 +226,7 @@ impl Store {
                 key_hint: hint.to_string(),
                 enabled: true,
                 created_at: now.to_string(),
+                raw_responses: false,
             }),
             Err(e) if is_unique_violation(&e) => Err(Error::Conflict(format!(
                 "an agent named {name:?} already exists"
@@ -236,11 +241,11 @@ impl Store {
     pub fn agent_by_digest(&self, digest: &[u8]) -> Result<Option<(Agent, Vec<u8>)>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
-            "SELECT id, name, key_hint, enabled, created_at, key_digest FROM agents WHERE key_digest = ?1",
+            "SELECT id, name, key_hint, enabled, created_at, raw_responses, key_digest FROM agents WHERE key_digest = ?1",
         )?;
         Ok(stmt
             .query_row([digest], |r| {
-                Ok((agent_from_row(r)?, r.get::<_, Vec<u8>>(5)?))
+                Ok((agent_from_row(r)?, r.get::<_, Vec<u8>>(6)?))
             })
             .optional()?)
     }
@@ -248,7 +253,7 @@ impl Store {
     pub fn agent_by_name(&self, name: &str) -> Result<Option<Agent>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
-            "SELECT id, name, key_hint, enabled, created_at FROM agents WHERE name = ?1",
+            "SELECT id, name, key_hint, enabled, created_at, raw_responses FROM agents WHERE name = ?1",
         )?;
         Ok(stmt.query_row([name], agent_from_row).optional()?)
     }
@@ -256,7 +261,7 @@ impl Store {
     pub fn agents(&self) -> Result<Vec<Agent>> {
         let conn = self.conn();
         let mut stmt = conn
-            .prepare("SELECT id, name, key_hint, enabled, created_at FROM agents ORDER BY name")?;
+            .prepare("SELECT id, name, key_hint, enabled, created_at, raw_responses FROM agents ORDER BY name")?;
         let rows = stmt.query_map([], agent_from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -266,6 +271,13 @@ impl Store {
         Ok(self.conn().execute(
             "UPDATE agents SET enabled = ?2 WHERE name = ?1",
             params![name, enabled],
+        )? == 1)
+    }
+
+    pub fn set_agent_raw(&self, name: &str, raw: bool) -> Result<bool> {
+        Ok(self.conn().execute(
+            "UPDATE agents SET raw_responses = ?2 WHERE name = ?1",
+            params![name, raw],
         )? == 1)
     }
 
@@ -562,6 +574,7 @@ fn agent_from_row(r: &Row<'_>) -> rusqlite::Result<Agent> {
         key_hint: r.get(2)?,
         enabled: r.get(3)?,
         created_at: r.get(4)?,
+        raw_responses: r.get(5)?,
     })
 }
 

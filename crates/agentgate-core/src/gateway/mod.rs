@@ -45,6 +45,18 @@ const MAX_STORED_RESULT_BYTES: usize = 256 * 1024;
 /// (service, account name)
 type AccountKey = (String, String);
 
+/// An agent's read, as it arrived.
+pub struct AgentRead<'a> {
+    pub service: &'a str,
+    pub account: &'a str,
+    /// The upstream path, still percent-encoded.
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    pub headers: &'a HeaderMap,
+    /// The service's answer as sent, never compacted.
+    pub raw: bool,
+}
+
 /// One request to a service, before credentials are added.
 struct UpstreamCall<'a> {
     method: Method,
@@ -263,6 +275,14 @@ impl Gateway {
             return Err(Error::not_found(format!("no agent named {name:?}")));
         }
         tracing::info!(agent = %name, enabled, "agent updated");
+        Ok(())
+    }
+
+    /// Whether the agent gets services' answers as sent (never compacted).
+    pub fn set_agent_raw(&self, name: &str, raw: bool) -> Result<()> {
+        if !self.inner.store.set_agent_raw(name, raw)? {
+            return Err(Error::not_found(format!("no agent named {name:?}")));
+        }
         Ok(())
     }
 
@@ -495,32 +515,32 @@ impl Gateway {
     // ----- calling services -----
 
     /// Performs an agent's read: the account's credentials are injected and the
-    /// upstream answer is returned as it came, less hop-by-hop headers.
-    pub async fn read(
-        &self,
-        agent: &Agent,
-        service: &str,
-        account: &str,
-        path: &str,
-        query: Option<&str>,
-        headers: &HeaderMap,
-    ) -> Result<UpstreamResponse> {
-        let (def, row) = self.account_row(service, account)?;
-        let path = AgentPath::parse(path, query).map_err(|e| Error::invalid(e.to_string()))?;
+    /// upstream answer is returned less hop-by-hop headers. The chattiest JSON
+    /// answers are compacted unless `raw` (the agent's `X-Agentgate-Raw` header)
+    /// or the agent's own setting asks for them as sent.
+    pub async fn read(&self, agent: &Agent, read: AgentRead<'_>) -> Result<UpstreamResponse> {
+        let (def, row) = self.account_row(read.service, read.account)?;
+        let path =
+            AgentPath::parse(read.path, read.query).map_err(|e| Error::invalid(e.to_string()))?;
         check_not_blocked(def, &path)?;
         tracing::debug!(agent = %agent.name, "read");
-        self.call_upstream(
-            def,
-            &row,
-            UpstreamCall {
-                method: Method::GET,
-                path: &path,
-                headers: upstream::read_headers(headers),
-                body: None,
-            },
-            false,
-        )
-        .await
+        let resp = self
+            .call_upstream(
+                def,
+                &row,
+                UpstreamCall {
+                    method: Method::GET,
+                    path: &path,
+                    headers: upstream::read_headers(read.headers),
+                    body: None,
+                },
+                false,
+            )
+            .await?;
+        if read.raw || agent.raw_responses || !resp.status.is_success() {
+            return Ok(resp);
+        }
+        Ok(compact(def, &path, resp))
     }
 
     /// Sends one request to the account's service with its credentials. When a
@@ -1158,6 +1178,33 @@ fn effective_base_url(def: &ServiceDef, row: &AccountRow) -> Result<Url> {
         .or(def.default_base_url)
         .ok_or_else(|| Error::invalid(format!("{}/{} has no base URL", def.key, row.name)))?;
     Url::parse(raw).map_err(|e| Error::Internal(anyhow::anyhow!("stored base URL is invalid: {e}")))
+}
+
+/// Replaces a chatty JSON answer by its compact form, when the service has one
+/// for this path. Anything that does not parse stays as it came.
+fn compact(def: &ServiceDef, path: &AgentPath, mut resp: UpstreamResponse) -> UpstreamResponse {
+    let Some(compactor) = def.compact else {
+        return resp;
+    };
+    let Ok(value) = serde_json::from_slice::<Value>(&resp.body) else {
+        return resp;
+    };
+    if let Some(small) = compactor(&path.normalized(), &value)
+        && let Ok(bytes) = serde_json::to_vec(&small)
+    {
+        resp.body = Bytes::from(bytes);
+        resp.headers.remove(http::header::CONTENT_ENCODING);
+        resp.headers.remove(http::header::ETAG);
+        resp.headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        resp.headers.insert(
+            HeaderName::from_static("x-agentgate-compact"),
+            HeaderValue::from_static("true"),
+        );
+    }
+    resp
 }
 
 fn check_not_blocked(def: &ServiceDef, path: &AgentPath) -> Result<()> {

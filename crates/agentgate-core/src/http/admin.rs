@@ -262,6 +262,8 @@ async fn keys_create(
 struct KeyUpdateBody {
     name: Option<String>,
     enabled: Option<bool>,
+    /// Services' answers as sent, never compacted.
+    raw_responses: Option<bool>,
 }
 
 async fn keys_update(
@@ -272,6 +274,9 @@ async fn keys_update(
     let mut current = name;
     if let Some(enabled) = body.enabled {
         gw.set_agent_enabled(&current, enabled)?;
+    }
+    if let Some(raw) = body.raw_responses {
+        gw.set_agent_raw(&current, raw)?;
     }
     if let Some(new_name) = body.name {
         gw.rename_agent(&current, &new_name)?;

@@ -131,8 +131,23 @@ async fn proxy(
     let query = req.uri().query().map(str::to_string);
     match req.method().clone() {
         Method::GET | Method::HEAD => {
+            let raw = req
+                .headers()
+                .get("x-agentgate-raw")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes"));
             let resp = gw
-                .read(&agent, &service, &account, &raw_path, query.as_deref(), req.headers())
+                .read(
+                    &agent,
+                    crate::gateway::AgentRead {
+                        service: &service,
+                        account: &account,
+                        path: &raw_path,
+                        query: query.as_deref(),
+                        headers: req.headers(),
+                        raw,
+                    },
+                )
                 .await?;
             let mut out = Response::new(Body::from(resp.body));
             *out.status_mut() = resp.status;

@@ -44,4 +44,5 @@ pub static BLUESKY: ServiceDef = ServiceDef {
     identity_name: |v: &Value| v.get("handle").and_then(Value::as_str).map(str::to_string),
     default_headers: &[],
     write_check: None,
+    compact: Some(super::compact::bluesky),
 };

@@ -48,4 +48,5 @@ pub static FITBIT: ServiceDef = ServiceDef {
     },
     default_headers: &[],
     write_check: None,
+    compact: None,
 };

@@ -39,4 +39,5 @@ pub static GITHUB: ServiceDef = ServiceDef {
         ("x-github-api-version", "2022-11-28"),
     ],
     write_check: None,
+    compact: None,
 };

@@ -45,6 +45,7 @@ pub static CALENDAR: ServiceDef = ServiceDef {
     identity_name: |v: &Value| v.get("id").and_then(Value::as_str).map(str::to_string),
     default_headers: &[],
     write_check: None,
+    compact: None,
 };
 
 pub static YOUTUBE: ServiceDef = ServiceDef {
@@ -75,4 +76,5 @@ pub static YOUTUBE: ServiceDef = ServiceDef {
     },
     default_headers: &[],
     write_check: None,
+    compact: None,
 };

@@ -48,4 +48,5 @@ pub static JIRA: ServiceDef = ServiceDef {
     },
     default_headers: &[("accept", "application/json")],
     write_check: None,
+    compact: None,
 };

@@ -41,6 +41,7 @@ pub static MASTODON: ServiceDef = ServiceDef {
     identity_name: |v: &Value| v.get("acct").and_then(Value::as_str).map(str::to_string),
     default_headers: &[],
     write_check: Some(no_direct_statuses),
+    compact: Some(super::compact::mastodon),
 };
 
 /// Direct-visibility statuses are private messages: refused like a blocked path.

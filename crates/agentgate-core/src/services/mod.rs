@@ -5,6 +5,7 @@
 //! adding one module and one line to [`REGISTRY`].
 
 mod bluesky;
+pub mod compact;
 mod fitbit;
 mod github;
 mod google;
@@ -123,6 +124,9 @@ pub struct ServiceDef {
     /// Refuses writes that a path rule cannot catch (a direct message posted
     /// through the ordinary status endpoint); returns why.
     pub write_check: Option<fn(&WriteRequest, &str) -> Option<String>>,
+    /// Shrinks the chattiest JSON answers (given the normalised path); `None`
+    /// from the function leaves an answer as the service sent it.
+    pub compact: Option<fn(&str, &Value) -> Option<Value>>,
 }
 
 impl std::fmt::Debug for ServiceDef {

@@ -61,4 +61,5 @@ pub static REDDIT: ServiceDef = ServiceDef {
         ),
     )],
     write_check: None,
+    compact: Some(super::compact::reddit),
 };

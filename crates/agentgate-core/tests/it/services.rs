@@ -901,3 +901,83 @@ async fn every_oauth_service_connects_refreshes_reads_and_writes() {
         app.upstream.verify().await;
     }
 }
+
+#[tokio::test]
+async fn chatty_answers_are_compacted_unless_raw_is_asked_for() {
+    let app = spawn_app().await;
+    add(
+        &app,
+        "mastodon",
+        "m",
+        &app.upstream.uri(),
+        &[("access_token", "t")],
+    );
+    let timeline = json!([{
+        "id": "109", "url": "https://m.example/@me/109", "created_at": "2026-11-24T00:00:00Z", "visibility": "public",
+        "content": "<p>Hello <a href=\"https://x\">world</a></p>", "account": {"acct": "me", "avatar": "https://cdn/a.png", "emojis": [], "fields": []},
+        "replies_count": 0, "reblogs_count": 0, "favourites_count": 1, "spoiler_text": "", "media_attachments": [],
+        "emojis": [], "tags": [], "mentions": [], "card": null, "application": {"name": "Web"}
+    }]);
+    Mock::given(method("GET"))
+        .and(path("/api/v1/timelines/home"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(timeline.clone()))
+        .mount(&app.upstream)
+        .await;
+    let key = app.new_agent("reader");
+    let resp = app
+        .agent(&key)
+        .req(Method::GET, "/api/mastodon/m/api/v1/timelines/home")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["x-agentgate-compact"], "true");
+    let compact: Value = resp.json().await.unwrap();
+    assert_eq!(
+        compact,
+        json!([{
+            "id": "109", "url": "https://m.example/@me/109", "created_at": "2026-11-24T00:00:00Z", "visibility": "public",
+            "replies_count": 0, "reblogs_count": 0, "favourites_count": 1, "account": "me", "text": "Hello world"
+        }])
+    );
+    // The header asks for the service's own JSON.
+    let resp = app
+        .agent(&key)
+        .req(Method::GET, "/api/mastodon/m/api/v1/timelines/home")
+        .header("x-agentgate-raw", "true")
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.headers().get("x-agentgate-compact").is_none());
+    assert_eq!(resp.json::<Value>().await.unwrap(), timeline);
+    // So does the agent's own setting.
+    let (s, v) = app
+        .admin(
+            Method::PATCH,
+            "/admin/keys/reader",
+            Some(json!({"raw_responses": true})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["agent"]["raw_responses"], true);
+    let (_, v) = app
+        .agent(&key)
+        .get("/api/mastodon/m/api/v1/timelines/home")
+        .await;
+    assert_eq!(v, timeline);
+    // Endpoints without a compact form are untouched.
+    Mock::given(method("GET"))
+        .and(path("/api/v1/instance"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"uri": "m.example", "stats": {}})),
+        )
+        .mount(&app.upstream)
+        .await;
+    app.admin(
+        Method::PATCH,
+        "/admin/keys/reader",
+        Some(json!({"raw_responses": false})),
+    )
+    .await;
+    let (_, v) = app.agent(&key).get("/api/mastodon/m/api/v1/instance").await;
+    assert_eq!(v, json!({"uri": "m.example", "stats": {}}));
+}
