@@ -981,3 +981,37 @@ async fn chatty_answers_are_compacted_unless_raw_is_asked_for() {
     let (_, v) = app.agent(&key).get("/api/mastodon/m/api/v1/instance").await;
     assert_eq!(v, json!({"uri": "m.example", "stats": {}}));
 }
+
+#[tokio::test]
+async fn an_approved_bluesky_post_runs_with_the_session_token() {
+    let app = spawn_app().await;
+    add(&app, "bluesky", "b", &format!("{}/xrpc", app.upstream.uri()), &[("identifier", "me"), ("app_password", "p")]);
+    let access = jwt("a", 3600);
+    Mock::given(method("POST"))
+        .and(path("/xrpc/com.atproto.server.createSession"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"accessJwt": access, "refreshJwt": jwt("r", 86400), "did": "did:plc:me", "handle": "me"})))
+        .expect(1)
+        .mount(&app.upstream)
+        .await;
+    let record = json!({"repo": "did:plc:me", "collection": "app.bsky.feed.post",
+                        "record": {"$type": "app.bsky.feed.post", "text": "hi", "createdAt": "2026-11-24T00:00:00Z"}});
+    Mock::given(method("POST"))
+        .and(path("/xrpc/com.atproto.repo.createRecord"))
+        .and(header("authorization", format!("Bearer {access}").as_str()))
+        .and(body_json(record.clone()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"uri": "at://did:plc:me/app.bsky.feed.post/1", "cid": "c"})))
+        .expect(1)
+        .mount(&app.upstream)
+        .await;
+    let key = app.new_agent("poster");
+    let (s, v) = app
+        .agent(&key)
+        .submit_to("bluesky", "b", json!({"requests": [{"method": "POST", "path": "/com.atproto.repo.createRecord", "body": record}], "comment": "post it"}))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let id = v["id"].as_str().unwrap();
+    app.gw.approve(id, "test").unwrap();
+    let e = app.gw.execute(id).await.unwrap();
+    assert_eq!(e.status.to_string(), "completed", "{e:?}");
+    assert_eq!(e.results[0].body.as_ref().unwrap()["uri"], "at://did:plc:me/app.bsky.feed.post/1");
+}
