@@ -24,7 +24,10 @@ use super::signin::RefreshError;
 use super::{AccountInfo, Gateway, check_base_url, check_name};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
-use crate::services::{self, Auth, ClientAuth, Credentials, OAuthSpec, REGISTRY};
+use crate::services::{
+    self, Auth, ClientAuth, Credentials, InstanceOAuth, OAuthSpec, REGISTRY, ServiceDef,
+};
+use crate::upstream::UpstreamRequest;
 
 /// How long a started connect may take before its `state` is refused.
 pub const CONNECT_LIFETIME: time::Duration = time::Duration::minutes(10);
@@ -51,6 +54,20 @@ pub struct OAuthClientConfig {
     pub authorize_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_url: Option<String>,
+}
+
+/// An app agentgate registered on an instance (Mastodon), kept per instance.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct InstanceApp {
+    client_id: String,
+    client_secret: String,
+    redirect_uri: String,
+}
+
+/// What a connect signs in against.
+enum Plan {
+    Provider(&'static OAuthSpec),
+    Instance(&'static InstanceOAuth, url::Url),
 }
 
 /// What the admin API shows of a provider's client: never the secret.
@@ -200,7 +217,7 @@ impl Gateway {
     /// in the admin's browser. `redirect_base` is where the provider sends the
     /// browser back (default: the public base URL); the callback path is
     /// `/oauth/callback/{service}` on either listener.
-    pub fn start_connect(
+    pub async fn start_connect(
         &self,
         service: &str,
         account: &str,
@@ -209,17 +226,11 @@ impl Gateway {
     ) -> Result<url::Url> {
         let def = services::find(service)
             .ok_or_else(|| Error::invalid(format!("unknown service {service:?}")))?;
-        let Auth::OAuth2(spec) = def.auth else {
-            return Err(Error::invalid(format!(
-                "{} signs in with {}, not OAuth: add the account with its credentials",
-                def.display_name,
-                def.auth.method()
-            )));
-        };
         let account = check_name(account, "account name")?.to_string();
         let base_url = base_url
             .map(|u| self.resolve_base_url(def, &u))
             .transpose()?;
+        let plan = plan(def, base_url.as_deref())?;
         let redirect_base = match redirect_base {
             Some(b) => check_endpoint(&b)?,
             None => self.base_url(),
@@ -229,16 +240,30 @@ impl Gateway {
             redirect_base.trim_end_matches('/'),
             def.key
         );
-        let client = self.configured_client(spec, Some(&redirect_uri))?;
+        let (client, scopes, extra, pkce): (_, &[&str], &[(&str, &str)], bool) = match &plan {
+            Plan::Provider(spec) => (
+                self.configured_client(spec, Some(&redirect_uri))?,
+                spec.scopes,
+                spec.extra_params,
+                spec.pkce,
+            ),
+            Plan::Instance(io, origin) => (
+                self.instance_client(def, io, origin, &redirect_uri, true)
+                    .await?,
+                io.scopes,
+                &[],
+                false,
+            ),
+        };
         let mut request = client.authorize_url(CsrfToken::new_random);
-        for scope in spec.scopes {
+        for scope in scopes {
             request = request.add_scope(Scope::new(scope.to_string()));
         }
-        for (k, v) in spec.extra_params {
+        for (k, v) in extra {
             request = request.add_extra_param(*k, *v);
         }
         let mut verifier = None;
-        if spec.pkce {
+        if pkce {
             let (challenge, v) = PkceCodeChallenge::new_random_sha256();
             request = request.set_pkce_challenge(challenge);
             verifier = Some(Secret::new(v.secret().clone()));
@@ -293,10 +318,13 @@ impl Gateway {
         if pending.service != def.key {
             return Err(Error::invalid("the OAuth state belongs to another service"));
         }
-        let Auth::OAuth2(spec) = def.auth else {
-            return Err(Error::invalid("not an OAuth service"));
+        let client = match plan(def, pending.base_url.as_deref())? {
+            Plan::Provider(spec) => self.configured_client(spec, Some(&pending.redirect_uri))?,
+            Plan::Instance(io, origin) => {
+                self.instance_client(def, io, &origin, &pending.redirect_uri, false)
+                    .await?
+            }
         };
-        let client = self.configured_client(spec, Some(&pending.redirect_uri))?;
         let mut exchange = client.exchange_code(AuthorizationCode::new(code.to_string()));
         if let Some(v) = &pending.verifier {
             exchange = exchange.set_pkce_verifier(PkceCodeVerifier::new(v.expose().to_string()));
@@ -310,7 +338,7 @@ impl Gateway {
             .map_err(|e| {
                 Error::Upstream(format!(
                     "the code exchange with {} failed: {}",
-                    spec.provider,
+                    def.display_name,
                     describe(&e)
                 ))
             })?;
@@ -320,6 +348,105 @@ impl Gateway {
             self.upsert_oauth_account(def, &pending.account, pending.base_url.as_deref(), &creds)?;
         tracing::info!(service = def.key, account = %pending.account, "account connected");
         Ok(info)
+    }
+
+    /// The app agentgate registered on an instance, registering it first when
+    /// `register` allows and there is none for this redirect URL yet.
+    async fn instance_client(
+        &self,
+        def: &ServiceDef,
+        io: &InstanceOAuth,
+        origin: &url::Url,
+        redirect_uri: &str,
+        register: bool,
+    ) -> Result<ConfiguredClient> {
+        let host = origin.host_str().unwrap_or_default();
+        let name = match origin.port() {
+            Some(p) => format!(
+                "{}/oauth-client/{}@{host}:{p}",
+                self.inner.instance, def.key
+            ),
+            None => format!("{}/oauth-client/{}@{host}", self.inner.instance, def.key),
+        };
+        let stored: Option<InstanceApp> = self
+            .inner
+            .creds
+            .get(&name)?
+            .and_then(|s| serde_json::from_str(s.expose()).ok())
+            .filter(|a: &InstanceApp| a.redirect_uri == redirect_uri);
+        let app = match stored {
+            Some(app) => app,
+            None if register => {
+                let app = self.register_instance_app(io, origin, redirect_uri).await?;
+                let json = serde_json::to_string(&app).map_err(|e| Error::Internal(e.into()))?;
+                self.inner.creds.set(&name, &Secret::new(json))?;
+                tracing::info!(service = def.key, %host, "registered agentgate as an app on the instance");
+                app
+            }
+            None => {
+                return Err(Error::invalid(
+                    "agentgate's app on this instance is gone: start connecting again",
+                ));
+            }
+        };
+        let endpoint = |path: &str| format!("{}{path}", origin.as_str().trim_end_matches('/'));
+        let bad = |_| Error::Internal(anyhow::anyhow!("invalid instance OAuth URL"));
+        Ok(BasicClient::new(ClientId::new(app.client_id))
+            .set_client_secret(ClientSecret::new(app.client_secret))
+            .set_auth_uri(AuthUrl::new(endpoint(io.authorize_path)).map_err(bad)?)
+            .set_token_uri(TokenUrl::new(endpoint(io.token_path)).map_err(bad)?)
+            .set_auth_type(AuthType::RequestBody)
+            .set_redirect_uri(RedirectUrl::new(redirect_uri.to_string()).map_err(bad)?))
+    }
+
+    async fn register_instance_app(
+        &self,
+        io: &InstanceOAuth,
+        origin: &url::Url,
+        redirect_uri: &str,
+    ) -> Result<InstanceApp> {
+        let url = origin
+            .join(io.register_path)
+            .map_err(|e| Error::Internal(e.into()))?;
+        let body = serde_json::json!({
+            "client_name": "agentgate",
+            "redirect_uris": redirect_uri,
+            "scopes": io.scopes.join(" "),
+        });
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        let resp = self
+            .inner
+            .upstream
+            .send(
+                UpstreamRequest {
+                    method: http::Method::POST,
+                    url,
+                    headers,
+                    body: Some(body.to_string().into()),
+                },
+                self.upstream_timeout(),
+                64 * 1024,
+            )
+            .await?;
+        let v: serde_json::Value = serde_json::from_slice(&resp.body).unwrap_or_default();
+        match (
+            v.get("client_id").and_then(|x| x.as_str()),
+            v.get("client_secret").and_then(|x| x.as_str()),
+        ) {
+            (Some(id), Some(secret)) if resp.status.is_success() => Ok(InstanceApp {
+                client_id: id.to_string(),
+                client_secret: secret.to_string(),
+                redirect_uri: redirect_uri.to_string(),
+            }),
+            _ => Err(Error::Upstream(format!(
+                "the instance refused to register agentgate as an app ({})",
+                resp.status
+            ))),
+        }
     }
 
     /// Renews an OAuth access token with the stored refresh token.
@@ -354,6 +481,31 @@ impl Gateway {
         let mut out = current.clone();
         apply_token(&mut out, &token, self.inner.clock.now().unix_timestamp());
         Ok(out)
+    }
+}
+
+/// How a service's accounts connect: through its provider's OAuth client, or on
+/// the account's own instance.
+fn plan(def: &'static ServiceDef, base_url: Option<&str>) -> Result<Plan> {
+    match (def.auth, def.instance_oauth) {
+        (Auth::OAuth2(spec), _) => Ok(Plan::Provider(spec)),
+        (_, Some(io)) => {
+            let base = base_url.ok_or_else(|| {
+                Error::invalid(format!(
+                    "{} accounts connect on their own instance: give its host as base_url",
+                    def.display_name
+                ))
+            })?;
+            let url = url::Url::parse(base).map_err(|e| Error::invalid(e.to_string()))?;
+            let origin = url::Url::parse(&url.origin().ascii_serialization())
+                .map_err(|e| Error::invalid(e.to_string()))?;
+            Ok(Plan::Instance(io, origin))
+        }
+        _ => Err(Error::invalid(format!(
+            "{} signs in with {}, not OAuth: add the account with its credentials",
+            def.display_name,
+            def.auth.method()
+        ))),
     }
 }
 

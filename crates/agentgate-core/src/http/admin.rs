@@ -428,7 +428,9 @@ async fn oauth_connect(
     State(gw): State<Gateway>,
     JsonBody(body): JsonBody<ConnectBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let url = gw.start_connect(&body.service, &body.name, body.base_url, body.redirect_base)?;
+    let url = gw
+        .start_connect(&body.service, &body.name, body.base_url, body.redirect_base)
+        .await?;
     Ok(Json(json!({
         "authorize_url": url.as_str(),
         "expires_in": CONNECT_LIFETIME.whole_seconds(),

@@ -45,4 +45,5 @@ pub static BLUESKY: ServiceDef = ServiceDef {
     default_headers: &[],
     write_check: None,
     compact: Some(super::compact::bluesky),
+    instance_oauth: None,
 };

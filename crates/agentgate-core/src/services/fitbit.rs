@@ -49,4 +49,5 @@ pub static FITBIT: ServiceDef = ServiceDef {
     default_headers: &[],
     write_check: None,
     compact: None,
+    instance_oauth: None,
 };

@@ -40,4 +40,5 @@ pub static GITHUB: ServiceDef = ServiceDef {
     ],
     write_check: None,
     compact: None,
+    instance_oauth: None,
 };

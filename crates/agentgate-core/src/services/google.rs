@@ -46,6 +46,7 @@ pub static CALENDAR: ServiceDef = ServiceDef {
     default_headers: &[],
     write_check: None,
     compact: None,
+    instance_oauth: None,
 };
 
 pub static YOUTUBE: ServiceDef = ServiceDef {
@@ -77,4 +78,5 @@ pub static YOUTUBE: ServiceDef = ServiceDef {
     default_headers: &[],
     write_check: None,
     compact: None,
+    instance_oauth: None,
 };

@@ -49,4 +49,5 @@ pub static JIRA: ServiceDef = ServiceDef {
     default_headers: &[("accept", "application/json")],
     write_check: None,
     compact: None,
+    instance_oauth: None,
 };

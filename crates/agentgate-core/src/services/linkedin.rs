@@ -40,4 +40,5 @@ pub static LINKEDIN: ServiceDef = ServiceDef {
     default_headers: &[("x-restli-protocol-version", "2.0.0")],
     write_check: None,
     compact: None,
+    instance_oauth: None,
 };

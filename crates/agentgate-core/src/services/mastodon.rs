@@ -2,9 +2,18 @@
 
 use serde_json::Value;
 
-use super::{Auth, CredentialField, ServiceDef};
+use super::{Auth, CredentialField, InstanceOAuth, ServiceDef};
 use crate::paths::BlockRule;
 use crate::queue::WriteRequest;
+
+/// Instead of pasting a token, the admin can sign in on the instance: agentgate
+/// registers itself there as an app and runs the authorization code flow.
+pub static INSTANCE_OAUTH: InstanceOAuth = InstanceOAuth {
+    register_path: "/api/v1/apps",
+    authorize_path: "/oauth/authorize",
+    token_path: "/oauth/token",
+    scopes: &["read", "write"],
+};
 
 pub static MASTODON: ServiceDef = ServiceDef {
     key: "mastodon",
@@ -42,6 +51,7 @@ pub static MASTODON: ServiceDef = ServiceDef {
     default_headers: &[],
     write_check: Some(no_direct_statuses),
     compact: Some(super::compact::mastodon),
+    instance_oauth: Some(&INSTANCE_OAUTH),
 };
 
 /// Direct-visibility statuses are private messages: refused like a blocked path.

@@ -85,6 +85,16 @@ pub enum ClientAuth {
     RequestBody,
 }
 
+/// OAuth2 on a self-hosted service, where each instance is its own provider and
+/// agentgate registers itself as an app on the instance the admin names.
+#[derive(Debug, Clone, Copy)]
+pub struct InstanceOAuth {
+    pub register_path: &'static str,
+    pub authorize_path: &'static str,
+    pub token_path: &'static str,
+    pub scopes: &'static [&'static str],
+}
+
 /// A provider's OAuth2 endpoints and what agentgate asks it for.
 #[derive(Debug, Clone, Copy)]
 pub struct OAuthSpec {
@@ -127,6 +137,8 @@ pub struct ServiceDef {
     /// Shrinks the chattiest JSON answers (given the normalised path); `None`
     /// from the function leaves an answer as the service sent it.
     pub compact: Option<fn(&str, &Value) -> Option<Value>>,
+    /// Optional sign-in on the account's own instance (Mastodon).
+    pub instance_oauth: Option<&'static InstanceOAuth>,
 }
 
 impl std::fmt::Debug for ServiceDef {

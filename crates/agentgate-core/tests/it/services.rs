@@ -985,7 +985,13 @@ async fn chatty_answers_are_compacted_unless_raw_is_asked_for() {
 #[tokio::test]
 async fn an_approved_bluesky_post_runs_with_the_session_token() {
     let app = spawn_app().await;
-    add(&app, "bluesky", "b", &format!("{}/xrpc", app.upstream.uri()), &[("identifier", "me"), ("app_password", "p")]);
+    add(
+        &app,
+        "bluesky",
+        "b",
+        &format!("{}/xrpc", app.upstream.uri()),
+        &[("identifier", "me"), ("app_password", "p")],
+    );
     let access = jwt("a", 3600);
     Mock::given(method("POST"))
         .and(path("/xrpc/com.atproto.server.createSession"))
@@ -999,7 +1005,10 @@ async fn an_approved_bluesky_post_runs_with_the_session_token() {
         .and(path("/xrpc/com.atproto.repo.createRecord"))
         .and(header("authorization", format!("Bearer {access}").as_str()))
         .and(body_json(record.clone()))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"uri": "at://did:plc:me/app.bsky.feed.post/1", "cid": "c"})))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"uri": "at://did:plc:me/app.bsky.feed.post/1", "cid": "c"})),
+        )
         .expect(1)
         .mount(&app.upstream)
         .await;
@@ -1013,5 +1022,82 @@ async fn an_approved_bluesky_post_runs_with_the_session_token() {
     app.gw.approve(id, "test").unwrap();
     let e = app.gw.execute(id).await.unwrap();
     assert_eq!(e.status.to_string(), "completed", "{e:?}");
-    assert_eq!(e.results[0].body.as_ref().unwrap()["uri"], "at://did:plc:me/app.bsky.feed.post/1");
+    assert_eq!(
+        e.results[0].body.as_ref().unwrap()["uri"],
+        "at://did:plc:me/app.bsky.feed.post/1"
+    );
+}
+
+#[tokio::test]
+async fn mastodon_signs_in_on_its_own_instance_registering_agentgate_once() {
+    let app = spawn_app().await;
+    let instance = app.upstream.uri();
+    Mock::given(method("POST"))
+        .and(path("/api/v1/apps"))
+        .and(body_json(json!({"client_name": "agentgate", "redirect_uris": "http://gateway.test/oauth/callback/mastodon", "scopes": "read write"})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"client_id": "inst-id", "client_secret": "inst-secret"})))
+        .expect(1)
+        .mount(&app.upstream)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/oauth/token"))
+        .and(body_string_contains("client_id=inst-id"))
+        .and(body_string_contains("client_secret=inst-secret"))
+        .and(body_string_contains("code=masto-code"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"access_token": "masto-at", "token_type": "Bearer", "scope": "read write"}),
+        ))
+        .expect(2)
+        .mount(&app.upstream)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/accounts/verify_credentials"))
+        .and(header("authorization", "Bearer masto-at"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"acct": "me", "id": "1"})))
+        .mount(&app.upstream)
+        .await;
+    for name in ["first", "second"] {
+        let (s, v) = app
+            .admin(
+                Method::POST,
+                "/admin/oauth/connect",
+                Some(json!({"service": "mastodon", "name": name, "base_url": instance})),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+        let url = url::Url::parse(v["authorize_url"].as_str().unwrap()).unwrap();
+        assert_eq!(url.path(), "/oauth/authorize");
+        assert_eq!(url.port(), app.upstream.address().port().into());
+        let q: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
+        assert_eq!(q["client_id"], "inst-id");
+        assert_eq!(q["scope"], "read write");
+        let r = app
+            .http
+            .get(callback_url(
+                &app.agent_url,
+                "mastodon",
+                "masto-code",
+                &q["state"],
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let key = app.new_agent("m");
+    let (s, v) = app
+        .agent(&key)
+        .get("/api/mastodon/first/api/v1/accounts/verify_credentials")
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["acct"], "me");
+    // Without an instance there is nothing to sign in on.
+    let (s, _) = app
+        .admin(
+            Method::POST,
+            "/admin/oauth/connect",
+            Some(json!({"service": "mastodon", "name": "x"})),
+        )
+        .await;
+    assert_eq!(s, 400);
 }
