@@ -17,6 +17,7 @@ mod gateway;
 pub mod http;
 pub mod keys;
 pub mod paths;
+pub mod policy;
 pub mod queue;
 pub mod secret;
 pub mod server;
@@ -26,7 +27,7 @@ pub mod upstream;
 
 pub use error::{Error, Result};
 pub use gateway::{
-    AccountInfo, AccountTest, AgentRead, Gateway, NewAccount, OAuthClientConfig, OAuthClientInfo,
-    Settings, SettingsUpdate,
+    AccountInfo, AccountTest, AgentRead, Gateway, GrantInfo, MAX_GRANT_MINUTES, NewAccount,
+    OAuthClientConfig, OAuthClientInfo, PolicyView, RuleSpec, Settings, SettingsUpdate,
 };
 pub use store::{Agent, EntryFilter};

@@ -12,6 +12,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::policy::{AccessMode, Rule};
 use crate::queue::{Entry, RequestResult, Status, WriteRequest};
 
 /// Each step upgrades the schema by one version; `PRAGMA user_version` records how
@@ -70,6 +71,22 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE accounts ADD COLUMN needs_reconnect TEXT;",
     // 3: agents that want services' answers as sent, never compacted.
     "ALTER TABLE agents ADD COLUMN raw_responses INTEGER NOT NULL DEFAULT 0;",
+    // 4: access control and policy. The ordered rules and the access list live on
+    // the account row (reads need no extra query); agent ids, never reused, name
+    // the agents.
+    "ALTER TABLE accounts ADD COLUMN access_mode TEXT NOT NULL DEFAULT 'all';
+     ALTER TABLE accounts ADD COLUMN access_agents TEXT NOT NULL DEFAULT '[]';
+     ALTER TABLE accounts ADD COLUMN rules TEXT NOT NULL DEFAULT '[]';
+     ALTER TABLE agents ADD COLUMN trusted INTEGER NOT NULL DEFAULT 0;
+     CREATE TABLE grants (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        agent_id INTEGER NOT NULL,
+        service TEXT NOT NULL,
+        account_name TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        created_at TEXT NOT NULL
+     );
+     CREATE INDEX grants_by_account ON grants (agent_id, service, account_name, expires_at);",
 ];
 
 pub(crate) struct Store {
@@ -86,6 +103,8 @@ pub struct Agent {
     pub created_at: String,
     /// Whether this agent gets services' answers as sent rather than compacted.
     pub raw_responses: bool,
+    /// Whether all of this agent's writes are approved automatically.
+    pub trusted: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -100,6 +119,17 @@ pub(crate) struct AccountRow {
     pub created_at: String,
     pub updated_at: String,
     pub needs_reconnect: Option<String>,
+    pub access_mode: AccessMode,
+    pub access_agents: Vec<i64>,
+    pub rules: Vec<Rule>,
+}
+
+pub(crate) struct GrantRow {
+    pub id: i64,
+    pub agent_id: i64,
+    pub service: String,
+    pub account: String,
+    pub expires_at: String,
 }
 
 /// Which queue entries to list; every field narrows the list.
@@ -227,6 +257,7 @@ impl Store {
                 enabled: true,
                 created_at: now.to_string(),
                 raw_responses: false,
+                trusted: false,
             }),
             Err(e) if is_unique_violation(&e) => Err(Error::Conflict(format!(
                 "an agent named {name:?} already exists"
@@ -241,11 +272,11 @@ impl Store {
     pub fn agent_by_digest(&self, digest: &[u8]) -> Result<Option<(Agent, Vec<u8>)>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
-            "SELECT id, name, key_hint, enabled, created_at, raw_responses, key_digest FROM agents WHERE key_digest = ?1",
+            "SELECT id, name, key_hint, enabled, created_at, raw_responses, trusted, key_digest FROM agents WHERE key_digest = ?1",
         )?;
         Ok(stmt
             .query_row([digest], |r| {
-                Ok((agent_from_row(r)?, r.get::<_, Vec<u8>>(6)?))
+                Ok((agent_from_row(r)?, r.get::<_, Vec<u8>>(7)?))
             })
             .optional()?)
     }
@@ -253,7 +284,7 @@ impl Store {
     pub fn agent_by_name(&self, name: &str) -> Result<Option<Agent>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
-            "SELECT id, name, key_hint, enabled, created_at, raw_responses FROM agents WHERE name = ?1",
+            "SELECT id, name, key_hint, enabled, created_at, raw_responses, trusted FROM agents WHERE name = ?1",
         )?;
         Ok(stmt.query_row([name], agent_from_row).optional()?)
     }
@@ -261,7 +292,7 @@ impl Store {
     pub fn agents(&self) -> Result<Vec<Agent>> {
         let conn = self.conn();
         let mut stmt = conn
-            .prepare("SELECT id, name, key_hint, enabled, created_at, raw_responses FROM agents ORDER BY name")?;
+            .prepare("SELECT id, name, key_hint, enabled, created_at, raw_responses, trusted FROM agents ORDER BY name")?;
         let rows = stmt.query_map([], agent_from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -272,6 +303,93 @@ impl Store {
             "UPDATE agents SET enabled = ?2 WHERE name = ?1",
             params![name, enabled],
         )? == 1)
+    }
+
+    pub fn set_agent_trusted(&self, name: &str, trusted: bool) -> Result<bool> {
+        Ok(self.conn().execute(
+            "UPDATE agents SET trusted = ?2 WHERE name = ?1",
+            params![name, trusted],
+        )? == 1)
+    }
+
+    pub fn set_account_access(
+        &self,
+        service: &str,
+        name: &str,
+        mode: AccessMode,
+        agents: &[i64],
+    ) -> Result<bool> {
+        let agents =
+            serde_json::to_string(agents).map_err(|e| internal(e, "serialize access list"))?;
+        Ok(self.conn().execute(
+            "UPDATE accounts SET access_mode = ?3, access_agents = ?4 WHERE service = ?1 AND name = ?2",
+            params![service, name, mode.as_str(), agents],
+        )? == 1)
+    }
+
+    pub fn set_account_rules(&self, service: &str, name: &str, rules: &[Rule]) -> Result<bool> {
+        let rules = serde_json::to_string(rules).map_err(|e| internal(e, "serialize rules"))?;
+        Ok(self.conn().execute(
+            "UPDATE accounts SET rules = ?3 WHERE service = ?1 AND name = ?2",
+            params![service, name, rules],
+        )? == 1)
+    }
+
+    pub fn insert_grant(
+        &self,
+        agent_id: i64,
+        service: &str,
+        account: &str,
+        expires_at: &str,
+        now: &str,
+    ) -> Result<i64> {
+        let conn = self.conn();
+        conn.execute("DELETE FROM grants WHERE expires_at <= ?1", [now])?;
+        conn.execute(
+            "INSERT INTO grants (agent_id, service, account_name, expires_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![agent_id, service, account, expires_at, now],
+        )?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    /// The latest expiry of the agent's live grants on an account.
+    pub fn grant_until(
+        &self,
+        agent_id: i64,
+        service: &str,
+        account: &str,
+        now: &str,
+    ) -> Result<Option<String>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT MAX(expires_at) FROM grants WHERE agent_id = ?1 AND service = ?2 AND account_name = ?3 AND expires_at > ?4",
+        )?;
+        Ok(stmt.query_row(params![agent_id, service, account, now], |r| r.get(0))?)
+    }
+
+    /// Live grants, soonest to expire first.
+    pub fn live_grants(&self, now: &str) -> Result<Vec<GrantRow>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, agent_id, service, account_name, expires_at FROM grants WHERE expires_at > ?1 ORDER BY expires_at",
+        )?;
+        let rows = stmt.query_map([now], |r| {
+            Ok(GrantRow {
+                id: r.get(0)?,
+                agent_id: r.get(1)?,
+                service: r.get(2)?,
+                account: r.get(3)?,
+                expires_at: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn delete_grant(&self, id: i64) -> Result<bool> {
+        Ok(self
+            .conn()
+            .execute("DELETE FROM grants WHERE id = ?1", [id])?
+            == 1)
     }
 
     pub fn set_agent_raw(&self, name: &str, raw: bool) -> Result<bool> {
@@ -327,7 +445,8 @@ impl Store {
     pub fn account(&self, service: &str, name: &str) -> Result<Option<AccountRow>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
-            "SELECT id, service, name, base_url, secret_version, created_at, updated_at, needs_reconnect
+            "SELECT id, service, name, base_url, secret_version, created_at, updated_at, needs_reconnect,
+                    access_mode, access_agents, rules
              FROM accounts WHERE service = ?1 AND name = ?2",
         )?;
         Ok(stmt
@@ -338,7 +457,8 @@ impl Store {
     pub fn accounts(&self) -> Result<Vec<AccountRow>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT id, service, name, base_url, secret_version, created_at, updated_at, needs_reconnect
+            "SELECT id, service, name, base_url, secret_version, created_at, updated_at, needs_reconnect,
+                    access_mode, access_agents, rules
              FROM accounts ORDER BY service, name",
         )?;
         let rows = stmt.query_map([], account_from_row)?;
@@ -567,6 +687,13 @@ fn entry_from_row(r: &Row<'_>) -> rusqlite::Result<Entry> {
     })
 }
 
+fn json_column<T: serde::de::DeserializeOwned>(r: &Row<'_>, i: usize) -> rusqlite::Result<T> {
+    let text: String = r.get(i)?;
+    serde_json::from_str(&text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
 fn agent_from_row(r: &Row<'_>) -> rusqlite::Result<Agent> {
     Ok(Agent {
         id: r.get(0)?,
@@ -575,6 +702,7 @@ fn agent_from_row(r: &Row<'_>) -> rusqlite::Result<Agent> {
         enabled: r.get(3)?,
         created_at: r.get(4)?,
         raw_responses: r.get(5)?,
+        trusted: r.get(6)?,
     })
 }
 
@@ -588,6 +716,12 @@ fn account_from_row(r: &Row<'_>) -> rusqlite::Result<AccountRow> {
         created_at: r.get(5)?,
         updated_at: r.get(6)?,
         needs_reconnect: r.get(7)?,
+        access_mode: {
+            let s: String = r.get(8)?;
+            AccessMode::parse(&s).unwrap_or(AccessMode::Allowlist)
+        },
+        access_agents: json_column(r, 9)?,
+        rules: json_column(r, 10)?,
     })
 }
 

@@ -18,9 +18,11 @@ use tokio_util::task::TaskTracker;
 use url::Url;
 
 mod oauth;
+mod policy;
 mod signin;
 
 pub use oauth::{CONNECT_LIFETIME, OAuthClientConfig, OAuthClientInfo};
+pub use policy::{GrantInfo, MAX_GRANT_MINUTES, PolicyView, RuleSpec};
 
 use crate::admin::{self, LoginThrottle};
 use crate::clock::{Clock, timestamp};
@@ -520,9 +522,11 @@ impl Gateway {
     /// or the agent's own setting asks for them as sent.
     pub async fn read(&self, agent: &Agent, read: AgentRead<'_>) -> Result<UpstreamResponse> {
         let (def, row) = self.account_row(read.service, read.account)?;
+        self.require_access(agent, def, &row)?;
         let path =
             AgentPath::parse(read.path, read.query).map_err(|e| Error::invalid(e.to_string()))?;
         check_not_blocked(def, &path)?;
+        self.decide(agent, def, &row, "GET", &path)?;
         tracing::debug!(agent = %agent.name, "read");
         let resp = self
             .call_upstream(
@@ -656,7 +660,9 @@ impl Gateway {
         submission: Submission,
     ) -> Result<Entry> {
         let (def, row) = self.account_row(service, account)?;
+        self.require_access(agent, def, &row)?;
         let (requests, comment) = queue::validate_submission(submission)?;
+        let mut auto_approve = Vec::with_capacity(requests.len());
         for (i, r) in requests.iter().enumerate() {
             let path = AgentPath::parse_with_query(&r.path)
                 .map_err(|e| Error::invalid(format!("requests[{i}]: {e}")))?;
@@ -666,7 +672,18 @@ impl Gateway {
             {
                 return Err(Error::Blocked(format!("requests[{i}]: {why}")));
             }
+            let decision =
+                self.decide(agent, def, &row, &r.method, &path)
+                    .map_err(|e| match e {
+                        Error::Forbidden(m) => Error::Forbidden(format!("requests[{i}]: {m}")),
+                        other => other,
+                    })?;
+            auto_approve.push(decision);
         }
+        // A batch runs without a human only when policy approves every request in it.
+        let auto = auto_approve
+            .iter()
+            .all(|d| d.outcome == crate::policy::Outcome::AutoApprove);
         let now = self.now();
         for _ in 0..5 {
             let id = keys::random_base62(12).to_lowercase();
@@ -681,6 +698,12 @@ impl Gateway {
             };
             if self.inner.store.insert_entry(&new)? {
                 tracing::info!(entry = %id, agent = %agent.name, service = def.key, account = %row.name, requests = requests.len(), "write queued");
+                if auto {
+                    let reason = &auto_approve[0].reason;
+                    let entry = self.approve(&id, &format!("rule: {reason}"))?;
+                    self.spawn_execute(id);
+                    return Ok(entry);
+                }
                 return self.entry(&id);
             }
         }
@@ -705,6 +728,10 @@ impl Gateway {
         account: &str,
         id: &str,
     ) -> Result<Entry> {
+        // An agent that lost access to the account sees none of its entries there.
+        if let Ok((def, row)) = self.account_row(service, account) {
+            self.require_access(agent, def, &row)?;
+        }
         match self.inner.store.entry(id)? {
             Some(e)
                 if e.agent_id == agent.id
@@ -737,13 +764,27 @@ impl Gateway {
             ),
             None => None,
         };
-        self.inner.store.entries(&EntryFilter {
+        if let (Some(s), Some(a)) = (service, account) {
+            let (def, row) = self.account_row(s, a)?;
+            self.require_access(agent, def, &row)?;
+        }
+        let entries = self.inner.store.entries(&EntryFilter {
             agent_id: Some(agent.id),
             service: service.map(str::to_string),
             account: account.map(str::to_string),
             limit: Some(500),
             ..Default::default()
-        })
+        })?;
+        // Entries on accounts the agent has since lost access to are not shown.
+        let mut allowed: HashMap<(String, String), bool> = HashMap::new();
+        Ok(entries
+            .into_iter()
+            .filter(|e| {
+                *allowed
+                    .entry((e.service.clone(), e.account_name.clone()))
+                    .or_insert_with(|| self.agent_may_use(agent, &e.service, &e.account_name))
+            })
+            .collect())
     }
 
     /// The submitting agent takes back its own pending entry.

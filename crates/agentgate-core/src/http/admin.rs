@@ -22,8 +22,11 @@ use super::trace::trace_requests;
 use crate::admin::SESSION_LIFETIME;
 use crate::config::DEFAULT_MAX_BODY_BYTES;
 use crate::error::Error;
-use crate::gateway::{CONNECT_LIFETIME, Gateway, NewAccount, OAuthClientConfig, SettingsUpdate};
+use crate::gateway::{
+    CONNECT_LIFETIME, Gateway, NewAccount, OAuthClientConfig, RuleSpec, SettingsUpdate,
+};
 use crate::keys::AGENT_KEY_PREFIX;
+use crate::policy::AccessMode;
 use crate::queue::Status;
 use crate::secret::Secret;
 use crate::services::REGISTRY;
@@ -52,6 +55,18 @@ pub fn admin_router(gw: Gateway) -> Router {
                 .delete(accounts_remove),
         )
         .route("/admin/accounts/{service}/{name}/test", post(accounts_test))
+        .route("/admin/accounts/{service}/{name}/policy", get(policy_get))
+        .route(
+            "/admin/accounts/{service}/{name}/access",
+            axum::routing::put(access_set),
+        )
+        .route(
+            "/admin/accounts/{service}/{name}/rules",
+            axum::routing::put(rules_set),
+        )
+        .route("/admin/accounts/{service}/{name}/dry-run", post(dry_run))
+        .route("/admin/grants", get(grants_list).post(grants_add))
+        .route("/admin/grants/{id}", axum::routing::delete(grants_revoke))
         .route("/admin/services", get(services_list))
         .route("/admin/settings", get(settings_get).patch(settings_update))
         .route("/admin/oauth/connect", post(oauth_connect))
@@ -264,6 +279,8 @@ struct KeyUpdateBody {
     enabled: Option<bool>,
     /// Services' answers as sent, never compacted.
     raw_responses: Option<bool>,
+    /// Approve all of this agent's writes automatically.
+    trusted: Option<bool>,
 }
 
 async fn keys_update(
@@ -278,11 +295,23 @@ async fn keys_update(
     if let Some(raw) = body.raw_responses {
         gw.set_agent_raw(&current, raw)?;
     }
+    let mut warning = None;
+    if let Some(trusted) = body.trusted {
+        gw.set_agent_trusted(&current, trusted)?;
+        if trusted {
+            warning = Some(
+                "This agent's writes now run without asking you, on every account it may use, \
+                 unless a rule requires approval or denies them.",
+            );
+        }
+    }
     if let Some(new_name) = body.name {
         gw.rename_agent(&current, &new_name)?;
         current = new_name;
     }
-    Ok(Json(json!({"agent": gw.agent(&current)?})))
+    Ok(Json(
+        json!({"agent": gw.agent(&current)?, "warning": warning}),
+    ))
 }
 
 async fn keys_revoke(
@@ -456,5 +485,91 @@ async fn oauth_client_remove(
     Params(provider): Params<String>,
 ) -> Result<Json<Value>, ApiError> {
     gw.remove_oauth_client(&provider)?;
+    Ok(Json(json!({"ok": true})))
+}
+
+async fn policy_get(
+    State(gw): State<Gateway>,
+    Params((service, name)): Params<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({"policy": gw.account_policy(&service, &name)?})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccessBody {
+    mode: AccessMode,
+    #[serde(default)]
+    agents: Vec<String>,
+}
+
+async fn access_set(
+    State(gw): State<Gateway>,
+    Params((service, name)): Params<(String, String)>,
+    JsonBody(body): JsonBody<AccessBody>,
+) -> Result<Json<Value>, ApiError> {
+    let policy = gw.set_account_access(&service, &name, body.mode, &body.agents)?;
+    Ok(Json(json!({"policy": policy})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RulesBody {
+    rules: Vec<RuleSpec>,
+}
+
+async fn rules_set(
+    State(gw): State<Gateway>,
+    Params((service, name)): Params<(String, String)>,
+    JsonBody(body): JsonBody<RulesBody>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(
+        json!({"policy": gw.set_account_rules(&service, &name, body.rules)?}),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DryRunBody {
+    agent: String,
+    method: String,
+    path: String,
+}
+
+async fn dry_run(
+    State(gw): State<Gateway>,
+    Params((service, name)): Params<(String, String)>,
+    JsonBody(body): JsonBody<DryRunBody>,
+) -> Result<Json<Value>, ApiError> {
+    let d = gw.dry_run(&service, &name, &body.agent, &body.method, &body.path)?;
+    Ok(Json(json!({"decision": d})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GrantBody {
+    agent: String,
+    service: String,
+    account: String,
+    minutes: i64,
+}
+
+async fn grants_add(
+    State(gw): State<Gateway>,
+    JsonBody(body): JsonBody<GrantBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let g = gw.grant(&body.agent, &body.service, &body.account, body.minutes)?;
+    Ok((StatusCode::CREATED, Json(json!({"grant": g}))))
+}
+
+async fn grants_list(State(gw): State<Gateway>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({"grants": gw.grants()?})))
+}
+
+async fn grants_revoke(
+    State(gw): State<Gateway>,
+    Params(id): Params<i64>,
+) -> Result<Json<Value>, ApiError> {
+    gw.revoke_grant(id)?;
     Ok(Json(json!({"ok": true})))
 }

@@ -246,11 +246,16 @@ fn status_path(entry: &Entry) -> String {
 }
 
 fn queued_answer(gw: &Gateway, entry: &Entry) -> Value {
+    let what = if entry.status == crate::queue::Status::Pending {
+        "Queued for human approval."
+    } else {
+        "Approved by the account's policy; it runs now."
+    };
     json!({
         "id": entry.id,
         "status": entry.status,
         "message": format!(
-            "Queued for human approval. Check the outcome with GET {}{}",
+            "{what} Check the outcome with GET {}{}",
             gw.base_url(), status_path(entry)
         ),
         "status_url": status_path(entry),

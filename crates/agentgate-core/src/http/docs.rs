@@ -27,22 +27,37 @@ fn account_doc(gw: &Gateway, a: &AccountInfo) -> Value {
     })
 }
 
-pub fn services(gw: &Gateway, _agent: &Agent) -> Result<Value> {
-    let accounts = gw.accounts()?;
+/// The accounts this agent may use: the only ones its documents mention.
+fn usable(gw: &Gateway, agent: &Agent) -> Result<Vec<AccountInfo>> {
+    Ok(gw
+        .accounts()?
+        .into_iter()
+        .filter(|a| gw.agent_may_use(agent, &a.service, &a.name))
+        .collect())
+}
+
+pub fn services(gw: &Gateway, agent: &Agent) -> Result<Value> {
+    let accounts = usable(gw, agent)?;
     Ok(json!({
         "count": accounts.len(),
         "services": accounts.iter().map(|a| account_doc(gw, a)).collect::<Vec<_>>(),
     }))
 }
 
-pub fn account(gw: &Gateway, _agent: &Agent, service: &str, account: &str) -> Result<Value> {
+pub fn account(gw: &Gateway, agent: &Agent, service: &str, account: &str) -> Result<Value> {
     let info = gw.account_info(service, account)?;
+    if !gw.agent_may_use(agent, service, account) {
+        return Err(crate::error::Error::Forbidden(format!(
+            "Access denied to {}/{}",
+            info.service, info.name
+        )));
+    }
     Ok(account_doc(gw, &info))
 }
 
 pub fn readme(gw: &Gateway, agent: &Agent) -> Result<Value> {
     let base = &gw.base_url();
-    let accounts = gw.accounts()?;
+    let accounts = usable(gw, agent)?;
     Ok(json!({
         "name": "agentgate",
         "description": "A gateway to your human's online accounts. Reads run at once with the account's \
@@ -88,9 +103,9 @@ pub fn readme(gw: &Gateway, agent: &Agent) -> Result<Value> {
     }))
 }
 
-pub fn skill(gw: &Gateway, _agent: &Agent) -> Result<String> {
+pub fn skill(gw: &Gateway, agent: &Agent) -> Result<String> {
     let base = &gw.base_url();
-    let accounts = gw.accounts()?;
+    let accounts = usable(gw, agent)?;
     let mut text = format!(
         "---\nname: agentgate\ndescription: Read the user's online accounts and propose writes for human approval through the agentgate gateway at {base}.\n---\n\n\
 # agentgate\n\n\

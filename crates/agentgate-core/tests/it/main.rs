@@ -6,6 +6,7 @@ mod agent_api;
 mod bad_input;
 mod helpers;
 mod keychain;
+mod policy;
 mod queue;
 mod security;
 mod services;
