@@ -81,6 +81,10 @@ enum Command {
     /// OAuth clients for the services that sign in with OAuth
     #[command(subcommand)]
     Oauth(OauthCommand),
+    /// Refuse all agents' reads and submissions until resumed (a kill switch)
+    Pause,
+    /// Let agents read and submit again
+    Resume,
 }
 
 #[derive(Subcommand)]
@@ -284,6 +288,19 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let password = read_password()?;
             gw.set_admin_password(&password)?;
             eprintln!("admin password set");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Pause | Command::Resume => {
+            let pause = matches!(cli.command, Command::Pause);
+            open_gateway(load_config(g, None)?)?.set_paused(pause)?;
+            eprintln!(
+                "{}",
+                if pause {
+                    "agents paused: reads and submissions are refused"
+                } else {
+                    "agents resumed"
+                }
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Keys(cmd) => keys(g, open_gateway(load_config(g, None)?)?, cmd),

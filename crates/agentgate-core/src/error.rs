@@ -37,6 +37,9 @@ pub enum Error {
         message: String,
         retry_after_secs: u64,
     },
+    /// The owner paused all agents.
+    #[error("{0}")]
+    Paused(String),
     /// The upstream service did not answer in time.
     #[error("{0}")]
     UpstreamTimeout(String),

@@ -16,6 +16,7 @@ pub mod error;
 mod gateway;
 pub mod http;
 pub mod keys;
+pub mod limits;
 pub mod paths;
 pub mod policy;
 pub mod queue;

@@ -6,6 +6,7 @@
 //!                                  -> failed
 //! pending -> rejected      (by a human, with an optional reason)
 //! pending -> withdrawn     (by the submitting agent)
+//! pending -> expired       (nobody decided in time)
 //! ```
 
 use std::collections::BTreeMap;
@@ -28,10 +29,12 @@ pub enum Status {
     Failed,
     Rejected,
     Withdrawn,
+    /// Nobody decided within the pending-entry lifetime.
+    Expired,
 }
 
 impl Status {
-    pub const ALL: [Status; 7] = [
+    pub const ALL: [Status; 8] = [
         Status::Pending,
         Status::Approved,
         Status::Executing,
@@ -39,6 +42,7 @@ impl Status {
         Status::Failed,
         Status::Rejected,
         Status::Withdrawn,
+        Status::Expired,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -50,6 +54,7 @@ impl Status {
             Status::Failed => "failed",
             Status::Rejected => "rejected",
             Status::Withdrawn => "withdrawn",
+            Status::Expired => "expired",
         }
     }
 }
@@ -68,7 +73,7 @@ impl std::str::FromStr for Status {
             .find(|st| st.as_str().eq_ignore_ascii_case(s))
             .ok_or_else(|| {
                 Error::invalid(format!(
-                    "unknown status {s:?}; expected one of pending, approved, executing, completed, failed, rejected, withdrawn"
+                    "unknown status {s:?}; expected one of pending, approved, executing, completed, failed, rejected, withdrawn, expired"
                 ))
             })
     }

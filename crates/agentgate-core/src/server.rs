@@ -52,6 +52,7 @@ pub async fn start(gateway: Gateway) -> anyhow::Result<RunningServer> {
     let tasks = vec![
         serve(agent_listener, agent_router(gateway.clone()), stop.clone()),
         serve(admin_listener, admin_router(gateway.clone()), stop.clone()),
+        tokio::spawn(sweep(gateway.clone(), stop.clone())),
     ];
     tracing::info!(%agent_addr, %admin_addr, base_url = %gateway.base_url(), credentials = %gateway.credential_backend(), "agentgate is serving");
     Ok(RunningServer {
@@ -87,6 +88,24 @@ impl RunningServer {
 
     pub fn gateway(&self) -> &Gateway {
         &self.gateway
+    }
+}
+
+/// How often the housekeeping sweep runs.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Housekeeping until stopped: expires pending entries nobody decided on.
+async fn sweep(gateway: Gateway, stop: CancellationToken) -> std::io::Result<()> {
+    let mut tick = tokio::time::interval(SWEEP_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return Ok(()),
+            _ = tick.tick() => {
+                if let Err(e) = gateway.expire_pending() {
+                    tracing::error!(error = %e, "expiring pending entries failed");
+                }
+            }
+        }
     }
 }
 

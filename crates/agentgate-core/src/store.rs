@@ -606,6 +606,16 @@ impl Store {
         Ok(())
     }
 
+    /// Pending entries submitted at or before `cutoff`.
+    pub fn pending_before(&self, cutoff: &str) -> Result<Vec<String>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id FROM queue WHERE status = 'pending' AND submitted_at <= ?1 ORDER BY submitted_at",
+        )?;
+        let rows = stmt.query_map([cutoff], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     pub fn ids_with_status(&self, status: Status) -> Result<Vec<String>> {
         let conn = self.conn();
         let mut stmt =

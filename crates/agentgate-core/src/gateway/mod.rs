@@ -38,6 +38,7 @@ use crate::store::{AccountRow, Agent, EntryFilter, NewEntry, Store};
 use crate::upstream::{self, Upstream, UpstreamRequest, UpstreamResponse};
 
 const SETTINGS_KEY: &str = "settings";
+const PAUSED_KEY: &str = "paused";
 const ADMIN_PASSWORD_KEY: &str = "admin_password_hash";
 const INSTANCE_KEY: &str = "instance_id";
 const PEPPER_FINGERPRINT_KEY: &str = "key_pepper_fingerprint";
@@ -88,6 +89,7 @@ struct Inner {
     credential_cache: Mutex<HashMap<AccountKey, (SecretVersion, Arc<Credentials>)>>,
     settings: RwLock<Settings>,
     throttle: LoginThrottle,
+    limits: crate::limits::RateLimiter,
     executions: TaskTracker,
     /// The agent listener's port once bound, for the derived public URL.
     agent_port: AtomicU16,
@@ -97,17 +99,38 @@ struct Inner {
     pending_connects: Mutex<HashMap<String, oauth::PendingConnect>>,
 }
 
-/// Settings the admin can change while the gateway runs.
+/// Settings the admin can change while the gateway runs. Fields added later
+/// take their defaults when older stored settings lack them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct Settings {
     pub upstream_timeout_secs: u64,
+    /// Pending entries nobody decided on expire after this many hours.
+    pub pending_expiry_hours: u64,
+    /// Reads per minute per agent; 0 for no limit.
+    pub reads_per_minute: u32,
+    /// Submissions per hour per agent; 0 for no limit.
+    pub submissions_per_hour: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            upstream_timeout_secs: crate::config::DEFAULT_UPSTREAM_TIMEOUT.as_secs(),
+            pending_expiry_hours: 7 * 24,
+            reads_per_minute: 600,
+            submissions_per_hour: 120,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsUpdate {
     pub upstream_timeout_secs: Option<u64>,
+    pub pending_expiry_hours: Option<u64>,
+    pub reads_per_minute: Option<u32>,
+    pub submissions_per_hour: Option<u32>,
 }
 
 pub struct NewAccount {
@@ -159,6 +182,7 @@ impl Gateway {
             })?,
             None => Settings {
                 upstream_timeout_secs: config.upstream_timeout.as_secs(),
+                ..Settings::default()
             },
         };
         let config_port = config.agent_addr.port();
@@ -174,6 +198,7 @@ impl Gateway {
                 credential_cache: Mutex::new(HashMap::new()),
                 settings: RwLock::new(settings),
                 throttle: LoginThrottle::default(),
+                limits: crate::limits::RateLimiter::default(),
                 executions: TaskTracker::new(),
                 agent_port: AtomicU16::new(config_port),
                 refresh_locks: Mutex::new(HashMap::new()),
@@ -521,6 +546,8 @@ impl Gateway {
     /// answers are compacted unless `raw` (the agent's `X-Agentgate-Raw` header)
     /// or the agent's own setting asks for them as sent.
     pub async fn read(&self, agent: &Agent, read: AgentRead<'_>) -> Result<UpstreamResponse> {
+        self.check_not_paused()?;
+        self.check_rate(agent, crate::limits::Kind::Read)?;
         let (def, row) = self.account_row(read.service, read.account)?;
         self.require_access(agent, def, &row)?;
         let path =
@@ -659,6 +686,8 @@ impl Gateway {
         account: &str,
         submission: Submission,
     ) -> Result<Entry> {
+        self.check_not_paused()?;
+        self.check_rate(agent, crate::limits::Kind::Submit)?;
         let (def, row) = self.account_row(service, account)?;
         self.require_access(agent, def, &row)?;
         let (requests, comment) = queue::validate_submission(submission)?;
@@ -860,6 +889,73 @@ impl Gateway {
         }
         tracing::info!(entry = %id, by, "write rejected");
         self.entry(id)
+    }
+
+    /// Expires pending entries older than the configured lifetime; returns their ids.
+    pub fn expire_pending(&self) -> Result<Vec<String>> {
+        let hours = self.settings().pending_expiry_hours;
+        let now = self.inner.clock.now();
+        let cutoff = timestamp(now - time::Duration::hours(hours as i64));
+        let stamp = timestamp(now);
+        let reason = format!("expired: nobody decided within {hours} hours");
+        let mut expired = Vec::new();
+        for id in self.inner.store.pending_before(&cutoff)? {
+            if self.inner.store.transition(
+                &id,
+                Status::Pending,
+                Status::Expired,
+                None,
+                &[
+                    ("reviewed_at", &stamp),
+                    ("reviewed_by", &"system"),
+                    ("rejection_reason", &reason),
+                ],
+            )? {
+                tracing::info!(entry = %id, "pending write expired");
+                expired.push(id);
+            }
+        }
+        Ok(expired)
+    }
+
+    // ----- pause -----
+
+    /// Pauses or resumes all agents. Kept in the database, so the CLI, the web
+    /// admin and the desktop tray share one switch and it survives a restart.
+    pub fn set_paused(&self, paused: bool) -> Result<()> {
+        self.inner
+            .store
+            .set_setting(PAUSED_KEY, if paused { "1" } else { "0" })?;
+        tracing::warn!(
+            paused,
+            "agents {}",
+            if paused { "paused" } else { "resumed" }
+        );
+        Ok(())
+    }
+
+    pub fn is_paused(&self) -> Result<bool> {
+        Ok(self.inner.store.setting(PAUSED_KEY)?.as_deref() == Some("1"))
+    }
+
+    fn check_not_paused(&self) -> Result<()> {
+        if self.is_paused()? {
+            return Err(Error::Paused(
+                "agentgate is paused by its owner: reads and submissions are refused until it is resumed".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_rate(&self, agent: &Agent, kind: crate::limits::Kind) -> Result<()> {
+        let s = self.settings();
+        let (limit, window) = match kind {
+            crate::limits::Kind::Read => (s.reads_per_minute, time::Duration::minutes(1)),
+            crate::limits::Kind::Submit => (s.submissions_per_hour, time::Duration::hours(1)),
+        };
+        self.inner
+            .limits
+            .check(agent.id, kind, limit, window, self.inner.clock.now())
     }
 
     fn already_decided(&self, id: &str) -> Error {
@@ -1142,6 +1238,30 @@ impl Gateway {
                 ));
             }
             s.upstream_timeout_secs = t;
+        }
+        if let Some(h) = update.pending_expiry_hours {
+            if !(1..=24 * 365).contains(&h) {
+                return Err(Error::invalid(
+                    "pending_expiry_hours must be between 1 and 8760",
+                ));
+            }
+            s.pending_expiry_hours = h;
+        }
+        if let Some(n) = update.reads_per_minute {
+            if n > 100_000 {
+                return Err(Error::invalid(
+                    "reads_per_minute must be at most 100000 (0: no limit)",
+                ));
+            }
+            s.reads_per_minute = n;
+        }
+        if let Some(n) = update.submissions_per_hour {
+            if n > 100_000 {
+                return Err(Error::invalid(
+                    "submissions_per_hour must be at most 100000 (0: no limit)",
+                ));
+            }
+            s.submissions_per_hour = n;
         }
         let json = serde_json::to_string(&s).map_err(|e| Error::Internal(e.into()))?;
         self.inner.store.set_setting(SETTINGS_KEY, &json)?;

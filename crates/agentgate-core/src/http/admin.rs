@@ -69,6 +69,7 @@ pub fn admin_router(gw: Gateway) -> Router {
         .route("/admin/grants/{id}", axum::routing::delete(grants_revoke))
         .route("/admin/services", get(services_list))
         .route("/admin/settings", get(settings_get).patch(settings_update))
+        .route("/admin/pause", get(pause_get).put(pause_set))
         .route("/admin/oauth/connect", post(oauth_connect))
         .route("/admin/oauth/clients", get(oauth_clients))
         .route(
@@ -572,4 +573,22 @@ async fn grants_revoke(
 ) -> Result<Json<Value>, ApiError> {
     gw.revoke_grant(id)?;
     Ok(Json(json!({"ok": true})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PauseBody {
+    paused: bool,
+}
+
+async fn pause_get(State(gw): State<Gateway>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({"paused": gw.is_paused()?})))
+}
+
+async fn pause_set(
+    State(gw): State<Gateway>,
+    JsonBody(body): JsonBody<PauseBody>,
+) -> Result<Json<Value>, ApiError> {
+    gw.set_paused(body.paused)?;
+    Ok(Json(json!({"paused": gw.is_paused()?})))
 }

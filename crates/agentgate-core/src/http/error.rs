@@ -30,7 +30,7 @@ impl ApiError {
             Error::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Error::Upstream(_) => StatusCode::BAD_GATEWAY,
-            Error::Credentials(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Credentials(_) | Error::Paused(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -375,3 +375,143 @@ async fn bad_policy_input_is_refused_and_changes_nothing() {
         json!({"access_mode": "all", "access_agents": [], "rules": []})
     );
 }
+
+#[tokio::test]
+async fn pausing_refuses_reads_and_submissions_from_any_surface() {
+    let app = spawn_app().await;
+    ok_upstream(&app).await;
+    let key = app.new_agent("a");
+    let a = app.agent(&key);
+    let id = a.submit_one("POST", "/x", json!({})).await;
+    let (s, v) = app
+        .admin(Method::PUT, "/admin/pause", Some(json!({"paused": true})))
+        .await;
+    assert_eq!((s, v), (200, json!({"paused": true})));
+    let (s, v) = a.get("/api/github/personal/user").await;
+    assert_eq!(s, 503);
+    assert!(v["error"].as_str().unwrap().contains("paused"), "{v}");
+    assert_eq!(
+        a.submit(
+            "personal",
+            json!({"requests": [{"method": "POST", "path": "/x"}], "comment": "c"})
+        )
+        .await
+        .0,
+        503
+    );
+    let r = a
+        .req(Method::POST, "/api/github/personal/x")
+        .header("x-agentgate-comment", "c")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    // Agents can still see where their entries stand.
+    assert_eq!(
+        a.get(&format!("/api/queue/github/personal/status/{id}"))
+            .await
+            .0,
+        200
+    );
+    // Another process (the CLI) resumes; the running server sees it at once.
+    let cli = agentgate_core::Gateway::open(
+        test_config(app.data.path()),
+        Box::new(app.creds.clone()),
+        Arc::new(agentgate_core::clock::SystemClock),
+    )
+    .unwrap();
+    cli.set_paused(false).unwrap();
+    assert_eq!(a.get("/api/github/personal/user").await.0, 200);
+    assert_eq!(
+        app.admin(Method::GET, "/admin/pause", None).await.1["paused"],
+        false
+    );
+}
+
+#[tokio::test]
+async fn rate_limits_answer_429_with_retry_after_and_recover() {
+    let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
+    let app = spawn_app_with_clock(clock.clone()).await;
+    ok_upstream(&app).await;
+    let (s, _) = app
+        .admin(
+            Method::PATCH,
+            "/admin/settings",
+            Some(json!({"reads_per_minute": 3, "submissions_per_hour": 2})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let key = app.new_agent("busy");
+    let other = app.new_agent("other");
+    let a = app.agent(&key);
+    for _ in 0..3 {
+        assert_eq!(a.get("/api/github/personal/user").await.0, 200);
+    }
+    let r = a
+        .req(Method::GET, "/api/github/personal/user")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["retry-after"], "60");
+    assert_eq!(
+        app.agent(&other).get("/api/github/personal/user").await.0,
+        200,
+        "limits are per agent"
+    );
+    clock.advance(time::Duration::seconds(61));
+    assert_eq!(a.get("/api/github/personal/user").await.0, 200);
+
+    let body = json!({"requests": [{"method": "POST", "path": "/x"}], "comment": "c"});
+    assert_eq!(a.submit("personal", body.clone()).await.0, 201);
+    assert_eq!(a.submit("personal", body.clone()).await.0, 201);
+    let (s, v) = a.submit("personal", body.clone()).await;
+    assert_eq!(s, 429, "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("2 submissions per hour")
+    );
+    clock.advance(time::Duration::hours(1));
+    assert_eq!(a.submit("personal", body).await.0, 201);
+}
+
+#[tokio::test]
+async fn pending_entries_expire_and_cannot_be_decided_afterwards() {
+    let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
+    let app = spawn_app_with_clock(clock.clone()).await;
+    let key = app.new_agent("a");
+    let old = app.agent(&key).submit_one("POST", "/x", json!({})).await;
+    clock.advance(time::Duration::days(6));
+    let young = app.agent(&key).submit_one("POST", "/x", json!({})).await;
+    assert!(app.gw.expire_pending().unwrap().is_empty());
+    clock.advance(time::Duration::days(1) + time::Duration::minutes(1));
+    assert_eq!(app.gw.expire_pending().unwrap(), vec![old.clone()]);
+    let (_, st) = app
+        .agent(&key)
+        .get(&format!("/api/queue/github/personal/status/{old}"))
+        .await;
+    assert_eq!(st["status"], "expired");
+    assert!(
+        st["rejection_reason"]
+            .as_str()
+            .unwrap()
+            .contains("168 hours")
+    );
+    // (The admin's session expired with the week that passed; the core says the same.)
+    assert!(matches!(
+        app.gw.approve(&old, "test"),
+        Err(agentgate_core::Error::AlreadyDecided { .. })
+    ));
+    assert_eq!(app.gw.entry(&young).unwrap().status.to_string(), "pending");
+    // A shorter lifetime applies from the next sweep.
+    app.gw
+        .update_settings(agentgate_core::SettingsUpdate {
+            pending_expiry_hours: Some(1),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(app.gw.expire_pending().unwrap(), vec![young]);
+    assert!(app.upstream.received_requests().await.unwrap().is_empty());
+}
