@@ -85,6 +85,22 @@ enum Command {
     Pause,
     /// Let agents read and submit again
     Resume,
+    /// Print the audit log (reads and queue transitions), newest first
+    Audit {
+        /// read or transition
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long)]
+        agent: Option<String>,
+        #[arg(long)]
+        service: Option<String>,
+        /// At most this many records
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// jsonl or csv
+        #[arg(long, value_parser = ["jsonl", "csv"], default_value = "jsonl")]
+        format: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -301,6 +317,29 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     "agents resumed"
                 }
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit {
+            kind,
+            agent,
+            service,
+            limit,
+            format,
+        } => {
+            let gw = open_gateway(load_config(g, None)?)?;
+            let records = gw.audit(&agentgate_core::AuditFilter {
+                kind,
+                agent,
+                service,
+                limit: Some(limit),
+                ..Default::default()
+            })?;
+            let text = if format == "csv" {
+                agentgate_core::audit_csv(&records)
+            } else {
+                agentgate_core::audit_json_lines(&records)
+            };
+            print!("{text}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Keys(cmd) => keys(g, open_gateway(load_config(g, None)?)?, cmd),

@@ -55,6 +55,23 @@ pub enum Error {
 }
 
 impl Error {
+    /// The HTTP status this error answers with, on any surface.
+    pub fn status_code(&self) -> u16 {
+        match self {
+            Error::Invalid(_) => 400,
+            Error::TooLarge(_) => 413,
+            Error::Unauthorized(_) => 401,
+            Error::Forbidden(_) | Error::Blocked(_) => 403,
+            Error::NotFound(_) => 404,
+            Error::Conflict(_) | Error::AlreadyDecided { .. } => 409,
+            Error::Throttled { .. } => 429,
+            Error::UpstreamTimeout(_) => 504,
+            Error::Upstream(_) => 502,
+            Error::Credentials(_) | Error::Paused(_) => 503,
+            Error::Internal(_) => 500,
+        }
+    }
+
     pub fn invalid(msg: impl Into<String>) -> Self {
         Error::Invalid(msg.into())
     }

@@ -94,7 +94,8 @@ impl RunningServer {
 /// How often the housekeeping sweep runs.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
-/// Housekeeping until stopped: expires pending entries nobody decided on.
+/// Housekeeping until stopped: expires pending entries nobody decided on and
+/// prunes the audit log to its retention.
 async fn sweep(gateway: Gateway, stop: CancellationToken) -> std::io::Result<()> {
     let mut tick = tokio::time::interval(SWEEP_INTERVAL);
     loop {
@@ -103,6 +104,9 @@ async fn sweep(gateway: Gateway, stop: CancellationToken) -> std::io::Result<()>
             _ = tick.tick() => {
                 if let Err(e) = gateway.expire_pending() {
                     tracing::error!(error = %e, "expiring pending entries failed");
+                }
+                if let Err(e) = gateway.prune_audit() {
+                    tracing::error!(error = %e, "pruning the audit log failed");
                 }
             }
         }

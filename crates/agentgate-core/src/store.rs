@@ -87,6 +87,29 @@ const MIGRATIONS: &[&str] = &[
         created_at TEXT NOT NULL
      );
      CREATE INDEX grants_by_account ON grants (agent_id, service, account_name, expires_at);",
+    // 5: the append-only audit log. Rows are never changed; only retention
+    // removes old ones.
+    "CREATE TABLE audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        agent TEXT,
+        service TEXT,
+        account TEXT,
+        method TEXT,
+        path TEXT,
+        status INTEGER,
+        latency_ms REAL,
+        entry_id TEXT,
+        from_status TEXT,
+        to_status TEXT,
+        actor TEXT,
+        surface TEXT
+     );
+     CREATE INDEX audit_by_time ON audit (at);
+     CREATE INDEX audit_by_agent ON audit (agent, at);
+     CREATE TRIGGER audit_is_append_only BEFORE UPDATE ON audit
+     BEGIN SELECT RAISE(ABORT, 'audit rows are append-only'); END;",
 ];
 
 pub(crate) struct Store {
@@ -122,6 +145,42 @@ pub(crate) struct AccountRow {
     pub access_mode: AccessMode,
     pub access_agents: Vec<i64>,
     pub rules: Vec<Rule>,
+}
+
+/// One audit record: a read or a queue transition.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AuditRecord {
+    pub id: i64,
+    pub at: String,
+    /// "read" or "transition".
+    pub kind: String,
+    pub agent: Option<String>,
+    pub service: Option<String>,
+    pub account: Option<String>,
+    pub method: Option<String>,
+    pub path: Option<String>,
+    pub status: Option<u16>,
+    pub latency_ms: Option<f64>,
+    pub entry_id: Option<String>,
+    pub from_status: Option<String>,
+    pub to_status: Option<String>,
+    /// Who acted: an agent, "admin", "rule", "system".
+    pub actor: Option<String>,
+    /// Through which surface: agent, cli, web-admin, rule, system (later
+    /// notification and window).
+    pub surface: Option<String>,
+}
+
+/// Which audit records to list; every field narrows the list.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub kind: Option<String>,
+    pub agent: Option<String>,
+    pub service: Option<String>,
+    pub account: Option<String>,
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub limit: Option<usize>,
 }
 
 pub(crate) struct GrantRow {
@@ -624,6 +683,89 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    // ----- audit -----
+
+    pub fn insert_audit(&self, r: &AuditRecord) -> Result<()> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "INSERT INTO audit (at, kind, agent, service, account, method, path, status, latency_ms,
+                                entry_id, from_status, to_status, actor, surface)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        )?;
+        stmt.execute(params![
+            r.at,
+            r.kind,
+            r.agent,
+            r.service,
+            r.account,
+            r.method,
+            r.path,
+            r.status,
+            r.latency_ms,
+            r.entry_id,
+            r.from_status,
+            r.to_status,
+            r.actor,
+            r.surface
+        ])?;
+        Ok(())
+    }
+
+    /// Audit records, newest first.
+    pub fn audit(&self, f: &AuditFilter) -> Result<Vec<AuditRecord>> {
+        let mut sql = String::from(
+            "SELECT id, at, kind, agent, service, account, method, path, status, latency_ms,
+                    entry_id, from_status, to_status, actor, surface FROM audit WHERE 1 = 1",
+        );
+        let mut args: Vec<String> = Vec::new();
+        for (clause, value) in [
+            ("kind = ?", &f.kind),
+            ("agent = ?", &f.agent),
+            ("service = ?", &f.service),
+            ("account = ?", &f.account),
+            ("at >= ?", &f.since),
+            ("at < ?", &f.until),
+        ] {
+            if let Some(v) = value {
+                args.push(v.clone());
+                sql.push_str(&format!(" AND {}{}", clause, args.len()));
+            }
+        }
+        sql.push_str(" ORDER BY id DESC");
+        if let Some(limit) = f.limit {
+            sql.push_str(&format!(" LIMIT {limit}"));
+        }
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), |r| {
+            Ok(AuditRecord {
+                id: r.get(0)?,
+                at: r.get(1)?,
+                kind: r.get(2)?,
+                agent: r.get(3)?,
+                service: r.get(4)?,
+                account: r.get(5)?,
+                method: r.get(6)?,
+                path: r.get(7)?,
+                status: r.get(8)?,
+                latency_ms: r.get(9)?,
+                entry_id: r.get(10)?,
+                from_status: r.get(11)?,
+                to_status: r.get(12)?,
+                actor: r.get(13)?,
+                surface: r.get(14)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Removes audit records older than `cutoff` (retention); returns how many.
+    pub fn prune_audit(&self, cutoff: &str) -> Result<usize> {
+        Ok(self
+            .conn()
+            .execute("DELETE FROM audit WHERE at < ?1", [cutoff])?)
+    }
+
     // ----- admin sessions -----
 
     pub fn insert_session(&self, digest: &[u8], now: &str, expires_at: &str) -> Result<()> {
@@ -803,6 +945,29 @@ mod tests {
                 .needs_reconnect
                 .as_deref(),
             Some("why")
+        );
+    }
+
+    #[test]
+    fn audit_rows_cannot_be_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let s = Store::open(&path).unwrap();
+        s.insert_audit(&AuditRecord {
+            at: "2026-01-01T00:00:00.000Z".into(),
+            kind: "read".into(),
+            status: Some(200),
+            ..Default::default()
+        })
+        .unwrap();
+        let err = s
+            .conn()
+            .execute("UPDATE audit SET status = 500", [])
+            .unwrap_err();
+        assert!(err.to_string().contains("append-only"), "{err}");
+        assert_eq!(
+            s.audit(&AuditFilter::default()).unwrap()[0].status,
+            Some(200)
         );
     }
 

@@ -17,6 +17,7 @@ use serde_json::Value;
 use tokio_util::task::TaskTracker;
 use url::Url;
 
+pub mod audit;
 mod oauth;
 mod policy;
 mod signin;
@@ -111,6 +112,8 @@ pub struct Settings {
     pub reads_per_minute: u32,
     /// Submissions per hour per agent; 0 for no limit.
     pub submissions_per_hour: u32,
+    /// Audit records older than this many days are removed.
+    pub audit_retention_days: u64,
 }
 
 impl Default for Settings {
@@ -120,6 +123,7 @@ impl Default for Settings {
             pending_expiry_hours: 7 * 24,
             reads_per_minute: 600,
             submissions_per_hour: 120,
+            audit_retention_days: 90,
         }
     }
 }
@@ -131,6 +135,7 @@ pub struct SettingsUpdate {
     pub pending_expiry_hours: Option<u64>,
     pub reads_per_minute: Option<u32>,
     pub submissions_per_hour: Option<u32>,
+    pub audit_retention_days: Option<u64>,
 }
 
 pub struct NewAccount {
@@ -546,6 +551,25 @@ impl Gateway {
     /// answers are compacted unless `raw` (the agent's `X-Agentgate-Raw` header)
     /// or the agent's own setting asks for them as sent.
     pub async fn read(&self, agent: &Agent, read: AgentRead<'_>) -> Result<UpstreamResponse> {
+        let start = std::time::Instant::now();
+        let (service, account, path) = (read.service, read.account, read.path);
+        let result = self.read_inner(agent, read).await;
+        let status = match &result {
+            Ok(resp) => resp.status.as_u16(),
+            Err(e) => e.status_code(),
+        };
+        self.audit_read(
+            &agent.name,
+            services::find(service).map_or(service, |d| d.key),
+            account,
+            path,
+            status,
+            start.elapsed().as_secs_f64() * 1000.0,
+        );
+        result
+    }
+
+    async fn read_inner(&self, agent: &Agent, read: AgentRead<'_>) -> Result<UpstreamResponse> {
         self.check_not_paused()?;
         self.check_rate(agent, crate::limits::Kind::Read)?;
         let (def, row) = self.account_row(read.service, read.account)?;
@@ -727,6 +751,12 @@ impl Gateway {
             };
             if self.inner.store.insert_entry(&new)? {
                 tracing::info!(entry = %id, agent = %agent.name, service = def.key, account = %row.name, requests = requests.len(), "write queued");
+                self.audit_transition_id(
+                    &id,
+                    None,
+                    Status::Pending,
+                    &format!("agent:{}", agent.name),
+                );
                 if auto {
                     let reason = &auto_approve[0].reason;
                     let entry = self.approve(&id, &format!("rule: {reason}"))?;
@@ -846,6 +876,7 @@ impl Gateway {
             return Err(self.already_decided(&entry.id));
         }
         tracing::info!(entry = %id, agent = %agent.name, "write withdrawn");
+        self.audit_transition_id(id, Some(Status::Pending), Status::Withdrawn, &by);
         self.entry(id)
     }
 
@@ -865,6 +896,7 @@ impl Gateway {
             return Err(self.already_decided(id));
         }
         tracing::info!(entry = %id, by, "write approved");
+        self.audit_transition_id(id, Some(Status::Pending), Status::Approved, by);
         self.entry(id)
     }
 
@@ -888,6 +920,7 @@ impl Gateway {
             return Err(self.already_decided(id));
         }
         tracing::info!(entry = %id, by, "write rejected");
+        self.audit_transition_id(id, Some(Status::Pending), Status::Rejected, by);
         self.entry(id)
     }
 
@@ -912,6 +945,7 @@ impl Gateway {
                 ],
             )? {
                 tracing::info!(entry = %id, "pending write expired");
+                self.audit_transition_id(&id, Some(Status::Pending), Status::Expired, "system");
                 expired.push(id);
             }
         }
@@ -986,6 +1020,7 @@ impl Gateway {
             return self.entry(id);
         }
         let entry = self.entry(id)?;
+        self.audit_transition(&entry, Some(Status::Approved), Status::Executing, "system");
         let mut results = Vec::with_capacity(entry.requests.len());
         let account = self.account_row(&entry.service, &entry.account_name);
         for (index, request) in entry.requests.iter().enumerate() {
@@ -1022,6 +1057,7 @@ impl Gateway {
             &[("completed_at", &now), ("results", &results_json)],
         )?;
         tracing::info!(entry = %id, status = %status, "write executed");
+        self.audit_transition(&entry, Some(Status::Executing), status, "system");
         self.entry(id)
     }
 
@@ -1141,6 +1177,7 @@ impl Gateway {
                 &[("completed_at", &now), ("results", &json)],
             )?;
             tracing::warn!(entry = %id, "an interrupted batch was marked failed");
+            self.audit_transition(&entry, Some(Status::Executing), Status::Failed, "system");
         }
         for id in self.inner.store.ids_with_status(Status::Approved)? {
             self.spawn_execute(id);
@@ -1262,6 +1299,14 @@ impl Gateway {
                 ));
             }
             s.submissions_per_hour = n;
+        }
+        if let Some(d) = update.audit_retention_days {
+            if !(1..=3650).contains(&d) {
+                return Err(Error::invalid(
+                    "audit_retention_days must be between 1 and 3650",
+                ));
+            }
+            s.audit_retention_days = d;
         }
         let json = serde_json::to_string(&s).map_err(|e| Error::Internal(e.into()))?;
         self.inner.store.set_setting(SETTINGS_KEY, &json)?;

@@ -70,6 +70,7 @@ pub fn admin_router(gw: Gateway) -> Router {
         .route("/admin/services", get(services_list))
         .route("/admin/settings", get(settings_get).patch(settings_update))
         .route("/admin/pause", get(pause_get).put(pause_set))
+        .route("/admin/audit", get(audit_list))
         .route("/admin/oauth/connect", post(oauth_connect))
         .route("/admin/oauth/clients", get(oauth_clients))
         .route(
@@ -591,4 +592,70 @@ async fn pause_set(
 ) -> Result<Json<Value>, ApiError> {
     gw.set_paused(body.paused)?;
     Ok(Json(json!({"paused": gw.is_paused()?})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditQuery {
+    kind: Option<String>,
+    agent: Option<String>,
+    service: Option<String>,
+    account: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    limit: Option<usize>,
+    /// json (default), jsonl or csv.
+    format: Option<String>,
+}
+
+async fn audit_list(
+    State(gw): State<Gateway>,
+    QueryParams(q): QueryParams<AuditQuery>,
+) -> Result<Response, ApiError> {
+    if let Some(k) = &q.kind
+        && k != "read"
+        && k != "transition"
+    {
+        return Err(Error::invalid("kind is read or transition").into());
+    }
+    let records = gw.audit(&crate::store::AuditFilter {
+        kind: q.kind,
+        agent: q.agent,
+        service: q.service,
+        account: q.account,
+        since: q.since,
+        until: q.until,
+        limit: Some(q.limit.unwrap_or(1000).min(100_000)),
+    })?;
+    let attachment = |ext: &str| format!("attachment; filename=\"agentgate-audit.{ext}\"");
+    Ok(match q.format.as_deref().unwrap_or("json") {
+        "json" => Json(json!({"count": records.len(), "records": records})).into_response(),
+        "jsonl" => (
+            [
+                (
+                    http::header::CONTENT_TYPE,
+                    "application/x-ndjson".to_string(),
+                ),
+                (http::header::CONTENT_DISPOSITION, attachment("jsonl")),
+            ],
+            crate::gateway::audit::to_json_lines(&records),
+        )
+            .into_response(),
+        "csv" => (
+            [
+                (
+                    http::header::CONTENT_TYPE,
+                    "text/csv; charset=utf-8".to_string(),
+                ),
+                (http::header::CONTENT_DISPOSITION, attachment("csv")),
+            ],
+            crate::gateway::audit::to_csv(&records),
+        )
+            .into_response(),
+        other => {
+            return Err(
+                Error::invalid(format!("unknown format {other:?}: json, jsonl or csv")).into(),
+            );
+        }
+    })
 }

@@ -20,19 +20,7 @@ impl From<Error> for ApiError {
 
 impl ApiError {
     pub fn status(&self) -> StatusCode {
-        match &self.0 {
-            Error::Invalid(_) => StatusCode::BAD_REQUEST,
-            Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Error::Forbidden(_) | Error::Blocked(_) => StatusCode::FORBIDDEN,
-            Error::NotFound(_) => StatusCode::NOT_FOUND,
-            Error::Conflict(_) | Error::AlreadyDecided { .. } => StatusCode::CONFLICT,
-            Error::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Error::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            Error::Upstream(_) => StatusCode::BAD_GATEWAY,
-            Error::Credentials(_) | Error::Paused(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        StatusCode::from_u16(self.0.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 }
 
