@@ -176,6 +176,13 @@ fn main() {
             .collect(),
     })
     .unwrap();
+    // The per-agent rate limits would stop a load test; this measures the gateway.
+    gw.update_settings(agentgate_core::SettingsUpdate {
+        reads_per_minute: Some(0),
+        submissions_per_hour: Some(0),
+        ..Default::default()
+    })
+    .unwrap();
     let key = gw.create_agent("bench").unwrap().1.expose().to_string();
     let running = gateway_rt.block_on(server::start(gw.clone())).unwrap();
     let gateway = running.agent_addr;

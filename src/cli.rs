@@ -155,6 +155,13 @@ enum KeysCommand {
     Enable { name: String },
     /// Rename an agent
     Rename { name: String, new_name: String },
+    /// Approve all of an agent's writes automatically ("on"), except where a rule
+    /// denies them or requires approval; "off" (the default) asks you each time
+    Trust {
+        name: String,
+        #[arg(value_parser = ["on", "off"])]
+        mode: String,
+    },
     /// Give an agent services' answers as sent ("on") or compacted ("off", the default)
     Raw {
         name: String,
@@ -396,6 +403,17 @@ fn keys(g: &Global, gw: Gateway, cmd: KeysCommand) -> anyhow::Result<ExitCode> {
         KeysCommand::Enable { name } => {
             gw.set_agent_enabled(&name, true)?;
             eprintln!("enabled {name:?}");
+        }
+        KeysCommand::Trust { name, mode } => {
+            gw.set_agent_trusted(&name, mode == "on")?;
+            if mode == "on" {
+                eprintln!(
+                    "warning: {name:?}'s writes now run without asking you, on every account it may use, \
+                     unless a rule requires approval or denies them"
+                );
+            } else {
+                eprintln!("{name:?}'s writes wait for you again");
+            }
         }
         KeysCommand::Raw { name, mode } => {
             gw.set_agent_raw(&name, mode == "on")?;
