@@ -711,6 +711,39 @@ impl Store {
         Ok(())
     }
 
+    /// Inserts many records in one transaction.
+    pub fn insert_audit_batch(&self, records: &[AuditRecord]) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO audit (at, kind, agent, service, account, method, path, status, latency_ms,
+                                    entry_id, from_status, to_status, actor, surface)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            )?;
+            for r in records {
+                stmt.execute(params![
+                    r.at,
+                    r.kind,
+                    r.agent,
+                    r.service,
+                    r.account,
+                    r.method,
+                    r.path,
+                    r.status,
+                    r.latency_ms,
+                    r.entry_id,
+                    r.from_status,
+                    r.to_status,
+                    r.actor,
+                    r.surface
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Audit records, newest first.
     pub fn audit(&self, f: &AuditFilter) -> Result<Vec<AuditRecord>> {
         let mut sql = String::from(

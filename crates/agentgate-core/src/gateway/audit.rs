@@ -1,11 +1,91 @@
 //! Writing and reading the audit log. Recording never fails the action it
 //! records: a failed insert is logged and the request goes on.
 
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+
 use super::Gateway;
 use crate::clock::timestamp;
 use crate::error::Result;
 use crate::queue::{Entry, Status};
-use crate::store::{AuditFilter, AuditRecord};
+use crate::store::{AuditFilter, AuditRecord, Store};
+
+/// Read records waiting for the writer at most; past that, records are dropped
+/// (and the drop logged) rather than slowing agents down.
+const READ_LOG_CAPACITY: usize = 10_000;
+/// Most records one transaction writes.
+const READ_LOG_BATCH: usize = 500;
+
+enum Msg {
+    Record(Box<AuditRecord>),
+    /// Answered once everything sent before it is written.
+    Flush(std::sync::mpsc::Sender<()>),
+}
+
+/// Writes read records off the request path: one SQLite write per read would
+/// serialise every read on the database. Records reach the database within
+/// one batch; a crash can lose the last batch of read records, never a
+/// transition (those are written synchronously).
+pub(super) struct ReadLog {
+    tx: SyncSender<Msg>,
+}
+
+impl ReadLog {
+    pub(super) fn start(store: Arc<Store>) -> ReadLog {
+        let (tx, rx) = sync_channel(READ_LOG_CAPACITY);
+        std::thread::Builder::new()
+            .name("agentgate-audit".into())
+            .spawn(move || write_loop(&store, rx))
+            .expect("cannot start the audit writer thread");
+        ReadLog { tx }
+    }
+
+    fn send(&self, r: AuditRecord) {
+        match self.tx.try_send(Msg::Record(Box::new(r))) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                tracing::warn!("audit writer is behind; a read record was dropped")
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                tracing::error!("audit writer stopped; a read record was dropped")
+            }
+        }
+    }
+
+    /// Waits until every record sent so far is in the database.
+    fn flush(&self) {
+        let (done, wait) = std::sync::mpsc::channel();
+        if self.tx.send(Msg::Flush(done)).is_ok() {
+            let _ = wait.recv();
+        }
+    }
+}
+
+fn write_loop(store: &Store, rx: Receiver<Msg>) {
+    let mut batch: Vec<AuditRecord> = Vec::with_capacity(READ_LOG_BATCH);
+    while let Ok(first) = rx.recv() {
+        let mut flushes = Vec::new();
+        let mut next = Some(first);
+        while let Some(msg) = next.take() {
+            match msg {
+                Msg::Record(r) => batch.push(*r),
+                Msg::Flush(done) => flushes.push(done),
+            }
+            if batch.len() < READ_LOG_BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        if !batch.is_empty() {
+            if let Err(e) = store.insert_audit_batch(&batch) {
+                tracing::error!(error = %e, records = batch.len(), "could not write read records to the audit log");
+            }
+            batch.clear();
+        }
+        for done in flushes {
+            let _ = done.send(());
+        }
+    }
+}
 
 /// Splits a `reviewed_by` value into who acted and through which surface.
 fn actor_and_surface(by: &str) -> (String, &'static str) {
@@ -40,7 +120,7 @@ impl Gateway {
         status: u16,
         latency_ms: f64,
     ) {
-        self.record(AuditRecord {
+        self.inner.audit_reads.send(AuditRecord {
             at: timestamp(self.inner.clock.now()),
             kind: "read".into(),
             agent: Some(agent.into()),
@@ -91,11 +171,13 @@ impl Gateway {
 
     /// Audit records, newest first, as the filter narrows them.
     pub fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>> {
+        self.inner.audit_reads.flush();
         self.inner.store.audit(filter)
     }
 
     /// Removes audit records older than the retention setting.
     pub fn prune_audit(&self) -> Result<usize> {
+        self.inner.audit_reads.flush();
         let days = self.settings().audit_retention_days;
         let cutoff = self.inner.clock.now() - time::Duration::days(days as i64);
         self.inner.store.prune_audit(&timestamp(cutoff))

@@ -79,7 +79,9 @@ pub struct Gateway {
 
 struct Inner {
     config: Config,
-    store: Store,
+    store: Arc<Store>,
+    /// Read records for the audit log, written in batches by a background thread.
+    audit_reads: audit::ReadLog,
     creds: Box<dyn CredentialStore>,
     clock: Arc<dyn Clock>,
     upstream: Upstream,
@@ -177,7 +179,7 @@ impl Gateway {
         clock: Arc<dyn Clock>,
     ) -> Result<Gateway> {
         create_private_dir(&config.data_dir)?;
-        let store = Store::open(&config.database_path())?;
+        let store = Arc::new(Store::open(&config.database_path())?);
         let instance =
             store.setting_or_insert(INSTANCE_KEY, &keys::random_base62(12).to_lowercase())?;
         let pepper = load_pepper(&store, creds.as_ref(), &instance)?;
@@ -194,6 +196,7 @@ impl Gateway {
         Ok(Gateway {
             inner: Arc::new(Inner {
                 config,
+                audit_reads: audit::ReadLog::start(store.clone()),
                 store,
                 creds,
                 clock,
