@@ -45,6 +45,18 @@ impl Status {
         Status::Expired,
     ];
 
+    /// Whether reaching this state is announced to the agent's webhook.
+    pub fn notifies(self) -> bool {
+        matches!(
+            self,
+            Status::Completed
+                | Status::Failed
+                | Status::Rejected
+                | Status::Expired
+                | Status::Approved
+        )
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Pending => "pending",
@@ -122,6 +134,22 @@ pub struct Entry {
     pub completed_at: Option<String>,
     pub rejection_reason: Option<String>,
     pub results: Vec<RequestResult>,
+    /// The webhook notification of this entry, when the agent has a webhook.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notification: Option<NotificationState>,
+}
+
+/// What an entry shows about the notification sent to its agent's webhook.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NotificationState {
+    pub id: i64,
+    /// The state announced: completed, failed, rejected, expired or approved.
+    pub event: String,
+    /// pending (being sent or retried), delivered or failed (given up).
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub delivered_at: Option<String>,
 }
 
 /// The body of `POST /api/queue/{service}/{account}/submit`, before validation.

@@ -53,6 +53,7 @@ pub async fn start(gateway: Gateway) -> anyhow::Result<RunningServer> {
         serve(agent_listener, agent_router(gateway.clone()), stop.clone()),
         serve(admin_listener, admin_router(gateway.clone()), stop.clone()),
         tokio::spawn(sweep(gateway.clone(), stop.clone())),
+        tokio::spawn(deliver_webhooks(gateway.clone(), stop.clone())),
     ];
     tracing::info!(%agent_addr, %admin_addr, base_url = %gateway.base_url(), credentials = %gateway.credential_backend(), "agentgate is serving");
     Ok(RunningServer {
@@ -107,6 +108,24 @@ async fn sweep(gateway: Gateway, stop: CancellationToken) -> std::io::Result<()>
                 }
                 if let Err(e) = gateway.prune_audit() {
                     tracing::error!(error = %e, "pruning the audit log failed");
+                }
+            }
+        }
+    }
+}
+
+/// How often due webhook notifications are looked for.
+const WEBHOOK_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Sends due webhook notifications until stopped.
+async fn deliver_webhooks(gateway: Gateway, stop: CancellationToken) -> std::io::Result<()> {
+    let mut tick = tokio::time::interval(WEBHOOK_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return Ok(()),
+            _ = tick.tick() => {
+                if let Err(e) = gateway.deliver_due().await {
+                    tracing::error!(error = %e, "delivering webhooks failed");
                 }
             }
         }

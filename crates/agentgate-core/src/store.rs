@@ -110,6 +110,25 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX audit_by_agent ON audit (agent, at);
      CREATE TRIGGER audit_is_append_only BEFORE UPDATE ON audit
      BEGIN SELECT RAISE(ABORT, 'audit rows are append-only'); END;",
+    // 6: webhooks to agents. An outbox row is written in the same transaction as
+    // the queue transition it announces, so a crash loses no notification.
+    "ALTER TABLE agents ADD COLUMN webhook_url TEXT;
+     ALTER TABLE agents ADD COLUMN webhook_on_approved INTEGER NOT NULL DEFAULT 0;
+     CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        entry_id TEXT NOT NULL,
+        agent_id INTEGER NOT NULL,
+        event TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT NOT NULL,
+        last_error TEXT,
+        delivered_at TEXT,
+        created_at TEXT NOT NULL
+     );
+     CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
+     CREATE INDEX outbox_by_entry ON outbox (entry_id);
+     CREATE INDEX outbox_by_agent ON outbox (agent_id, status);",
 ];
 
 pub(crate) struct Store {
@@ -128,6 +147,10 @@ pub struct Agent {
     pub raw_responses: bool,
     /// Whether all of this agent's writes are approved automatically.
     pub trusted: bool,
+    /// Where outcomes of this agent's writes are POSTed.
+    pub webhook_url: Option<String>,
+    /// Whether approvals are announced too, not only final outcomes.
+    pub webhook_on_approved: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -181,6 +204,35 @@ pub struct AuditFilter {
     pub since: Option<String>,
     pub until: Option<String>,
     pub limit: Option<usize>,
+}
+
+/// A notification to an agent's webhook, waiting, sent or given up.
+#[derive(Debug, Clone)]
+pub(crate) struct OutboxRow {
+    pub id: i64,
+    pub entry_id: String,
+    pub agent_id: i64,
+    pub event: String,
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub delivered_at: Option<String>,
+}
+
+const OUTBOX_COLUMNS: &str =
+    "id, entry_id, agent_id, event, status, attempts, last_error, delivered_at";
+
+fn outbox_from_row(r: &Row<'_>) -> rusqlite::Result<OutboxRow> {
+    Ok(OutboxRow {
+        id: r.get(0)?,
+        entry_id: r.get(1)?,
+        agent_id: r.get(2)?,
+        event: r.get(3)?,
+        status: r.get(4)?,
+        attempts: r.get(5)?,
+        last_error: r.get(6)?,
+        delivered_at: r.get(7)?,
+    })
 }
 
 pub(crate) struct GrantRow {
@@ -317,6 +369,8 @@ impl Store {
                 created_at: now.to_string(),
                 raw_responses: false,
                 trusted: false,
+                webhook_url: None,
+                webhook_on_approved: false,
             }),
             Err(e) if is_unique_violation(&e) => Err(Error::Conflict(format!(
                 "an agent named {name:?} already exists"
@@ -331,11 +385,11 @@ impl Store {
     pub fn agent_by_digest(&self, digest: &[u8]) -> Result<Option<(Agent, Vec<u8>)>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
-            "SELECT id, name, key_hint, enabled, created_at, raw_responses, trusted, key_digest FROM agents WHERE key_digest = ?1",
+            "SELECT id, name, key_hint, enabled, created_at, raw_responses, trusted, webhook_url, webhook_on_approved, key_digest FROM agents WHERE key_digest = ?1",
         )?;
         Ok(stmt
             .query_row([digest], |r| {
-                Ok((agent_from_row(r)?, r.get::<_, Vec<u8>>(7)?))
+                Ok((agent_from_row(r)?, r.get::<_, Vec<u8>>(9)?))
             })
             .optional()?)
     }
@@ -343,7 +397,7 @@ impl Store {
     pub fn agent_by_name(&self, name: &str) -> Result<Option<Agent>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
-            "SELECT id, name, key_hint, enabled, created_at, raw_responses, trusted FROM agents WHERE name = ?1",
+            "SELECT id, name, key_hint, enabled, created_at, raw_responses, trusted, webhook_url, webhook_on_approved FROM agents WHERE name = ?1",
         )?;
         Ok(stmt.query_row([name], agent_from_row).optional()?)
     }
@@ -351,7 +405,7 @@ impl Store {
     pub fn agents(&self) -> Result<Vec<Agent>> {
         let conn = self.conn();
         let mut stmt = conn
-            .prepare("SELECT id, name, key_hint, enabled, created_at, raw_responses, trusted FROM agents ORDER BY name")?;
+            .prepare("SELECT id, name, key_hint, enabled, created_at, raw_responses, trusted, webhook_url, webhook_on_approved FROM agents ORDER BY name")?;
         let rows = stmt.query_map([], agent_from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -636,6 +690,7 @@ impl Store {
         to: Status,
         agent_id: Option<i64>,
         set: &[(&'static str, &dyn rusqlite::ToSql)],
+        now: &str,
     ) -> Result<bool> {
         let mut sql = String::from("UPDATE queue SET status = ?1");
         let mut args: Vec<&dyn rusqlite::ToSql> = vec![&to as &dyn rusqlite::ToSql];
@@ -651,7 +706,23 @@ impl Store {
             args.push(agent_id);
             sql.push_str(&format!(" AND agent_id = ?{}", args.len()));
         }
-        Ok(self.conn().execute(&sql, args.as_slice())? == 1)
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let moved = tx.execute(&sql, args.as_slice())? == 1;
+        // Final states (and, for agents that asked, approval) are announced to the
+        // agent's webhook: the outbox row commits with the transition or not at all.
+        if moved && to.notifies() {
+            tx.execute(
+                "INSERT INTO outbox (entry_id, agent_id, event, status, attempts, next_attempt_at, created_at)
+                 SELECT q.id, q.agent_id, ?2, 'pending', 0, ?3, ?3
+                 FROM queue q JOIN agents a ON a.id = q.agent_id
+                 WHERE q.id = ?1 AND a.webhook_url IS NOT NULL
+                   AND (?2 <> 'approved' OR a.webhook_on_approved = 1)",
+                params![id, to.as_str(), now],
+            )?;
+        }
+        tx.commit()?;
+        Ok(moved)
     }
 
     /// Saves the results so far of an executing entry, so that a crash mid-batch
@@ -799,6 +870,116 @@ impl Store {
             .execute("DELETE FROM audit WHERE at < ?1", [cutoff])?)
     }
 
+    // ----- webhook outbox -----
+
+    pub fn set_agent_webhook(
+        &self,
+        name: &str,
+        url: Option<Option<&str>>,
+        on_approved: Option<bool>,
+    ) -> Result<bool> {
+        let conn = self.conn();
+        let mut changed =
+            conn.query_row("SELECT COUNT(*) FROM agents WHERE name = ?1", [name], |r| {
+                r.get::<_, i64>(0)
+            })? == 1;
+        if let Some(url) = url {
+            changed &= conn.execute(
+                "UPDATE agents SET webhook_url = ?2 WHERE name = ?1",
+                params![name, url],
+            )? == 1;
+        }
+        if let Some(on) = on_approved {
+            changed &= conn.execute(
+                "UPDATE agents SET webhook_on_approved = ?2 WHERE name = ?1",
+                params![name, on],
+            )? == 1;
+        }
+        Ok(changed)
+    }
+
+    pub fn due_outbox(&self, now: &str, limit: usize) -> Result<Vec<OutboxRow>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE status = 'pending' AND next_attempt_at <= ?1 ORDER BY id LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(params![now, limit as i64], outbox_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Reserves a due row for one sender until `lease_until`; `false` if another
+    /// sender took it first.
+    pub fn claim_outbox(&self, id: i64, now: &str, lease_until: &str) -> Result<bool> {
+        Ok(self.conn().execute(
+            "UPDATE outbox SET next_attempt_at = ?3 WHERE id = ?1 AND status = 'pending' AND next_attempt_at <= ?2",
+            params![id, now, lease_until],
+        )? == 1)
+    }
+
+    pub fn outbox_delivered(&self, id: i64, attempts: i64, now: &str) -> Result<()> {
+        self.conn().execute(
+            "UPDATE outbox SET status = 'delivered', attempts = ?2, delivered_at = ?3, last_error = NULL WHERE id = ?1",
+            params![id, attempts, now],
+        )?;
+        Ok(())
+    }
+
+    pub fn outbox_failed(&self, id: i64, attempts: i64, error: &str) -> Result<()> {
+        self.conn().execute(
+            "UPDATE outbox SET status = 'failed', attempts = ?2, last_error = ?3 WHERE id = ?1",
+            params![id, attempts, error],
+        )?;
+        Ok(())
+    }
+
+    pub fn outbox_retry(&self, id: i64, attempts: i64, error: &str, next: &str) -> Result<()> {
+        self.conn().execute(
+            "UPDATE outbox SET attempts = ?2, last_error = ?3, next_attempt_at = ?4 WHERE id = ?1",
+            params![id, attempts, error, next],
+        )?;
+        Ok(())
+    }
+
+    /// Makes a notification due again now (a retry the admin asked for).
+    pub fn outbox_reset(&self, id: i64, now: &str) -> Result<()> {
+        self.conn().execute(
+            "UPDATE outbox SET status = 'pending', next_attempt_at = ?2 WHERE id = ?1 AND status <> 'delivered'",
+            params![id, now],
+        )?;
+        Ok(())
+    }
+
+    pub fn outbox_row(&self, id: i64) -> Result<Option<OutboxRow>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id = ?1"
+        ))?;
+        Ok(stmt.query_row([id], outbox_from_row).optional()?)
+    }
+
+    pub fn outbox_for_entry(&self, entry_id: &str) -> Result<Option<OutboxRow>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE entry_id = ?1 ORDER BY id DESC LIMIT 1"
+        ))?;
+        Ok(stmt.query_row([entry_id], outbox_from_row).optional()?)
+    }
+
+    pub fn outbox_list(
+        &self,
+        agent_id: Option<i64>,
+        status: Option<&str>,
+    ) -> Result<Vec<OutboxRow>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {OUTBOX_COLUMNS} FROM outbox
+             WHERE (?1 IS NULL OR agent_id = ?1) AND (?2 IS NULL OR status = ?2)
+             ORDER BY id DESC LIMIT 500"
+        ))?;
+        let rows = stmt.query_map(params![agent_id, status], outbox_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     // ----- admin sessions -----
 
     pub fn insert_session(&self, digest: &[u8], now: &str, expires_at: &str) -> Result<()> {
@@ -869,6 +1050,7 @@ fn entry_from_row(r: &Row<'_>) -> rusqlite::Result<Entry> {
         completed_at: r.get(12)?,
         rejection_reason: r.get(13)?,
         results: json(r, 14)?,
+        notification: None,
     })
 }
 
@@ -888,6 +1070,8 @@ fn agent_from_row(r: &Row<'_>) -> rusqlite::Result<Agent> {
         created_at: r.get(4)?,
         raw_responses: r.get(5)?,
         trusted: r.get(6)?,
+        webhook_url: r.get(7)?,
+        webhook_on_approved: r.get(8)?,
     })
 }
 
@@ -1031,11 +1215,11 @@ mod tests {
         assert!(s.insert_entry(&e).unwrap());
         assert!(!s.insert_entry(&e).unwrap(), "duplicate ids are reported");
         assert!(
-            s.transition("q1", Status::Pending, Status::Approved, None, &[])
+            s.transition("q1", Status::Pending, Status::Approved, None, &[], "t")
                 .unwrap()
         );
         assert!(
-            !s.transition("q1", Status::Pending, Status::Approved, None, &[])
+            !s.transition("q1", Status::Pending, Status::Approved, None, &[], "t")
                 .unwrap()
         );
         assert!(
@@ -1044,7 +1228,8 @@ mod tests {
                 Status::Approved,
                 Status::Executing,
                 Some(agent.id + 1),
-                &[]
+                &[],
+                "t"
             )
             .unwrap()
         );

@@ -1,7 +1,6 @@
 //! Writing and reading the audit log. Recording never fails the action it
 //! records: a failed insert is logged and the request goes on.
 
-use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 
 use super::Gateway;
@@ -31,7 +30,7 @@ pub(super) struct ReadLog {
 }
 
 impl ReadLog {
-    pub(super) fn start(store: Arc<Store>) -> ReadLog {
+    pub(super) fn start(store: Store) -> ReadLog {
         let (tx, rx) = sync_channel(READ_LOG_CAPACITY);
         std::thread::Builder::new()
             .name("agentgate-audit".into())

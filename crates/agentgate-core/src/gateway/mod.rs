@@ -21,6 +21,7 @@ pub mod audit;
 mod oauth;
 mod policy;
 mod signin;
+pub mod webhooks;
 
 pub use oauth::{CONNECT_LIFETIME, OAuthClientConfig, OAuthClientInfo};
 pub use policy::{GrantInfo, MAX_GRANT_MINUTES, PolicyView, RuleSpec};
@@ -79,7 +80,7 @@ pub struct Gateway {
 
 struct Inner {
     config: Config,
-    store: Arc<Store>,
+    store: Store,
     /// Read records for the audit log, written in batches by a background thread.
     audit_reads: audit::ReadLog,
     creds: Box<dyn CredentialStore>,
@@ -179,7 +180,7 @@ impl Gateway {
         clock: Arc<dyn Clock>,
     ) -> Result<Gateway> {
         create_private_dir(&config.data_dir)?;
-        let store = Arc::new(Store::open(&config.database_path())?);
+        let store = Store::open(&config.database_path())?;
         let instance =
             store.setting_or_insert(INSTANCE_KEY, &keys::random_base62(12).to_lowercase())?;
         let pepper = load_pepper(&store, creds.as_ref(), &instance)?;
@@ -193,10 +194,13 @@ impl Gateway {
             },
         };
         let config_port = config.agent_addr.port();
+        // The audit writer gets its own connection: in WAL mode its batch writes
+        // never hold up the request path's reads.
+        let audit_reads = audit::ReadLog::start(Store::open(&config.database_path())?);
         Ok(Gateway {
             inner: Arc::new(Inner {
                 config,
-                audit_reads: audit::ReadLog::start(store.clone()),
+                audit_reads,
                 store,
                 creds,
                 clock,
@@ -776,10 +780,18 @@ impl Gateway {
 
     /// An entry, for the admin.
     pub fn entry(&self, id: &str) -> Result<Entry> {
-        self.inner
+        let e = self
+            .inner
             .store
             .entry(id)?
-            .ok_or_else(|| Error::not_found(format!("no queue entry {id:?}")))
+            .ok_or_else(|| Error::not_found(format!("no queue entry {id:?}")))?;
+        self.with_notification(e)
+    }
+
+    /// Adds the state of the entry's webhook notification, if it has one.
+    fn with_notification(&self, mut e: Entry) -> Result<Entry> {
+        e.notification = self.notification(&e.id)?;
+        Ok(e)
     }
 
     /// An entry, for the agent that submitted it; to any other agent it does not exist.
@@ -800,7 +812,7 @@ impl Gateway {
                     && services::find(service).is_some_and(|d| d.key == e.service)
                     && e.account_name == account =>
             {
-                Ok(e)
+                self.with_notification(e)
             }
             _ => Err(Error::not_found(format!(
                 "no queue entry {id:?} of yours on {service}/{account}"
@@ -809,7 +821,12 @@ impl Gateway {
     }
 
     pub fn entries(&self, filter: &EntryFilter) -> Result<Vec<Entry>> {
-        self.inner.store.entries(filter)
+        self.inner
+            .store
+            .entries(filter)?
+            .into_iter()
+            .map(|e| self.with_notification(e))
+            .collect()
     }
 
     pub fn agent_entries(
@@ -839,14 +856,15 @@ impl Gateway {
         })?;
         // Entries on accounts the agent has since lost access to are not shown.
         let mut allowed: HashMap<(String, String), bool> = HashMap::new();
-        Ok(entries
+        entries
             .into_iter()
             .filter(|e| {
                 *allowed
                     .entry((e.service.clone(), e.account_name.clone()))
                     .or_insert_with(|| self.agent_may_use(agent, &e.service, &e.account_name))
             })
-            .collect())
+            .map(|e| self.with_notification(e))
+            .collect()
     }
 
     /// The submitting agent takes back its own pending entry.
@@ -874,6 +892,7 @@ impl Gateway {
                 ("reviewed_by", &by),
                 ("rejection_reason", &reason),
             ],
+            &now,
         )?;
         if !moved {
             return Err(self.already_decided(&entry.id));
@@ -894,6 +913,7 @@ impl Gateway {
             Status::Approved,
             None,
             &[("reviewed_at", &now), ("reviewed_by", &by)],
+            &now,
         )?;
         if !moved {
             return Err(self.already_decided(id));
@@ -918,6 +938,7 @@ impl Gateway {
                 ("reviewed_by", &by),
                 ("rejection_reason", &reason),
             ],
+            &now,
         )?;
         if !moved {
             return Err(self.already_decided(id));
@@ -946,6 +967,7 @@ impl Gateway {
                     ("reviewed_by", &"system"),
                     ("rejection_reason", &reason),
                 ],
+                &stamp,
             )? {
                 tracing::info!(entry = %id, "pending write expired");
                 self.audit_transition_id(&id, Some(Status::Pending), Status::Expired, "system");
@@ -1019,6 +1041,7 @@ impl Gateway {
             Status::Executing,
             None,
             &[("started_at", &now)],
+            &now,
         )? {
             return self.entry(id);
         }
@@ -1058,6 +1081,7 @@ impl Gateway {
             status,
             None,
             &[("completed_at", &now), ("results", &results_json)],
+            &now,
         )?;
         tracing::info!(entry = %id, status = %status, "write executed");
         self.audit_transition(&entry, Some(Status::Executing), status, "system");
@@ -1178,6 +1202,7 @@ impl Gateway {
                 Status::Failed,
                 None,
                 &[("completed_at", &now), ("results", &json)],
+                &now,
             )?;
             tracing::warn!(entry = %id, "an interrupted batch was marked failed");
             self.audit_transition(&entry, Some(Status::Executing), Status::Failed, "system");

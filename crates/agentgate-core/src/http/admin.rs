@@ -47,6 +47,13 @@ pub fn admin_router(gw: Gateway) -> Router {
             "/admin/keys/{name}",
             axum::routing::patch(keys_update).delete(keys_revoke),
         )
+        .route("/admin/keys/{name}/webhook/test", post(webhook_test))
+        .route(
+            "/admin/keys/{name}/webhook/retry-all",
+            post(webhook_retry_all),
+        )
+        .route("/admin/notifications", get(notifications_list))
+        .route("/admin/notifications/{id}/retry", post(notification_retry))
         .route("/admin/accounts", get(accounts_list).post(accounts_add))
         .route(
             "/admin/accounts/{service}/{name}",
@@ -252,7 +259,20 @@ async fn reject(
 }
 
 async fn keys_list(State(gw): State<Gateway>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!({"agents": gw.agents()?})))
+    let agents = gw
+        .agents()?
+        .iter()
+        .map(|a| agent_json(&gw, a))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Json(json!({"agents": agents})))
+}
+
+/// An agent as the admin sees it: never its key or webhook token, only whether
+/// a token is set.
+fn agent_json(gw: &Gateway, a: &crate::store::Agent) -> Result<Value, ApiError> {
+    let mut v = json!(a);
+    v["has_webhook_token"] = json!(gw.webhook_has_token(a.id)?);
+    Ok(v)
 }
 
 #[derive(Deserialize)]
@@ -283,6 +303,13 @@ struct KeyUpdateBody {
     raw_responses: Option<bool>,
     /// Approve all of this agent's writes automatically.
     trusted: Option<bool>,
+    /// Where outcomes are POSTed; `null` removes the webhook.
+    #[serde(default, deserialize_with = "double_option")]
+    webhook_url: Option<Option<String>>,
+    /// The bearer token sent with each webhook; "" removes it.
+    webhook_token: Option<String>,
+    /// Announce approvals too, not only final outcomes.
+    webhook_on_approved: Option<bool>,
 }
 
 async fn keys_update(
@@ -296,6 +323,17 @@ async fn keys_update(
     }
     if let Some(raw) = body.raw_responses {
         gw.set_agent_raw(&current, raw)?;
+    }
+    if body.webhook_url.is_some()
+        || body.webhook_token.is_some()
+        || body.webhook_on_approved.is_some()
+    {
+        gw.set_webhook(
+            &current,
+            body.webhook_url,
+            body.webhook_token.map(Secret::new),
+            body.webhook_on_approved,
+        )?;
     }
     let mut warning = None;
     if let Some(trusted) = body.trusted {
@@ -312,7 +350,7 @@ async fn keys_update(
         current = new_name;
     }
     Ok(Json(
-        json!({"agent": gw.agent(&current)?, "warning": warning}),
+        json!({"agent": agent_json(&gw, &gw.agent(&current)?)?, "warning": warning}),
     ))
 }
 
@@ -658,4 +696,51 @@ async fn audit_list(
             );
         }
     })
+}
+
+async fn webhook_test(
+    State(gw): State<Gateway>,
+    Params(name): Params<String>,
+) -> Result<Json<Value>, ApiError> {
+    gw.test_webhook(&name).await?;
+    Ok(Json(
+        json!({"ok": true, "message": "the test message was delivered"}),
+    ))
+}
+
+async fn webhook_retry_all(
+    State(gw): State<Gateway>,
+    Params(name): Params<String>,
+) -> Result<Json<Value>, ApiError> {
+    let n = gw.retry_all_notifications(&name).await?;
+    Ok(Json(json!({"ok": true, "delivered": n})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NotificationsQuery {
+    agent: Option<String>,
+    status: Option<String>,
+}
+
+async fn notifications_list(
+    State(gw): State<Gateway>,
+    QueryParams(q): QueryParams<NotificationsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    if let Some(s) = &q.status
+        && !["pending", "delivered", "failed"].contains(&s.as_str())
+    {
+        return Err(Error::invalid("status is pending, delivered or failed").into());
+    }
+    let list = gw.notifications(q.agent.as_deref(), q.status.as_deref())?;
+    Ok(Json(json!({"count": list.len(), "notifications": list})))
+}
+
+async fn notification_retry(
+    State(gw): State<Gateway>,
+    Params(id): Params<i64>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(
+        json!({"notification": gw.retry_notification(id).await?}),
+    ))
 }

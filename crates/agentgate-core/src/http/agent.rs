@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::docs;
 use super::error::{ApiError, method_not_allowed, not_found};
-use super::extract::{JsonBody, OptionalJsonBody, Params, read_body};
+use super::extract::{JsonBody, OptionalJsonBody, Params, QueryParams, read_body};
 use super::trace::trace_requests;
 use crate::config::DEFAULT_MAX_BODY_BYTES;
 use crate::error::Error;
@@ -273,32 +273,46 @@ async fn submit(
     Ok((StatusCode::CREATED, Json(queued_answer(&gw, &entry))))
 }
 
-/// The agent's view of an entry: the contract's fields plus its requests.
+/// The agent's view of an entry: the contract's fields, its requests and its
+/// notification.
 fn agent_view(e: &Entry) -> Value {
-    json!({
-        "id": e.id,
-        "status": e.status,
-        "service": e.service,
-        "account_name": e.account_name,
-        "comment": e.comment,
-        "requests": e.requests,
-        "submitted_at": e.submitted_at,
-        "reviewed_at": e.reviewed_at,
-        "completed_at": e.completed_at,
-        "rejection_reason": e.rejection_reason,
-        "results": e.results,
-    })
+    crate::gateway::webhooks::agent_entry_view(e)
 }
+
+#[derive(Deserialize)]
+struct StatusQuery {
+    /// Seconds to wait for the entry to be decided (capped at `MAX_WAIT_SECS`).
+    wait: Option<u64>,
+}
+
+/// Longest `?wait=` a status request may hold the connection.
+pub const MAX_WAIT_SECS: u64 = 60;
+/// How often a waiting status request looks again.
+const WAIT_POLL: std::time::Duration = std::time::Duration::from_millis(200);
 
 async fn status(
     State(gw): State<Gateway>,
     Extension(agent): Extension<Agent>,
     Params((service, account, id)): Params<(String, String, String)>,
+    QueryParams(q): QueryParams<StatusQuery>,
 ) -> Result<Json<Value>, ApiError> {
     record_account(&service, &account);
-    Ok(Json(agent_view(
-        &gw.agent_entry(&agent, &service, &account, &id)?,
-    )))
+    let mut entry = gw.agent_entry(&agent, &service, &account, &id)?;
+    // Polling the database (not an in-process signal) sees decisions made by
+    // any process: the CLI approves without the server.
+    let deadline = std::time::Instant::now()
+        + std::time::Duration::from_secs(q.wait.unwrap_or(0).min(MAX_WAIT_SECS));
+    while matches!(
+        entry.status,
+        crate::queue::Status::Pending
+            | crate::queue::Status::Approved
+            | crate::queue::Status::Executing
+    ) && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(WAIT_POLL).await;
+        entry = gw.agent_entry(&agent, &service, &account, &id)?;
+    }
+    Ok(Json(agent_view(&entry)))
 }
 
 #[derive(Deserialize)]

@@ -11,3 +11,4 @@ mod policy;
 mod queue;
 mod security;
 mod services;
+mod webhooks;
