@@ -27,6 +27,7 @@ pub fn agent_router(gw: Gateway) -> Router {
         .route("/api/agent_start_here", get(readme))
         .route("/api/services", get(services))
         .route("/api/skill", get(skill))
+        .route("/api/skill/{category}", get(category_skill))
         .route("/api/queue/list", get(list_all))
         .route("/api/queue/{service}/{account}/submit", post(submit))
         .route("/api/queue/{service}/{account}/list", get(list_account))
@@ -98,6 +99,20 @@ async fn skill(
         text,
     )
         .into_response())
+}
+
+async fn category_skill(
+    State(gw): State<Gateway>,
+    Extension(agent): Extension<Agent>,
+    Params(category): Params<String>,
+) -> Result<Response, ApiError> {
+    match docs::category_skill(&gw, &agent, &category)? {
+        Some(text) => Ok(([(http::header::CONTENT_TYPE, "text/markdown; charset=utf-8")], text).into_response()),
+        None => Err(Error::not_found(format!(
+            "no {category:?} skill: categories are code, social and personal, and only those with accounts you may use exist"
+        ))
+        .into()),
+    }
 }
 
 async fn account_root(

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use crate::config::{MAX_BATCH_REQUESTS, MAX_COMMENT_CHARS};
 use crate::error::Result;
 use crate::gateway::{AccountInfo, Gateway};
-use crate::services;
+use crate::services::{self, Category};
 use crate::store::Agent;
 
 fn account_doc(gw: &Gateway, a: &AccountInfo) -> Value {
@@ -135,5 +135,80 @@ write in `comment`: a human decides on it.\n\n## Accounts\n\n"
             a.service, a.name, a.service_name
         ));
     }
+    let categories: Vec<Category> = Category::ALL
+        .into_iter()
+        .filter(|c| accounts.iter().any(|a| category_of(a) == Some(*c)))
+        .collect();
+    if !categories.is_empty() {
+        text.push_str("\n## Skills by category\n\nDetailed instructions per kind of account:\n\n");
+        for c in categories {
+            text.push_str(&format!(
+                "- {}: `GET {base}/api/skill/{}`\n",
+                c.as_str(),
+                c.as_str()
+            ));
+        }
+    }
     Ok(text)
+}
+
+fn category_of(a: &AccountInfo) -> Option<Category> {
+    services::find(&a.service).map(|d| d.category)
+}
+
+/// A skill for one category of the agent's accounts (code, social, personal),
+/// with each account's example reads, write guidelines and blocked paths.
+/// `None` when the agent has no account of that category.
+pub fn category_skill(gw: &Gateway, agent: &Agent, category: &str) -> Result<Option<String>> {
+    let Some(cat) = Category::ALL.into_iter().find(|c| c.as_str() == category) else {
+        return Ok(None);
+    };
+    let base = gw.base_url();
+    let accounts: Vec<AccountInfo> = usable(gw, agent)?
+        .into_iter()
+        .filter(|a| category_of(a) == Some(cat))
+        .collect();
+    if accounts.is_empty() {
+        return Ok(None);
+    }
+    let names: Vec<String> = accounts
+        .iter()
+        .map(|a| format!("{} ({})", a.service_name, a.name))
+        .collect();
+    let c = cat.as_str();
+    let mut text = format!(
+        "---\nname: agentgate-{c}\ndescription: Read and propose writes to the user's {c} accounts through agentgate: {}.\n---\n\n",
+        names.join(", ")
+    );
+    text.push_str(&format!(
+        "# agentgate: {c} accounts\n\nAuthenticate every request with `Authorization: Bearer $AGENTGATE_KEY`. \
+         Reads run at once; writes go to `POST {base}/api/queue/{{service}}/{{account}}/submit` and wait for a human \
+         (`GET {base}/api/skill` explains the queue).\n"
+    ));
+    for a in &accounts {
+        let Some(def) = services::find(&a.service) else {
+            continue;
+        };
+        text.push_str(&format!(
+            "\n## {} `{}/{}`\n\n{}\n\nRead: `GET {base}/api/{}/{}/{{path}}`\n\nExamples:\n",
+            def.display_name, a.service, a.name, def.description, a.service, a.name
+        ));
+        for e in def.example_reads {
+            text.push_str(&format!("- `GET {base}/api/{}/{}{e}`\n", a.service, a.name));
+        }
+        if !def.write_guidelines.is_empty() {
+            text.push_str("\nWrites:\n");
+            for w in def.write_guidelines {
+                text.push_str(&format!("- {w}\n"));
+            }
+        }
+        if !def.blocked.is_empty() {
+            let blocked: Vec<&str> = def.blocked.iter().map(|b| b.0).collect();
+            text.push_str(&format!(
+                "\nBlocked for privacy (403): `{}`\n",
+                blocked.join("`, `")
+            ));
+        }
+    }
+    Ok(Some(text))
 }

@@ -2,11 +2,12 @@
 
 use serde_json::Value;
 
-use super::{Auth, CredentialField, ServiceDef};
+use super::{Auth, Category, CredentialField, ServiceDef};
 use crate::paths::BlockRule;
 
 pub static BLUESKY: ServiceDef = ServiceDef {
     key: "bluesky",
+    category: Category::Social,
     aliases: &["bsky"],
     display_name: "Bluesky",
     description: "Posts, timelines, threads, profiles and notifications on Bluesky or another AT Protocol server.",

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::{Auth, ClientAuth, OAuthSpec, ServiceDef};
+use super::{Auth, Category, ClientAuth, OAuthSpec, ServiceDef};
 
 pub static FITBIT_OAUTH: OAuthSpec = OAuthSpec {
     provider: "fitbit",
@@ -23,6 +23,7 @@ pub static FITBIT_OAUTH: OAuthSpec = OAuthSpec {
 
 pub static FITBIT: ServiceDef = ServiceDef {
     key: "fitbit",
+    category: Category::Personal,
     aliases: &[],
     display_name: "Fitbit",
     description: "Activity, sleep, heart rate and body measurements from Fitbit.",

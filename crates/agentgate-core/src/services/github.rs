@@ -2,10 +2,11 @@
 
 use serde_json::Value;
 
-use super::{Auth, CredentialField, ServiceDef};
+use super::{Auth, Category, CredentialField, ServiceDef};
 
 pub static GITHUB: ServiceDef = ServiceDef {
     key: "github",
+    category: Category::Code,
     aliases: &[],
     display_name: "GitHub",
     description: "Repositories, issues, pull requests, gists and notifications on GitHub or GitHub Enterprise.",

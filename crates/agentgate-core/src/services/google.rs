@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::{Auth, ClientAuth, OAuthSpec, ServiceDef};
+use super::{Auth, Category, ClientAuth, OAuthSpec, ServiceDef};
 
 pub static GOOGLE_CALENDAR_OAUTH: OAuthSpec = OAuthSpec {
     provider: "google",
@@ -24,6 +24,7 @@ pub static YOUTUBE_OAUTH: OAuthSpec = OAuthSpec {
 
 pub static CALENDAR: ServiceDef = ServiceDef {
     key: "calendar",
+    category: Category::Personal,
     aliases: &["google_calendar"],
     display_name: "Google Calendar",
     description: "Calendars and events in Google Calendar.",
@@ -51,6 +52,7 @@ pub static CALENDAR: ServiceDef = ServiceDef {
 
 pub static YOUTUBE: ServiceDef = ServiceDef {
     key: "youtube",
+    category: Category::Social,
     aliases: &[],
     display_name: "YouTube",
     description: "Channels, playlists, videos and comments on YouTube.",

@@ -2,10 +2,11 @@
 
 use serde_json::Value;
 
-use super::{Auth, CredentialField, ServiceDef};
+use super::{Auth, Category, CredentialField, ServiceDef};
 
 pub static JIRA: ServiceDef = ServiceDef {
     key: "jira",
+    category: Category::Code,
     aliases: &[],
     display_name: "Jira",
     description: "Issues, comments and transitions in Jira Cloud.",

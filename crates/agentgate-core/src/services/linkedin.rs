@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::{Auth, ClientAuth, OAuthSpec, ServiceDef};
+use super::{Auth, Category, ClientAuth, OAuthSpec, ServiceDef};
 use crate::paths::BlockRule;
 
 pub static LINKEDIN_OAUTH: OAuthSpec = OAuthSpec {
@@ -17,6 +17,7 @@ pub static LINKEDIN_OAUTH: OAuthSpec = OAuthSpec {
 
 pub static LINKEDIN: ServiceDef = ServiceDef {
     key: "linkedin",
+    category: Category::Social,
     aliases: &[],
     display_name: "LinkedIn",
     description: "Your LinkedIn profile and posts.",

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::{Auth, CredentialField, InstanceOAuth, ServiceDef};
+use super::{Auth, Category, CredentialField, InstanceOAuth, ServiceDef};
 use crate::paths::BlockRule;
 use crate::queue::WriteRequest;
 
@@ -17,6 +17,7 @@ pub static INSTANCE_OAUTH: InstanceOAuth = InstanceOAuth {
 
 pub static MASTODON: ServiceDef = ServiceDef {
     key: "mastodon",
+    category: Category::Social,
     aliases: &[],
     display_name: "Mastodon",
     description: "Timelines, posts, replies, boosts and favourites on a Mastodon instance.",

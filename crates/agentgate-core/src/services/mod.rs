@@ -47,6 +47,30 @@ pub struct CredentialField {
     pub secret: bool,
 }
 
+/// Groups of services, each with its own skill document for agents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    /// Code and work tracking: GitHub, Jira.
+    Code,
+    /// Posting and reading people: Bluesky, Mastodon, Reddit, LinkedIn, YouTube.
+    Social,
+    /// The person's own life: calendar, health.
+    Personal,
+}
+
+impl Category {
+    pub const ALL: [Category; 3] = [Category::Code, Category::Social, Category::Personal];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Code => "code",
+            Category::Social => "social",
+            Category::Personal => "personal",
+        }
+    }
+}
+
 /// How requests to a service are signed.
 #[derive(Debug, Clone, Copy)]
 pub enum Auth {
@@ -110,6 +134,7 @@ pub struct OAuthSpec {
 
 pub struct ServiceDef {
     pub key: &'static str,
+    pub category: Category,
     pub aliases: &'static [&'static str],
     pub display_name: &'static str,
     pub description: &'static str,

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::{Auth, ClientAuth, OAuthSpec, ServiceDef};
+use super::{Auth, Category, ClientAuth, OAuthSpec, ServiceDef};
 use crate::paths::BlockRule;
 
 pub static REDDIT_OAUTH: OAuthSpec = OAuthSpec {
@@ -25,6 +25,7 @@ pub static REDDIT_OAUTH: OAuthSpec = OAuthSpec {
 
 pub static REDDIT: ServiceDef = ServiceDef {
     key: "reddit",
+    category: Category::Social,
     aliases: &[],
     display_name: "Reddit",
     description: "Subreddits, posts, comments and votes on Reddit.",

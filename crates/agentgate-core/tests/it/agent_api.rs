@@ -378,3 +378,67 @@ async fn missing_malformed_unknown_and_disabled_keys() {
         401
     );
 }
+
+#[tokio::test]
+async fn category_skills_exist_for_the_accounts_an_agent_may_use() {
+    let app = spawn_app().await;
+    let key = app.new_agent("writer");
+    let other = app.new_agent("other");
+    let skill = |k: String, p: &'static str| {
+        let req = app.agent(&k).req(Method::GET, p);
+        async move {
+            let r = req.send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let (_, main) = skill(key.clone(), "/api/skill").await;
+    assert!(
+        main.contains("http://gateway.test/api/skill/code"),
+        "{main}"
+    );
+    assert!(!main.contains("/api/skill/social"));
+    let (s, code) = skill(key.clone(), "/api/skill/code").await;
+    assert_eq!(s, 200);
+    assert!(
+        code.starts_with("---\nname: agentgate-code\ndescription: "),
+        "{code}"
+    );
+    assert!(code.contains("GET http://gateway.test/api/github/personal/user"));
+    assert!(code.contains("Create an issue"));
+    assert!(!code.contains(TOKEN) && !code.contains(&key));
+    assert_eq!(skill(key.clone(), "/api/skill/social").await.0, 404);
+    assert_eq!(skill(key.clone(), "/api/skill/nonsense").await.0, 404);
+
+    app.gw
+        .add_account(agentgate_core::NewAccount {
+            service: "mastodon".into(),
+            name: "social".into(),
+            base_url: Some(app.upstream.uri()),
+            credentials: [(
+                "access_token".to_string(),
+                agentgate_core::secret::Secret::new("t"),
+            )]
+            .into_iter()
+            .collect(),
+        })
+        .unwrap();
+    app.gw
+        .set_account_access(
+            "mastodon",
+            "social",
+            agentgate_core::policy::AccessMode::Denylist,
+            &["other".into()],
+        )
+        .unwrap();
+    let (s, social) = skill(key.clone(), "/api/skill/social").await;
+    assert_eq!(s, 200);
+    assert!(
+        social.contains("/api/v1/conversations*"),
+        "blocked paths are listed: {social}"
+    );
+    assert_eq!(
+        skill(other.clone(), "/api/skill/social").await.0,
+        404,
+        "no access, no skill"
+    );
+}
