@@ -38,8 +38,14 @@ pub fn agent_router(gw: Gateway) -> Router {
         .route("/api/{service}/{account}", any(account_root))
         .route("/api/{service}/{account}/{*path}", any(proxy))
         .route_layer(middleware::from_fn_with_state(gw.clone(), require_agent));
+    // MCP behind the same agent-key middleware; the agent it finds travels in
+    // the request's extensions to each tool call.
+    let mcp = Router::new()
+        .nest_service("/mcp", super::mcp::service(gw.clone()))
+        .layer(middleware::from_fn_with_state(gw.clone(), require_agent));
     Router::new()
         .route("/health", get(health))
+        .merge(mcp)
         .route("/oauth/callback/{service}", get(super::oauth::callback))
         .merge(api)
         .fallback(not_found)

@@ -9,6 +9,7 @@ mod agent;
 mod docs;
 mod error;
 mod extract;
+mod mcp;
 mod oauth;
 mod trace;
 

@@ -7,6 +7,7 @@ mod audit;
 mod bad_input;
 mod helpers;
 mod keychain;
+mod mcp;
 mod policy;
 mod queue;
 mod security;
