@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use super::docs;
 use super::error::{ApiError, method_not_allowed, not_found};
 use super::extract::{JsonBody, OptionalJsonBody, Params, QueryParams, read_body};
+use super::openapi::{EntryDoc, EntryList, ErrorBody, QueuedAnswer, SubmitBody};
 use super::trace::trace_requests;
 use crate::config::DEFAULT_MAX_BODY_BYTES;
 use crate::error::Error;
@@ -24,7 +25,8 @@ use crate::store::Agent;
 pub fn agent_router(gw: Gateway) -> Router {
     let api = Router::new()
         .route("/api/readme", get(readme))
-        .route("/api/agent_start_here", get(readme))
+        .route("/api/agent_start_here", get(agent_start_here))
+        .route("/api/openapi.json", get(openapi_json))
         .route("/api/services", get(services))
         .route("/api/skill", get(skill))
         .route("/api/skill/{category}", get(category_skill))
@@ -55,6 +57,7 @@ pub fn agent_router(gw: Gateway) -> Router {
         .with_state(gw)
 }
 
+#[utoipa::path(get, path = "/health", security(()), responses((status = 200, description = "The gateway is up")))]
 pub(super) async fn health() -> Json<Value> {
     Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
 }
@@ -81,6 +84,9 @@ fn record_account(service: &str, account: &str) {
     span.record("account", account);
 }
 
+#[utoipa::path(get, path = "/api/readme", responses(
+    (status = 200, description = "What this agent may use and how: services, accounts, the queue protocol, webhooks, limits", body = Object),
+    (status = 401, description = "Missing or unknown key", body = ErrorBody)))]
 async fn readme(
     State(gw): State<Gateway>,
     Extension(agent): Extension<Agent>,
@@ -88,6 +94,36 @@ async fn readme(
     Ok(Json(docs::readme(&gw, &agent)?))
 }
 
+/// The same document as `/api/readme`, under the name agents look for first.
+#[utoipa::path(get, path = "/api/agent_start_here", responses(
+    (status = 200, description = "Same as /api/readme", body = Object),
+    (status = 401, description = "Missing or unknown key", body = ErrorBody)))]
+async fn agent_start_here(
+    state: State<Gateway>,
+    agent: Extension<Agent>,
+) -> Result<Json<Value>, ApiError> {
+    readme(state, agent).await
+}
+
+#[utoipa::path(get, path = "/api/openapi.json", responses((status = 200, description = "This document", body = Object)))]
+async fn openapi_json() -> Response {
+    use utoipa::OpenApi;
+    let doc = super::openapi::AgentApiDoc::openapi();
+    (
+        [(http::header::CONTENT_TYPE, "application/json")],
+        doc.to_json().unwrap_or_default(),
+    )
+        .into_response()
+}
+
+/// Documents the MCP endpoint, which is a nested service with no handler of its own.
+#[utoipa::path(post, path = "/mcp", responses((status = 200, description = "Model Context Protocol over Streamable HTTP (JSON-RPC); tools whoami, read, submit, status, withdraw, list")))]
+#[allow(dead_code)]
+fn mcp_doc() {}
+
+#[utoipa::path(get, path = "/api/services", responses(
+    (status = 200, description = "The accounts this agent may use", body = Object),
+    (status = 401, description = "Missing or unknown key", body = ErrorBody)))]
 async fn services(
     State(gw): State<Gateway>,
     Extension(agent): Extension<Agent>,
@@ -95,6 +131,7 @@ async fn services(
     Ok(Json(docs::services(&gw, &agent)?))
 }
 
+#[utoipa::path(get, path = "/api/skill", responses((status = 200, description = "SKILL.md for this agent", content_type = "text/markdown")))]
 async fn skill(
     State(gw): State<Gateway>,
     Extension(agent): Extension<Agent>,
@@ -107,6 +144,7 @@ async fn skill(
         .into_response())
 }
 
+#[utoipa::path(get, path = "/api/skill/{category}", params(("category" = String, Path, description = "code, social or personal")), responses((status = 200, description = "SKILL.md for the agent's accounts of that kind", content_type = "text/markdown"), (status = 404, description = "No such category, or no account of it", body = ErrorBody)))]
 async fn category_skill(
     State(gw): State<Gateway>,
     Extension(agent): Extension<Agent>,
@@ -121,6 +159,7 @@ async fn category_skill(
     }
 }
 
+#[utoipa::path(get, path = "/api/{service}/{account}", params(("service" = String, Path), ("account" = String, Path)), responses((status = 200, description = "The account, with example reads and write guidelines", body = Object), (status = 403, description = "Access denied", body = ErrorBody), (status = 404, description = "No such service or account", body = ErrorBody)))]
 async fn account_root(
     State(gw): State<Gateway>,
     Extension(agent): Extension<Agent>,
@@ -139,6 +178,18 @@ async fn account_root(
 
 /// `/api/{service}/{account}/{path}`: a GET is a read; a write method queues the
 /// request as a one-request batch and answers 202.
+#[utoipa::path(method(get, post, put, patch, delete), path = "/api/{service}/{account}/{path}",
+    params(("service" = String, Path), ("account" = String, Path), ("path" = String, Path, description = "The upstream path, relative to the service's API base"),
+           ("X-Agentgate-Comment" = Option<String>, Header, description = "Required for writes: why"),
+           ("X-Agentgate-Raw" = Option<bool>, Header, description = "The service's own JSON instead of the compact form")),
+    responses(
+        (status = 200, description = "GET: the service's own status, headers and body"),
+        (status = 202, description = "Any other method: queued as a one-request batch", body = QueuedAnswer),
+        (status = 400, description = "Invalid path or missing comment", body = ErrorBody),
+        (status = 403, description = "Blocked for privacy, denied by policy, or access denied", body = ErrorBody),
+        (status = 429, description = "Rate limit; see Retry-After", body = ErrorBody),
+        (status = 503, description = "Paused by the owner", body = ErrorBody),
+        (status = 504, description = "The service did not answer in time", body = ErrorBody)))]
 async fn proxy(
     State(gw): State<Gateway>,
     Extension(agent): Extension<Agent>,
@@ -283,6 +334,12 @@ fn queued_answer(gw: &Gateway, entry: &Entry) -> Value {
     })
 }
 
+#[utoipa::path(post, path = "/api/queue/{service}/{account}/submit", params(("service" = String, Path), ("account" = String, Path)),
+    request_body = SubmitBody,
+    responses((status = 201, description = "Queued (or approved by policy)", body = QueuedAnswer),
+              (status = 400, description = "Invalid batch", body = ErrorBody),
+              (status = 403, description = "Blocked, denied or access denied", body = ErrorBody),
+              (status = 413, description = "Body over 1 MiB", body = ErrorBody)))]
 async fn submit(
     State(gw): State<Gateway>,
     Extension(agent): Extension<Agent>,
@@ -311,6 +368,10 @@ pub const MAX_WAIT_SECS: u64 = 60;
 /// How often a waiting status request looks again.
 const WAIT_POLL: std::time::Duration = std::time::Duration::from_millis(200);
 
+#[utoipa::path(get, path = "/api/queue/{service}/{account}/status/{id}",
+    params(("service" = String, Path), ("account" = String, Path), ("id" = String, Path),
+           ("wait" = Option<u64>, Query, description = "Seconds to wait for a decision (at most 60)")),
+    responses((status = 200, description = "The entry", body = EntryDoc), (status = 404, description = "No entry of yours", body = ErrorBody)))]
 async fn status(
     State(gw): State<Gateway>,
     Extension(agent): Extension<Agent>,
@@ -336,11 +397,16 @@ async fn status(
     Ok(Json(agent_view(&entry)))
 }
 
-#[derive(Deserialize)]
-struct WithdrawBody {
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(super) struct WithdrawBody {
+    /// Why, for the record.
     reason: Option<String>,
 }
 
+#[utoipa::path(delete, path = "/api/queue/{service}/{account}/status/{id}",
+    params(("service" = String, Path), ("account" = String, Path), ("id" = String, Path)),
+    request_body(content = Option<WithdrawBody>, description = "Optional reason"),
+    responses((status = 200, description = "Withdrawn", body = EntryDoc), (status = 409, description = "Already decided", body = ErrorBody)))]
 async fn withdraw(
     State(gw): State<Gateway>,
     Extension(agent): Extension<Agent>,
@@ -352,6 +418,7 @@ async fn withdraw(
     Ok(Json(agent_view(&entry)))
 }
 
+#[utoipa::path(get, path = "/api/queue/list", responses((status = 200, description = "Your entries, newest first", body = EntryList)))]
 async fn list_all(
     State(gw): State<Gateway>,
     Extension(agent): Extension<Agent>,
@@ -363,6 +430,7 @@ async fn list_all(
     })))
 }
 
+#[utoipa::path(get, path = "/api/queue/{service}/{account}/list", params(("service" = String, Path), ("account" = String, Path)), responses((status = 200, description = "Your entries on this account, newest first", body = EntryList)))]
 async fn list_account(
     State(gw): State<Gateway>,
     Extension(agent): Extension<Agent>,

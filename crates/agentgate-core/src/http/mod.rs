@@ -11,6 +11,7 @@ mod error;
 mod extract;
 mod mcp;
 mod oauth;
+mod openapi;
 mod trace;
 
 pub use admin::{SESSION_COOKIE, admin_router};

@@ -442,3 +442,72 @@ async fn category_skills_exist_for_the_accounts_an_agent_may_use() {
         "no access, no skill"
     );
 }
+
+#[tokio::test]
+async fn the_openapi_document_matches_the_real_routes() {
+    let app = spawn_app().await;
+    wiremock::Mock::given(wiremock::matchers::any())
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+        .mount(&app.upstream)
+        .await;
+    let key = app.new_agent("doc-reader");
+    let (s, doc) = app.agent(&key).get("/api/openapi.json").await;
+    assert_eq!(s, 200);
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
+    assert!(doc["components"]["securitySchemes"]["agent_key"].is_object());
+    let paths = doc["paths"].as_object().unwrap();
+    for expected in [
+        "/health",
+        "/api/readme",
+        "/api/agent_start_here",
+        "/api/services",
+        "/api/skill",
+        "/api/skill/{category}",
+        "/api/openapi.json",
+        "/api/queue/list",
+        "/api/queue/{service}/{account}/submit",
+        "/api/queue/{service}/{account}/list",
+        "/api/queue/{service}/{account}/status/{id}",
+        "/api/{service}/{account}",
+        "/api/{service}/{account}/{path}",
+        "/mcp",
+    ] {
+        assert!(paths.contains_key(expected), "{expected} is not documented");
+    }
+    // Every documented operation is served by a real route: never the router's
+    // fallback or a 405.
+    let mut checked = 0;
+    for (template, ops) in paths {
+        for (m, _) in ops.as_object().unwrap() {
+            let url = template
+                .replace("{service}", "github")
+                .replace("{account}", "personal")
+                .replace("{id}", "no-such-entry")
+                .replace("{category}", "code")
+                .replace("{path}", "user");
+            let method = Method::from_bytes(m.to_uppercase().as_bytes()).unwrap();
+            let resp = app
+                .agent(&key)
+                .req(method.clone(), &url)
+                .header("x-agentgate-comment", "checking the document")
+                .header("content-type", "application/json")
+                .body(r#"{"requests": [{"method": "POST", "path": "/x"}], "comment": "c"}"#)
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status().as_u16();
+            let body = resp.text().await.unwrap_or_default();
+            assert_ne!(status, 405, "{m} {url}");
+            assert!(
+                !body.contains("no such route"),
+                "{m} {url} is documented but not routed"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 18, "only {checked} operations checked");
+}
