@@ -95,7 +95,7 @@ fn actor_and_surface(by: &str) -> (String, &'static str) {
     } else {
         match by {
             "cli" => ("admin".into(), "cli"),
-            "admin-api" => ("admin".into(), "web-admin"),
+            "admin-api" | "web-admin" => ("admin".into(), "web-admin"),
             "notification" => ("admin".into(), "notification"),
             "window" => ("admin".into(), "window"),
             _ => ("system".into(), "system"),

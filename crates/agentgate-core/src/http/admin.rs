@@ -93,6 +93,7 @@ pub fn admin_router(gw: Gateway) -> Router {
         .route("/admin/login", post(login))
         .route("/oauth/callback/{service}", get(super::oauth::callback))
         .merge(protected)
+        .merge(super::ui::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(DEFAULT_MAX_BODY_BYTES))

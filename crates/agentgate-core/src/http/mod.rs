@@ -13,6 +13,7 @@ mod mcp;
 mod oauth;
 mod openapi;
 mod trace;
+mod ui;
 
 pub use admin::{SESSION_COOKIE, admin_router};
 pub use agent::agent_router;

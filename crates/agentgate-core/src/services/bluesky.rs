@@ -47,4 +47,5 @@ pub static BLUESKY: ServiceDef = ServiceDef {
     write_check: None,
     compact: Some(super::compact::bluesky),
     instance_oauth: None,
+    summarize: Some(super::summary::bluesky),
 };

@@ -42,4 +42,5 @@ pub static GITHUB: ServiceDef = ServiceDef {
     write_check: None,
     compact: None,
     instance_oauth: None,
+    summarize: Some(super::summary::github),
 };

@@ -48,6 +48,7 @@ pub static CALENDAR: ServiceDef = ServiceDef {
     write_check: None,
     compact: None,
     instance_oauth: None,
+    summarize: Some(super::summary::calendar),
 };
 
 pub static YOUTUBE: ServiceDef = ServiceDef {
@@ -81,4 +82,5 @@ pub static YOUTUBE: ServiceDef = ServiceDef {
     write_check: None,
     compact: None,
     instance_oauth: None,
+    summarize: None,
 };

@@ -51,4 +51,5 @@ pub static JIRA: ServiceDef = ServiceDef {
     write_check: None,
     compact: None,
     instance_oauth: None,
+    summarize: None,
 };

@@ -42,4 +42,5 @@ pub static LINKEDIN: ServiceDef = ServiceDef {
     write_check: None,
     compact: None,
     instance_oauth: None,
+    summarize: None,
 };

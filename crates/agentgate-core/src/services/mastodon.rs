@@ -53,6 +53,7 @@ pub static MASTODON: ServiceDef = ServiceDef {
     write_check: Some(no_direct_statuses),
     compact: Some(super::compact::mastodon),
     instance_oauth: Some(&INSTANCE_OAUTH),
+    summarize: Some(super::summary::mastodon),
 };
 
 /// Direct-visibility statuses are private messages: refused like a blocked path.

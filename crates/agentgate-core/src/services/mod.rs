@@ -13,6 +13,7 @@ mod jira;
 mod linkedin;
 mod mastodon;
 mod reddit;
+pub mod summary;
 
 use std::collections::BTreeMap;
 
@@ -164,6 +165,18 @@ pub struct ServiceDef {
     pub compact: Option<fn(&str, &Value) -> Option<Value>>,
     /// Optional sign-in on the account's own instance (Mastodon).
     pub instance_oauth: Option<&'static InstanceOAuth>,
+    /// Says in plain words what a write does, for the human who decides on it.
+    pub summarize: Option<fn(&WriteRequest) -> Option<String>>,
+}
+
+impl ServiceDef {
+    /// A one-line summary of a queued request: the service's own words when it
+    /// knows the endpoint, else the method and path.
+    pub fn describe(&self, req: &WriteRequest) -> String {
+        self.summarize
+            .and_then(|f| f(req))
+            .unwrap_or_else(|| format!("{} {} on {}", req.method, req.path, self.display_name))
+    }
 }
 
 impl std::fmt::Debug for ServiceDef {

@@ -64,4 +64,5 @@ pub static REDDIT: ServiceDef = ServiceDef {
     write_check: None,
     compact: Some(super::compact::reddit),
     instance_oauth: None,
+    summarize: None,
 };

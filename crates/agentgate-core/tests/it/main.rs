@@ -12,4 +12,5 @@ mod policy;
 mod queue;
 mod security;
 mod services;
+mod ui;
 mod webhooks;
