@@ -835,7 +835,8 @@ impl Store {
                 sql.push_str(&format!(" AND {}{}", clause, args.len()));
             }
         }
-        sql.push_str(" ORDER BY id DESC");
+        // By time: read records arrive in batches, so ids are not in time order.
+        sql.push_str(" ORDER BY at DESC, id DESC");
         if let Some(limit) = f.limit {
             sql.push_str(&format!(" LIMIT {limit}"));
         }

@@ -14,6 +14,8 @@ use crate::store::{AuditFilter, AuditRecord, Store};
 const READ_LOG_CAPACITY: usize = 10_000;
 /// Most records one transaction writes.
 const READ_LOG_BATCH: usize = 500;
+/// How long the writer gathers records after the first before writing them.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(20);
 
 enum Msg {
     Record(Box<AuditRecord>),
@@ -63,6 +65,11 @@ impl ReadLog {
 fn write_loop(store: &Store, rx: Receiver<Msg>) {
     let mut batch: Vec<AuditRecord> = Vec::with_capacity(READ_LOG_BATCH);
     while let Ok(first) = rx.recv() {
+        // Gather for a moment so that busy traffic wakes this thread once per
+        // batch instead of once per read; a flush does not wait.
+        if matches!(first, Msg::Record(_)) {
+            std::thread::sleep(GATHER);
+        }
         let mut flushes = Vec::new();
         let mut next = Some(first);
         while let Some(msg) = next.take() {
