@@ -757,29 +757,7 @@ impl Store {
     // ----- audit -----
 
     pub fn insert_audit(&self, r: &AuditRecord) -> Result<()> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "INSERT INTO audit (at, kind, agent, service, account, method, path, status, latency_ms,
-                                entry_id, from_status, to_status, actor, surface)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-        )?;
-        stmt.execute(params![
-            r.at,
-            r.kind,
-            r.agent,
-            r.service,
-            r.account,
-            r.method,
-            r.path,
-            r.status,
-            r.latency_ms,
-            r.entry_id,
-            r.from_status,
-            r.to_status,
-            r.actor,
-            r.surface
-        ])?;
-        Ok(())
+        self.insert_audit_batch(std::slice::from_ref(r))
     }
 
     /// Inserts many records in one transaction.

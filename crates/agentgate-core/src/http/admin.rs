@@ -109,6 +109,11 @@ fn session_token(headers: &http::HeaderMap) -> Option<String> {
     {
         return auth.strip_prefix("Bearer ").map(|t| t.trim().to_string());
     }
+    session_cookie(headers)
+}
+
+/// The admin session cookie's value, if the request carries one.
+pub(super) fn session_cookie(headers: &http::HeaderMap) -> Option<String> {
     headers
         .get_all(http::header::COOKIE)
         .iter()

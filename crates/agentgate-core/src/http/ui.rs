@@ -19,7 +19,7 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::admin::SESSION_COOKIE;
+use super::admin::{SESSION_COOKIE, session_cookie};
 use super::extract::Params;
 use crate::admin::SESSION_LIFETIME;
 use crate::error::Error;
@@ -81,20 +81,9 @@ async fn css() -> Response {
         .into_response()
 }
 
-fn cookie(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == SESSION_COOKIE)
-        .map(|(_, v)| v.to_string())
-}
-
 /// The signed-in admin's session token, or where to send the browser instead.
 fn session(gw: &Gateway, headers: &HeaderMap) -> Result<String, Box<Response>> {
-    if let Some(token) = cookie(headers)
+    if let Some(token) = session_cookie(headers)
         && gw.admin_session_valid(&token).unwrap_or(false)
     {
         return Ok(token);
@@ -169,7 +158,7 @@ fn render(t: impl Template, status: StatusCode) -> Response {
     }
 }
 
-fn session_cookie(token: &Secret) -> String {
+fn set_cookie_value(token: &Secret) -> String {
     format!(
         "{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
         token.expose(),
@@ -275,7 +264,7 @@ async fn signed_in(gw: &Gateway, ip: IpAddr, password: Secret) -> Response {
     match gw.login(ip, password).await {
         Ok(token) => {
             let mut resp = Redirect::to("/ui/queue").into_response();
-            if let Ok(v) = HeaderValue::from_str(&session_cookie(&token)) {
+            if let Ok(v) = HeaderValue::from_str(&set_cookie_value(&token)) {
                 resp.headers_mut().insert(http::header::SET_COOKIE, v);
             }
             resp
