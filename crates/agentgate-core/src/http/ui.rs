@@ -102,6 +102,14 @@ fn csrf_for(session: &str) -> String {
     hex::encode(Sha256::digest(format!("agentgate-csrf:{session}")))
 }
 
+/// The session of a signed-in admin posting a genuine form: redirects to
+/// sign-in without a session, refuses a missing CSRF token or another site.
+fn signed_in_form(gw: &Gateway, headers: &HeaderMap, csrf: &str) -> Result<String, Box<Response>> {
+    let token = session(gw, headers)?;
+    check_form(headers, &token, csrf)?;
+    Ok(token)
+}
+
 /// Refuses a form post that lacks the session's CSRF token or comes from
 /// another site.
 fn check_form(headers: &HeaderMap, session: &str, csrf: &str) -> Result<(), Box<Response>> {
@@ -297,13 +305,10 @@ async fn logout(
     headers: HeaderMap,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let token = match session(&gw, &headers) {
+    let token = match signed_in_form(&gw, &headers, &form.csrf) {
         Ok(t) => t,
         Err(r) => return *r,
     };
-    if let Err(r) = check_form(&headers, &token, &form.csrf) {
-        return *r;
-    }
     let _ = gw.logout(&token);
     let mut resp = Redirect::to("/ui/login").into_response();
     resp.headers_mut().insert(
@@ -433,11 +438,7 @@ async fn approve(
     Params(id): Params<String>,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let token = match session(&gw, &headers) {
-        Ok(t) => t,
-        Err(r) => return *r,
-    };
-    if let Err(r) = check_form(&headers, &token, &form.csrf) {
+    if let Err(r) = signed_in_form(&gw, &headers, &form.csrf) {
         return *r;
     }
     match gw.approve(&id, REVIEWER) {
@@ -461,11 +462,7 @@ async fn reject(
     Params(id): Params<String>,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let token = match session(&gw, &headers) {
-        Ok(t) => t,
-        Err(r) => return *r,
-    };
-    if let Err(r) = check_form(&headers, &token, &form.csrf) {
+    if let Err(r) = signed_in_form(&gw, &headers, &form.csrf) {
         return *r;
     }
     match gw.reject(&id, REVIEWER, form.reason) {
