@@ -40,6 +40,7 @@ pub fn routes() -> Router<Gateway> {
         .route("/ui/login", get(login_page).post(login_submit))
         .route("/ui/logout", post(logout))
         .route("/ui/queue", get(queue_page))
+        .route("/ui/history", get(history_page))
         .route("/ui/queue/{id}/approve", post(approve))
         .route("/ui/queue/{id}/reject", post(reject))
         .layer(middleware::from_fn(security_headers))
@@ -473,4 +474,115 @@ async fn reject(
         )
             .into_response(),
     }
+}
+
+// ----- history -----
+
+struct ResultView {
+    ok: bool,
+    text: String,
+}
+
+struct HistoryEntry {
+    id: String,
+    status: String,
+    headline: String,
+    agent: String,
+    target: String,
+    comment: String,
+    submitted_at: String,
+    reviewed_at: Option<String>,
+    reviewed_by: Option<String>,
+    completed_at: Option<String>,
+    reason: Option<String>,
+    results: Vec<ResultView>,
+}
+
+#[derive(Template)]
+#[template(path = "history.html")]
+struct HistoryPage {
+    statuses: Vec<&'static str>,
+    filter_status: &'static str,
+    filter_agent: String,
+    filter_service: String,
+    entries: Vec<HistoryEntry>,
+}
+
+#[derive(Deserialize)]
+struct HistoryQuery {
+    status: Option<String>,
+    agent: Option<String>,
+    service: Option<String>,
+}
+
+async fn history_page(
+    State(gw): State<Gateway>,
+    headers: HeaderMap,
+    super::extract::QueryParams(q): super::extract::QueryParams<HistoryQuery>,
+) -> Response {
+    if let Err(r) = session(&gw, &headers) {
+        return *r;
+    }
+    let status = q
+        .status
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .and_then(|s| s.parse::<Status>().ok());
+    let non_empty = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    let agent = non_empty(q.agent);
+    let service = non_empty(q.service).map(|s| services::find(&s).map_or(s, |d| d.key.to_string()));
+    let entries = match gw.entries(&EntryFilter {
+        status,
+        agent_name: agent.clone(),
+        service: service.clone(),
+        limit: Some(200),
+        ..Default::default()
+    }) {
+        Ok(e) => e,
+        Err(_) => {
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the history could not be read",
+            )
+                .into_response();
+        }
+    };
+    let page = HistoryPage {
+        statuses: Status::ALL.iter().map(|s| s.as_str()).collect(),
+        filter_status: status.map_or("", |s| s.as_str()),
+        filter_agent: agent.unwrap_or_default(),
+        filter_service: service.unwrap_or_default(),
+        entries: entries
+            .iter()
+            .map(|e| {
+                let v = view(&gw, e);
+                HistoryEntry {
+                    id: v.id,
+                    status: v.status,
+                    headline: v.headline,
+                    agent: v.agent,
+                    target: v.target,
+                    comment: v.comment,
+                    submitted_at: v.submitted_at,
+                    reviewed_at: e.reviewed_at.clone(),
+                    reviewed_by: e.reviewed_by.clone(),
+                    completed_at: e.completed_at.clone(),
+                    reason: v.reason,
+                    results: e
+                        .results
+                        .iter()
+                        .map(|r| ResultView {
+                            ok: r.ok,
+                            text: match (&r.status, &r.error) {
+                                (_, Some(err)) => format!("Request {}: {err}", r.index + 1),
+                                (Some(s), None) => format!("Request {}: HTTP {s}", r.index + 1),
+                                (None, None) => format!("Request {}", r.index + 1),
+                            },
+                        })
+                        .collect(),
+                }
+            })
+            .collect(),
+    };
+    render(page, StatusCode::OK)
 }

@@ -267,3 +267,62 @@ async fn agent_keys_and_strangers_only_reach_the_sign_in_page() {
     assert_eq!(r.status(), 401);
     assert!(r.text().await.unwrap().contains("Wrong password"));
 }
+
+#[tokio::test]
+async fn history_filters_by_status_agent_and_service_and_shows_results() {
+    let app = spawn_app().await;
+    Mock::given(wiremock::matchers::path("/ok"))
+        .respond_with(ResponseTemplate::new(201))
+        .mount(&app.upstream)
+        .await;
+    Mock::given(wiremock::matchers::path("/bad"))
+        .respond_with(ResponseTemplate::new(422))
+        .mount(&app.upstream)
+        .await;
+    let a = app.new_agent("alpha");
+    let b = app.new_agent("beta");
+    let done = app.agent(&a).submit_one("POST", "/ok", json!({})).await;
+    let failed = app.agent(&b).submit_one("POST", "/bad", json!({})).await;
+    let rejected = app.agent(&b).submit_one("POST", "/ok", json!({})).await;
+    for id in [&done, &failed] {
+        app.gw.approve(id, "cli").unwrap();
+        app.gw.execute(id).await.unwrap();
+    }
+    app.gw
+        .reject(&rejected, "cli", Some("<b>no</b>".into()))
+        .unwrap();
+    let get = |q: &'static str| {
+        client()
+            .get(format!("{}/ui/history{q}", app.admin_url))
+            .header("cookie", format!("agentgate_session={}", app.admin_token))
+            .send()
+    };
+    let all = get("").await.unwrap().text().await.unwrap();
+    for id in [&done, &failed, &rejected] {
+        assert!(all.contains(id.as_str()), "{id}");
+    }
+    assert!(all.contains("Request 1: HTTP 201") && all.contains("Request 1: HTTP 422"));
+    assert!(
+        all.contains("Reason: &#60;b&#62;no&#60;/b&#62;")
+            || all.contains("Reason: &lt;b&gt;no&lt;/b&gt;"),
+        "escaped"
+    );
+    assert!(all.contains("by cli"));
+    let failed_only = get("?status=failed").await.unwrap().text().await.unwrap();
+    assert!(failed_only.contains(failed.as_str()) && !failed_only.contains(done.as_str()));
+    let alpha = get("?agent=alpha&service=github")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(alpha.contains(done.as_str()) && !alpha.contains(rejected.as_str()));
+    let none = get("?agent=nobody").await.unwrap().text().await.unwrap();
+    assert!(none.contains("No entries match"));
+    let r = client()
+        .get(format!("{}/ui/history", app.admin_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/ui/login");
+}
