@@ -906,24 +906,22 @@ impl Gateway {
     /// at the same instant exactly one succeeds, the other gets `AlreadyDecided`.
     /// The caller then runs [`Gateway::execute`] (or [`Gateway::spawn_execute`]).
     pub fn approve(&self, id: &str, by: &str) -> Result<Entry> {
-        let now = self.now();
-        let moved = self.inner.store.transition(
-            id,
-            Status::Pending,
-            Status::Approved,
-            None,
-            &[("reviewed_at", &now), ("reviewed_by", &by)],
-            &now,
-        )?;
-        if !moved {
-            return Err(self.already_decided(id));
-        }
-        tracing::info!(entry = %id, by, "write approved");
-        self.audit_transition_id(id, Some(Status::Pending), Status::Approved, by);
-        self.entry(id)
+        self.record_decision(id, Status::Approved, by, None)
     }
 
     pub fn reject(&self, id: &str, by: &str, reason: Option<String>) -> Result<Entry> {
+        self.record_decision(id, Status::Rejected, by, reason)
+    }
+
+    /// Moves a pending entry to the human's decision, recorded with who decided
+    /// and (for a rejection) why.
+    fn record_decision(
+        &self,
+        id: &str,
+        to: Status,
+        by: &str,
+        reason: Option<String>,
+    ) -> Result<Entry> {
         let now = self.now();
         let reason = reason
             .filter(|r| !r.trim().is_empty())
@@ -931,7 +929,7 @@ impl Gateway {
         let moved = self.inner.store.transition(
             id,
             Status::Pending,
-            Status::Rejected,
+            to,
             None,
             &[
                 ("reviewed_at", &now),
@@ -943,8 +941,8 @@ impl Gateway {
         if !moved {
             return Err(self.already_decided(id));
         }
-        tracing::info!(entry = %id, by, "write rejected");
-        self.audit_transition_id(id, Some(Status::Pending), Status::Rejected, by);
+        tracing::info!(entry = %id, by, status = %to, "write decided");
+        self.audit_transition_id(id, Some(Status::Pending), to, by);
         self.entry(id)
     }
 

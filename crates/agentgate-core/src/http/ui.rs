@@ -184,6 +184,11 @@ struct LoginPage {
     error: Option<String>,
 }
 
+/// The sign-in (or first-run setup) form, with an error to show if any.
+fn login_form(setup: bool, error: Option<String>, status: StatusCode) -> Response {
+    render(LoginPage { setup, error }, status)
+}
+
 #[derive(Deserialize)]
 struct PasswordForm {
     password: String,
@@ -194,13 +199,7 @@ async fn setup_page(State(gw): State<Gateway>) -> Response {
     if gw.admin_password_set().unwrap_or(true) {
         return Redirect::to("/ui/login").into_response();
     }
-    render(
-        LoginPage {
-            setup: true,
-            error: None,
-        },
-        StatusCode::OK,
-    )
+    login_form(true, None, StatusCode::OK)
 }
 
 async fn setup_submit(State(gw): State<Gateway>, req: Request) -> Response {
@@ -208,21 +207,17 @@ async fn setup_submit(State(gw): State<Gateway>, req: Request) -> Response {
     let Form(form) = match Form::<PasswordForm>::from_request(req, &gw).await {
         Ok(f) => f,
         Err(_) => {
-            return render(
-                LoginPage {
-                    setup: true,
-                    error: Some("Fill in both fields.".into()),
-                },
+            return login_form(
+                true,
+                Some("Fill in both fields.".to_string()),
                 StatusCode::BAD_REQUEST,
             );
         }
     };
     if form.password2.as_deref() != Some(form.password.as_str()) {
-        return render(
-            LoginPage {
-                setup: true,
-                error: Some("The two passwords differ.".into()),
-            },
+        return login_form(
+            true,
+            Some("The two passwords differ.".to_string()),
             StatusCode::BAD_REQUEST,
         );
     }
@@ -230,13 +225,7 @@ async fn setup_submit(State(gw): State<Gateway>, req: Request) -> Response {
     if let Err(e) = gw.setup_admin_password(&password) {
         return match e {
             Error::Conflict(_) => Redirect::to("/ui/login").into_response(),
-            other => render(
-                LoginPage {
-                    setup: true,
-                    error: Some(other.to_string()),
-                },
-                StatusCode::BAD_REQUEST,
-            ),
+            other => login_form(true, Some(other.to_string()), StatusCode::BAD_REQUEST),
         };
     }
     signed_in(&gw, ip, password).await
@@ -246,24 +235,16 @@ async fn login_page(State(gw): State<Gateway>) -> Response {
     if !gw.admin_password_set().unwrap_or(true) {
         return Redirect::to("/ui/setup").into_response();
     }
-    render(
-        LoginPage {
-            setup: false,
-            error: None,
-        },
-        StatusCode::OK,
-    )
+    login_form(false, None, StatusCode::OK)
 }
 
 async fn login_submit(State(gw): State<Gateway>, req: Request) -> Response {
     let ip = client_ip(&req);
     match Form::<PasswordForm>::from_request(req, &gw).await {
         Ok(Form(form)) => signed_in(&gw, ip, Secret::new(form.password)).await,
-        Err(_) => render(
-            LoginPage {
-                setup: false,
-                error: Some("Enter the password.".into()),
-            },
+        Err(_) => login_form(
+            false,
+            Some("Enter the password.".to_string()),
             StatusCode::BAD_REQUEST,
         ),
     }
@@ -278,18 +259,12 @@ async fn signed_in(gw: &Gateway, ip: IpAddr, password: Secret) -> Response {
             }
             resp
         }
-        Err(e @ Error::Throttled { .. }) => render(
-            LoginPage {
-                setup: false,
-                error: Some(e.to_string()),
-            },
-            StatusCode::TOO_MANY_REQUESTS,
-        ),
-        Err(_) => render(
-            LoginPage {
-                setup: false,
-                error: Some("Wrong password.".into()),
-            },
+        Err(e @ Error::Throttled { .. }) => {
+            login_form(false, Some(e.to_string()), StatusCode::TOO_MANY_REQUESTS)
+        }
+        Err(_) => login_form(
+            false,
+            Some("Wrong password.".to_string()),
             StatusCode::UNAUTHORIZED,
         ),
     }

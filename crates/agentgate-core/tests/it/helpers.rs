@@ -191,17 +191,7 @@ impl AgentClient<'_> {
     }
 
     pub async fn submit(&self, account: &str, body: Value) -> (u16, Value) {
-        let resp = self
-            .req(
-                reqwest::Method::POST,
-                &format!("/api/queue/github/{account}/submit"),
-            )
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap_or(Value::Null))
+        self.submit_to("github", account, body).await
     }
 
     pub async fn submit_to(&self, service: &str, account: &str, body: Value) -> (u16, Value) {
