@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Sets up and runs every check: formatting, clippy, and all tests, with the real
-# OS keychain (gnome-keyring on a private D-Bus session) for the keychain tests.
+# OS keychain (gnome-keyring on a private D-Bus session) for the keychain tests
+# and Debian's Chromium with ChromeDriver for the web admin's browser tests.
 # Usage: scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-install_packages "${BUILD_PACKAGES[@]}" dbus gnome-keyring libsecret-tools
+install_packages "${BUILD_PACKAGES[@]}" dbus gnome-keyring libsecret-tools chromium chromium-driver
 ensure_rust
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
@@ -15,7 +16,7 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test (inside a D-Bus session with an unlocked throw-away keyring)"
-export AGENTGATE_TEST_KEYCHAIN=1
+export AGENTGATE_TEST_KEYCHAIN=1 AGENTGATE_TEST_BROWSER=1
 exec dbus-run-session -- bash -c '
   set -euo pipefail
   export XDG_DATA_HOME="$(mktemp -d)" XDG_RUNTIME_DIR="$(mktemp -d)"

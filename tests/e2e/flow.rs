@@ -9,26 +9,7 @@ use crate::harness::*;
 const TOKEN: &str = "ghp_e2e_token_0123456789";
 
 async fn setup(install: &Install, mock: &MockServer) -> String {
-    let out = install.run(&["keys", "create", "claude"], None);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let key = stdout(&out);
-    let lines: Vec<&str> = key.lines().collect();
-    assert_eq!(lines.len(), 1, "the key is alone on its own line: {key:?}");
-    let key = lines[0].to_string();
-    assert!(key.starts_with("rms_"));
-    let out = install.run(
-        &[
-            "accounts",
-            "add",
-            "github",
-            "personal",
-            "--base-url",
-            &mock.uri(),
-        ],
-        Some(&format!("{TOKEN}\n")),
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
-    key
+    install.github_agent("claude", &mock.uri(), TOKEN)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -59,6 +59,31 @@ impl Install {
         child.wait_with_output().unwrap()
     }
 
+    /// Through the CLI: creates an agent (returning its key) and a GitHub
+    /// account `personal` at `base_url` with `token`.
+    pub fn github_agent(&self, agent: &str, base_url: &str, token: &str) -> String {
+        let out = self.run(&["keys", "create", agent], None);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let key = stdout(&out);
+        let lines: Vec<&str> = key.lines().collect();
+        assert_eq!(lines.len(), 1, "the key is alone on its own line: {key:?}");
+        let key = lines[0].to_string();
+        assert!(key.starts_with("rms_"));
+        let out = self.run(
+            &[
+                "accounts",
+                "add",
+                "github",
+                "personal",
+                "--base-url",
+                base_url,
+            ],
+            Some(&format!("{token}\n")),
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        key
+    }
+
     /// Starts `agentgate serve` on free loopback ports and waits until it answers.
     pub fn serve(&self) -> Server {
         let mut child = self

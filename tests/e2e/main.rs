@@ -2,6 +2,7 @@
 //! SQLite file, the encrypted-file (or, in CI, the OS keychain) credential store,
 //! and wiremock standing in for GitHub on 127.0.0.1.
 
+mod browser;
 mod cli;
 mod flow;
 mod harness;

@@ -143,6 +143,8 @@ pub struct Entry {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NotificationState {
     pub id: i64,
+    /// The queue entry it announces.
+    pub entry_id: String,
     /// The state announced: completed, failed, rejected, expired or approved.
     pub event: String,
     /// pending (being sent or retried), delivered or failed (given up).

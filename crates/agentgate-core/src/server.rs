@@ -70,6 +70,7 @@ impl RunningServer {
     /// batches that are executing (at most the upstream timeout plus a margin), so
     /// that a normal stop never leaves an entry `executing`.
     pub async fn shutdown(self) {
+        self.gateway.closing().cancel();
         self.stop.cancel();
         for t in self.tasks {
             match t.await {

@@ -129,6 +129,11 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
      CREATE INDEX outbox_by_entry ON outbox (entry_id);
      CREATE INDEX outbox_by_agent ON outbox (agent_id, status);",
+    // 7: who each account is, as the service said at its last test, so the admin
+    // sees it without asking the service on every page view.
+    "ALTER TABLE accounts ADD COLUMN identity TEXT;
+     ALTER TABLE accounts ADD COLUMN tested_at TEXT;
+     ALTER TABLE accounts ADD COLUMN test_error TEXT;",
 ];
 
 pub(crate) struct Store {
@@ -168,6 +173,11 @@ pub(crate) struct AccountRow {
     pub access_mode: AccessMode,
     pub access_agents: Vec<i64>,
     pub rules: Vec<Rule>,
+    /// The account's name at the service, from the last successful test.
+    pub identity: Option<String>,
+    pub tested_at: Option<String>,
+    /// Why the last test failed, if it did.
+    pub test_error: Option<String>,
 }
 
 /// One audit record: a read or a queue transition.
@@ -559,7 +569,7 @@ impl Store {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "SELECT id, service, name, base_url, secret_version, created_at, updated_at, needs_reconnect,
-                    access_mode, access_agents, rules
+                    access_mode, access_agents, rules, identity, tested_at, test_error
              FROM accounts WHERE service = ?1 AND name = ?2",
         )?;
         Ok(stmt
@@ -571,7 +581,7 @@ impl Store {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT id, service, name, base_url, secret_version, created_at, updated_at, needs_reconnect,
-                    access_mode, access_agents, rules
+                    access_mode, access_agents, rules, identity, tested_at, test_error
              FROM accounts ORDER BY service, name",
         )?;
         let rows = stmt.query_map([], account_from_row)?;
@@ -615,6 +625,33 @@ impl Store {
             params![service, name, reason],
         )?;
         Ok(())
+    }
+
+    /// Records the outcome of an account test. A failed test keeps the identity
+    /// last seen, so the admin still knows which account it was.
+    pub fn record_account_test(
+        &self,
+        service: &str,
+        name: &str,
+        identity: Option<&str>,
+        error: Option<&str>,
+        now: &str,
+    ) -> Result<()> {
+        self.conn().execute(
+            "UPDATE accounts SET identity = COALESCE(?3, identity), test_error = ?4, tested_at = ?5
+             WHERE service = ?1 AND name = ?2",
+            params![service, name, identity, error, now],
+        )?;
+        Ok(())
+    }
+
+    /// (entries, latest change): changes with every insert and transition.
+    pub fn queue_stamp(&self) -> Result<(i64, String)> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT count(*), COALESCE(max(MAX(submitted_at, COALESCE(reviewed_at, ''), COALESCE(started_at, ''), COALESCE(completed_at, ''))), '') FROM queue",
+        )?;
+        Ok(stmt.query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?)
     }
 
     pub fn delete_account(&self, service: &str, name: &str) -> Result<bool> {
@@ -1070,6 +1107,9 @@ fn account_from_row(r: &Row<'_>) -> rusqlite::Result<AccountRow> {
         },
         access_agents: json_column(r, 9)?,
         rules: json_column(r, 10)?,
+        identity: r.get(11)?,
+        tested_at: r.get(12)?,
+        test_error: r.get(13)?,
     })
 }
 

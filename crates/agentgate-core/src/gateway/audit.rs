@@ -142,14 +142,8 @@ impl Gateway {
 
     /// Records that `entry` moved from `from` (none for a new entry) to `to`,
     /// decided by `by` (a `reviewed_by` value: "cli", "admin-api", "agent:NAME",
-    /// "rule: ...", "system").
-    pub(super) fn audit_transition(
-        &self,
-        entry: &Entry,
-        from: Option<Status>,
-        to: Status,
-        by: &str,
-    ) {
+    /// "rule: ...", "system"), in the audit log and to live listeners.
+    pub(super) fn transitioned(&self, entry: &Entry, from: Option<Status>, to: Status, by: &str) {
         let (actor, surface) = actor_and_surface(by);
         self.record(AuditRecord {
             at: timestamp(self.inner.clock.now()),
@@ -164,12 +158,18 @@ impl Gateway {
             surface: Some(surface.into()),
             ..Default::default()
         });
+        self.publish(super::QueueEvent {
+            entry: entry.clone(),
+            from,
+            to,
+            by: by.to_string(),
+        });
     }
 
-    /// Like [`Gateway::audit_transition`] when only the id is at hand.
-    pub(super) fn audit_transition_id(&self, id: &str, from: Option<Status>, to: Status, by: &str) {
+    /// Like [`Gateway::transitioned`] when only the id is at hand.
+    pub(super) fn transitioned_id(&self, id: &str, from: Option<Status>, to: Status, by: &str) {
         match self.inner.store.entry(id) {
-            Ok(Some(e)) => self.audit_transition(&e, from, to, by),
+            Ok(Some(e)) => self.transitioned(&e, from, to, by),
             Ok(None) => {}
             Err(e) => tracing::error!(error = %e, "could not write the audit log"),
         }

@@ -18,11 +18,13 @@ use tokio_util::task::TaskTracker;
 use url::Url;
 
 pub mod audit;
+mod events;
 mod oauth;
 mod policy;
 mod signin;
 pub mod webhooks;
 
+pub use events::QueueEvent;
 pub use oauth::{CONNECT_LIFETIME, OAuthClientConfig, OAuthClientInfo};
 pub use policy::{GrantInfo, MAX_GRANT_MINUTES, PolicyView, RuleSpec};
 
@@ -99,6 +101,11 @@ struct Inner {
     agent_port: AtomicU16,
     /// One lock per account, so that concurrent requests refresh its tokens once.
     refresh_locks: Mutex<HashMap<AccountKey, Arc<tokio::sync::Mutex<()>>>>,
+    /// Queue transitions, for live surfaces.
+    events: tokio::sync::broadcast::Sender<QueueEvent>,
+    /// Cancelled when the server stops, so long-lived streams end and let the
+    /// graceful shutdown finish.
+    closing: tokio_util::sync::CancellationToken,
     /// OAuth connects in progress, by `state`.
     pending_connects: Mutex<HashMap<String, oauth::PendingConnect>>,
 }
@@ -158,6 +165,11 @@ pub struct AccountInfo {
     pub name: String,
     pub base_url: String,
     pub custom_base_url: bool,
+    /// Who the account is at the service, as its last successful test said.
+    pub identity: Option<String>,
+    /// When the account was last tested, and why that test failed if it did.
+    pub tested_at: Option<String>,
+    pub test_error: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -215,6 +227,8 @@ impl Gateway {
                 agent_port: AtomicU16::new(config_port),
                 refresh_locks: Mutex::new(HashMap::new()),
                 pending_connects: Mutex::new(HashMap::new()),
+                events: events::channel(),
+                closing: tokio_util::sync::CancellationToken::new(),
             }),
         })
     }
@@ -451,6 +465,18 @@ impl Gateway {
 
     /// Asks the service who the account is, with the stored credentials.
     pub async fn test_account(&self, service: &str, name: &str) -> Result<AccountTest> {
+        let test = self.run_account_test(service, name).await?;
+        self.inner.store.record_account_test(
+            services::find(service).map_or(service, |d| d.key),
+            name,
+            test.identity.as_deref(),
+            test.error.as_deref(),
+            &self.now(),
+        )?;
+        Ok(test)
+    }
+
+    async fn run_account_test(&self, service: &str, name: &str) -> Result<AccountTest> {
         let (def, row) = self.account_row(service, name)?;
         let path = AgentPath::parse_with_query(def.identity_path)
             .map_err(|e| Error::Internal(e.into()))?;
@@ -758,12 +784,7 @@ impl Gateway {
             };
             if self.inner.store.insert_entry(&new)? {
                 tracing::info!(entry = %id, agent = %agent.name, service = def.key, account = %row.name, requests = requests.len(), "write queued");
-                self.audit_transition_id(
-                    &id,
-                    None,
-                    Status::Pending,
-                    &format!("agent:{}", agent.name),
-                );
+                self.transitioned_id(&id, None, Status::Pending, &format!("agent:{}", agent.name));
                 if auto {
                     let reason = &auto_approve[0].reason;
                     let entry = self.approve(&id, &format!("rule: {reason}"))?;
@@ -898,7 +919,7 @@ impl Gateway {
             return Err(self.already_decided(&entry.id));
         }
         tracing::info!(entry = %id, agent = %agent.name, "write withdrawn");
-        self.audit_transition_id(id, Some(Status::Pending), Status::Withdrawn, &by);
+        self.transitioned_id(id, Some(Status::Pending), Status::Withdrawn, &by);
         self.entry(id)
     }
 
@@ -942,7 +963,7 @@ impl Gateway {
             return Err(self.already_decided(id));
         }
         tracing::info!(entry = %id, by, status = %to, "write decided");
-        self.audit_transition_id(id, Some(Status::Pending), to, by);
+        self.transitioned_id(id, Some(Status::Pending), to, by);
         self.entry(id)
     }
 
@@ -968,7 +989,7 @@ impl Gateway {
                 &stamp,
             )? {
                 tracing::info!(entry = %id, "pending write expired");
-                self.audit_transition_id(&id, Some(Status::Pending), Status::Expired, "system");
+                self.transitioned_id(&id, Some(Status::Pending), Status::Expired, "system");
                 expired.push(id);
             }
         }
@@ -1044,7 +1065,7 @@ impl Gateway {
             return self.entry(id);
         }
         let entry = self.entry(id)?;
-        self.audit_transition(&entry, Some(Status::Approved), Status::Executing, "system");
+        self.transitioned(&entry, Some(Status::Approved), Status::Executing, "system");
         let mut results = Vec::with_capacity(entry.requests.len());
         let account = self.account_row(&entry.service, &entry.account_name);
         for (index, request) in entry.requests.iter().enumerate() {
@@ -1082,7 +1103,7 @@ impl Gateway {
             &now,
         )?;
         tracing::info!(entry = %id, status = %status, "write executed");
-        self.audit_transition(&entry, Some(Status::Executing), status, "system");
+        self.transitioned(&entry, Some(Status::Executing), status, "system");
         self.entry(id)
     }
 
@@ -1203,7 +1224,7 @@ impl Gateway {
                 &now,
             )?;
             tracing::warn!(entry = %id, "an interrupted batch was marked failed");
-            self.audit_transition(&entry, Some(Status::Executing), Status::Failed, "system");
+            self.transitioned(&entry, Some(Status::Executing), Status::Failed, "system");
         }
         for id in self.inner.store.ids_with_status(Status::Approved)? {
             self.spawn_execute(id);
@@ -1398,6 +1419,9 @@ fn account_info(row: &AccountRow) -> Option<AccountInfo> {
             .or(def.default_base_url.map(str::to_string))
             .unwrap_or_default(),
         custom_base_url: row.base_url.is_some(),
+        identity: row.identity.clone(),
+        tested_at: row.tested_at.clone(),
+        test_error: row.test_error.clone(),
         created_at: row.created_at.clone(),
         updated_at: row.updated_at.clone(),
     })

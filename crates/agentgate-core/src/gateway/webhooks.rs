@@ -35,6 +35,7 @@ impl From<OutboxRow> for NotificationState {
     fn from(r: OutboxRow) -> Self {
         NotificationState {
             id: r.id,
+            entry_id: r.entry_id,
             event: r.event,
             status: r.status,
             attempts: r.attempts,

@@ -1,0 +1,456 @@
+//! The admin UI at `/ui` on the admin listener: server-rendered pages from
+//! compile-checked templates (`ui/templates`), with one small script
+//! (`ui/static/app.js`) that adds live updates, copy buttons and busy states.
+//! Every page and action works without it.
+//!
+//! Sign-in is the admin session cookie (HttpOnly, SameSite=Strict). Every form
+//! that changes something carries a CSRF token derived from the session (so
+//! nothing more is stored), and a request whose `Origin` is another site is
+//! refused. Everything an agent wrote (comments, bodies) is escaped by the
+//! templates, and the CSP allows only this origin's own script and style, with
+//! no framing.
+
+mod accounts;
+mod agents;
+mod auth;
+mod events;
+mod history;
+mod notifications;
+mod queue;
+mod settings;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::Request;
+use axum::extract::State;
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{MethodRouter, get, post};
+use http::{HeaderMap, HeaderValue, StatusCode};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use super::admin::session_cookie;
+use crate::error::Error;
+use crate::gateway::Gateway;
+use crate::queue::Status;
+use crate::store::EntryFilter;
+
+/// How the UI names itself in `reviewed_by` (and so in the audit log).
+const REVIEWER: &str = "web-admin";
+
+pub fn routes() -> Router<Gateway> {
+    Router::new()
+        .route("/ui", get(|| async { Redirect::to("/ui/queue") }))
+        .route("/ui/static/app.css", get(css))
+        .route("/ui/static/app.js", get(js))
+        .route("/ui/icons/{file}", get(icon))
+        .route("/ui/setup", get(auth::setup_page).post(auth::setup_submit))
+        .route("/ui/login", get(auth::login_page).post(auth::login_submit))
+        .route("/ui/logout", post(auth::logout))
+        .route("/ui/events", get(events::stream))
+        .route("/ui/queue", get(queue::page))
+        .route("/ui/queue/pending", get(queue::fragment))
+        .route("/ui/queue/{id}/approve", post(queue::approve))
+        .route("/ui/queue/{id}/reject", post(queue::reject))
+        .route("/ui/history", get(history::page))
+        .route("/ui/accounts", page(accounts::accounts_page))
+        .route(
+            "/ui/accounts/add/{service}",
+            get(accounts::add_page).post(accounts::add_submit),
+        )
+        .route(
+            "/ui/accounts/connect/{service}",
+            post(accounts::connect_submit),
+        )
+        .route(
+            "/ui/accounts/oauth-client/{provider}",
+            post(accounts::oauth_client_submit),
+        )
+        .route(
+            "/ui/accounts/{service}/{name}/test",
+            post(accounts::test_submit),
+        )
+        .route(
+            "/ui/accounts/{service}/{name}/remove",
+            post(accounts::remove_submit),
+        )
+        .route(
+            "/ui/agents",
+            page(agents::agents_page).post(agents::create_submit),
+        )
+        .route("/ui/agents/{name}/rename", post(agents::rename_submit))
+        .route("/ui/agents/{name}/enabled", post(agents::enabled_submit))
+        .route("/ui/agents/{name}/options", post(agents::options_submit))
+        .route("/ui/agents/{name}/revoke", post(agents::revoke_submit))
+        .route("/ui/agents/{name}/webhook", post(agents::webhook_submit))
+        .route(
+            "/ui/agents/{name}/webhook/test",
+            post(agents::webhook_test_submit),
+        )
+        .route("/ui/notifications", page(notifications::notifications_page))
+        .route(
+            "/ui/notifications/{id}/retry",
+            post(notifications::retry_submit),
+        )
+        .route(
+            "/ui/notifications/retry-all/{agent}",
+            post(notifications::retry_all_submit),
+        )
+        .route(
+            "/ui/settings",
+            page(settings::settings_page).post(settings::save_submit),
+        )
+        .route("/ui/settings/pause", post(settings::pause_submit))
+        .layer(middleware::from_fn(security_headers))
+}
+
+/// Renders a page for the signed-in admin, with a notice to show and the
+/// status to answer with.
+type PageFn = fn(&Gateway, &str, Option<Notice>, StatusCode) -> Response;
+
+/// The GET route of a page that needs only a session and shows the notice of
+/// the action (`?done=`) that led to it.
+fn page(show: PageFn) -> MethodRouter<Gateway> {
+    get(
+        move |State(gw): State<Gateway>,
+              headers: HeaderMap,
+              super::extract::QueryParams(q): super::extract::QueryParams<DoneQuery>| async move {
+            match session(&gw, &headers) {
+                Ok(token) => show(&gw, &token, done_notice(q.done.as_deref()), StatusCode::OK),
+                Err(redirect) => *redirect,
+            }
+        },
+    )
+}
+
+async fn security_headers(req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(
+        http::header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+        ),
+    );
+    h.insert(
+        http::header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        http::header::X_FRAME_OPTIONS,
+        HeaderValue::from_static("DENY"),
+    );
+    // `same-origin`, not `no-referrer`: under `no-referrer` browsers send
+    // `Origin: null` on the UI's own form posts, which the origin check refuses.
+    h.insert(
+        http::header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    if !h.contains_key(http::header::CACHE_CONTROL) {
+        h.insert(
+            http::header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        );
+    }
+    resp
+}
+
+/// Static assets change only with the binary, so browsers may keep them a while.
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (http::header::CONTENT_TYPE, content_type),
+            (http::header::CACHE_CONTROL, "private, max-age=3600"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn css() -> Response {
+    asset(
+        "text/css; charset=utf-8",
+        include_str!("../../../../../ui/static/app.css"),
+    )
+}
+
+async fn js() -> Response {
+    asset(
+        "text/javascript; charset=utf-8",
+        include_str!("../../../../../ui/static/app.js"),
+    )
+}
+
+/// The service icons drawn for this project, kept in `icons/services`.
+const ICONS: &[(&str, &str)] = &[
+    (
+        "github.svg",
+        include_str!("../../../../../icons/services/github.svg"),
+    ),
+    (
+        "bluesky.svg",
+        include_str!("../../../../../icons/services/bluesky.svg"),
+    ),
+    (
+        "mastodon.svg",
+        include_str!("../../../../../icons/services/mastodon.svg"),
+    ),
+    (
+        "reddit.svg",
+        include_str!("../../../../../icons/services/reddit.svg"),
+    ),
+    (
+        "calendar.svg",
+        include_str!("../../../../../icons/services/calendar.svg"),
+    ),
+    (
+        "youtube.svg",
+        include_str!("../../../../../icons/services/youtube.svg"),
+    ),
+    (
+        "linkedin.svg",
+        include_str!("../../../../../icons/services/linkedin.svg"),
+    ),
+    (
+        "jira.svg",
+        include_str!("../../../../../icons/services/jira.svg"),
+    ),
+    (
+        "fitbit.svg",
+        include_str!("../../../../../icons/services/fitbit.svg"),
+    ),
+    (
+        "agentgate.svg",
+        include_str!("../../../../../icons/agentgate.svg"),
+    ),
+];
+
+async fn icon(super::extract::Params(file): super::extract::Params<String>) -> Response {
+    match ICONS.iter().find(|(name, _)| *name == file) {
+        Some((_, svg)) => asset("image/svg+xml", svg),
+        None => (StatusCode::NOT_FOUND, "no such icon").into_response(),
+    }
+}
+
+/// The signed-in admin's session token, or where to send the browser instead.
+fn session(gw: &Gateway, headers: &HeaderMap) -> Result<String, Box<Response>> {
+    let cookie = session_cookie(headers);
+    if let Some(token) = &cookie
+        && gw.admin_session_valid(token).unwrap_or(false)
+    {
+        return Ok(token.clone());
+    }
+    let to = if !gw.admin_password_set().unwrap_or(true) {
+        "/ui/setup"
+    } else if cookie.is_some() {
+        // A cookie that no longer works: the session ran out or was signed out.
+        "/ui/login?expired=1"
+    } else {
+        "/ui/login"
+    };
+    Err(Box::new(Redirect::to(to).into_response()))
+}
+
+/// The CSRF token of a session: a digest of it, so nothing more is stored and
+/// it dies with the session.
+fn csrf_for(session: &str) -> String {
+    hex::encode(Sha256::digest(format!("agentgate-csrf:{session}")))
+}
+
+/// The session of a signed-in admin posting a genuine form: redirects to
+/// sign-in without a session, refuses a missing CSRF token or another site.
+fn signed_in_form(gw: &Gateway, headers: &HeaderMap, csrf: &str) -> Result<String, Box<Response>> {
+    let token = session(gw, headers)?;
+    check_form(headers, &token, csrf)?;
+    Ok(token)
+}
+
+/// Refuses a form post that lacks the session's CSRF token or comes from
+/// another site.
+fn check_form(headers: &HeaderMap, session: &str, csrf: &str) -> Result<(), Box<Response>> {
+    if let (Some(origin), Some(host)) = (
+        headers
+            .get(http::header::ORIGIN)
+            .and_then(|v| v.to_str().ok()),
+        headers
+            .get(http::header::HOST)
+            .and_then(|v| v.to_str().ok()),
+    ) {
+        let origin_host = origin.split("://").nth(1).unwrap_or("");
+        if origin_host != host {
+            return Err(Box::new(forbidden("This form came from another site.")));
+        }
+    }
+    if !crate::keys::digests_equal(csrf.as_bytes(), csrf_for(session).as_bytes()) {
+        return Err(Box::new(forbidden(
+            "This form has expired. Go back, reload the page and try again.",
+        )));
+    }
+    Ok(())
+}
+
+fn forbidden(message: &str) -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        Html(format!(
+            "<!doctype html><title>agentgate</title><p>{}</p>",
+            escape(message)
+        )),
+    )
+        .into_response()
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn render(t: impl Template, status: StatusCode) -> Response {
+    match t.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page could not be rendered",
+            )
+                .into_response()
+        }
+    }
+}
+
+/// The HTTP status a failed action's page is shown with.
+fn error_status(e: &Error) -> StatusCode {
+    StatusCode::from_u16(e.status_code()).unwrap_or(StatusCode::BAD_REQUEST)
+}
+
+/// A page that could not be built: says so, and what to try.
+fn unavailable(what: &str, e: &Error) -> Response {
+    tracing::error!(error = %e, "{what} could not be read");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Html(format!(
+            "<!doctype html><title>agentgate</title><p>{} could not be read: {}. The gateway's log has the details; reload to try again.</p>",
+            escape(what),
+            escape(&e.to_string())
+        )),
+    )
+        .into_response()
+}
+
+/// A message shown at the top of a page after an action.
+pub(super) struct Notice {
+    pub ok: bool,
+    pub text: String,
+}
+
+impl Notice {
+    fn ok(text: impl Into<String>) -> Option<Notice> {
+        Some(Notice {
+            ok: true,
+            text: text.into(),
+        })
+    }
+
+    fn error(text: impl Into<String>) -> Option<Notice> {
+        Some(Notice {
+            ok: false,
+            text: text.into(),
+        })
+    }
+}
+
+/// What every signed-in page shows around its content: the navigation (with
+/// the number waiting), the pause banner and the latest notice.
+pub(super) struct Chrome {
+    pub csrf: String,
+    pub current: &'static str,
+    pub pending: usize,
+    pub paused: bool,
+    pub notice: Option<Notice>,
+}
+
+impl Chrome {
+    fn new(gw: &Gateway, session: &str, current: &'static str, notice: Option<Notice>) -> Chrome {
+        let pending = gw
+            .entries(&EntryFilter {
+                status: Some(Status::Pending),
+                limit: Some(1000),
+                ..Default::default()
+            })
+            .map_or(0, |e| e.len());
+        Chrome {
+            csrf: csrf_for(session),
+            current,
+            pending,
+            paused: gw.is_paused().unwrap_or(false),
+            notice,
+        }
+    }
+}
+
+/// `?done=` codes of the actions that redirect back to a page, so that the
+/// notice is a fixed sentence and never text from the address bar.
+#[derive(Deserialize, Default)]
+struct DoneQuery {
+    done: Option<String>,
+}
+
+fn done_notice(code: Option<&str>) -> Option<Notice> {
+    let text = match code? {
+        "account-added" => "The account was saved and tested: it shows who it signs in as.",
+        "account-removed" => "The account was removed and its credentials deleted.",
+        "account-tested" => "The account was tested; the result is shown on it.",
+        "oauth-client" => "The OAuth client was saved. You can connect accounts now.",
+        "renamed" => "The agent was renamed.",
+        "updated" => "The agent was updated.",
+        "revoked" => "The agent's key was revoked. It can no longer call agentgate.",
+        "webhook" => "The webhook was saved.",
+        "webhook-tested" => "The test message was delivered.",
+        "retried" => "The notification was sent again.",
+        "retried-all" => "The missed notifications were sent as one message.",
+        "settings" => "The settings were saved.",
+        "paused" => "Agents are paused.",
+        "resumed" => "Agents may call agentgate again.",
+        _ => return None,
+    };
+    Notice::ok(text)
+}
+
+/// Sends the browser back to `to` with a fixed notice.
+fn done(to: &str, code: &str) -> Response {
+    let sep = if to.contains('?') { '&' } else { '?' };
+    Redirect::to(&format!("{to}{sep}done={code}")).into_response()
+}
+
+/// The form of an action that carries nothing but its CSRF token.
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+/// Unwraps the signed-in session of a form post, or returns the response that
+/// refuses it.
+macro_rules! form_session {
+    ($gw:expr, $headers:expr, $csrf:expr) => {
+        match super::signed_in_form(&$gw, &$headers, $csrf) {
+            Ok(t) => t,
+            Err(r) => return *r,
+        }
+    };
+}
+use form_session;
+
+/// Unwraps the signed-in session of a page view, or returns the redirect to sign-in.
+macro_rules! page_session {
+    ($gw:expr, $headers:expr) => {
+        match super::session(&$gw, &$headers) {
+            Ok(t) => t,
+            Err(r) => return *r,
+        }
+    };
+}
+use page_session;

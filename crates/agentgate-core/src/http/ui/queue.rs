@@ -1,0 +1,207 @@
+//! The queue, the home page: what waits for a decision, oldest first, and what
+//! was decided lately. The pending list is also served alone as a fragment,
+//! which the page's script swaps in when the event stream says the queue moved.
+
+use askama::Template;
+use axum::extract::{Form, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+
+use super::{Chrome, REVIEWER, error_status, form_session, page_session, render};
+use crate::error::Error;
+use crate::gateway::Gateway;
+use crate::http::extract::Params;
+use crate::queue::{Entry, Status};
+use crate::services;
+use crate::store::EntryFilter;
+
+pub(super) struct RequestView {
+    pub method: String,
+    pub url: String,
+    pub summary: String,
+    pub body: Option<String>,
+    pub destructive: bool,
+}
+
+pub(super) struct EntryView {
+    pub id: String,
+    pub headline: String,
+    pub agent: String,
+    pub service: String,
+    pub target: String,
+    pub comment: String,
+    pub submitted_at: String,
+    pub status: String,
+    pub reason: Option<String>,
+    pub requests: Vec<RequestView>,
+}
+
+/// An entry as the admin reads it: plain-words summaries from the service's
+/// registry entry, full upstream URLs and pretty bodies.
+pub(super) fn view(gw: &Gateway, e: &Entry) -> EntryView {
+    let def = services::find(&e.service);
+    let base = gw
+        .account_info(&e.service, &e.account_name)
+        .map(|a| a.base_url)
+        .unwrap_or_default();
+    let requests: Vec<RequestView> = e
+        .requests
+        .iter()
+        .map(|r| RequestView {
+            method: r.method.clone(),
+            url: format!("{base}{}", r.path),
+            summary: def.map_or_else(|| format!("{} {}", r.method, r.path), |d| d.describe(r)),
+            body: r.body.as_ref().map(|b| match b {
+                serde_json::Value::String(s) => s.clone(),
+                other => serde_json::to_string_pretty(other).unwrap_or_default(),
+            }),
+            destructive: r.method == "DELETE",
+        })
+        .collect();
+    let headline = match requests.as_slice() {
+        [only] => only.summary.clone(),
+        [first, rest @ ..] => format!("{} (+{} more)", first.summary, rest.len()),
+        [] => "(empty batch)".into(),
+    };
+    EntryView {
+        id: e.id.clone(),
+        headline,
+        agent: e.agent_name.clone(),
+        service: e.service.clone(),
+        target: format!("{}/{}", e.service, e.account_name),
+        comment: e.comment.clone(),
+        submitted_at: e.submitted_at.clone(),
+        status: e.status.to_string(),
+        reason: e.rejection_reason.clone(),
+        requests,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "queue.html")]
+struct QueuePage {
+    chrome: Chrome,
+    csrf: String,
+    pending: Vec<EntryView>,
+    recent: Vec<EntryView>,
+}
+
+/// Just the lists, for the live update.
+#[derive(Template)]
+#[template(path = "queue_lists.html")]
+struct QueueLists {
+    csrf: String,
+    pending: Vec<EntryView>,
+    recent: Vec<EntryView>,
+}
+
+fn lists(gw: &Gateway) -> crate::error::Result<(Vec<EntryView>, Vec<EntryView>)> {
+    let mut pending = gw.entries(&EntryFilter {
+        status: Some(Status::Pending),
+        limit: Some(500),
+        ..Default::default()
+    })?;
+    let recent = gw.entries(&EntryFilter {
+        limit: Some(40),
+        ..Default::default()
+    })?;
+    // Oldest first: the longest-waiting agent is answered first.
+    pending.reverse();
+    Ok((
+        pending.iter().map(|e| view(gw, e)).collect(),
+        recent
+            .iter()
+            .filter(|e| e.status != Status::Pending)
+            .take(10)
+            .map(|e| view(gw, e))
+            .collect(),
+    ))
+}
+
+pub(super) async fn page(
+    State(gw): State<Gateway>,
+    headers: HeaderMap,
+    crate::http::extract::QueryParams(q): crate::http::extract::QueryParams<super::DoneQuery>,
+) -> Response {
+    let token = page_session!(gw, headers);
+    let (pending, recent) = match lists(&gw) {
+        Ok(l) => l,
+        Err(e) => return super::unavailable("The queue", &e),
+    };
+    let chrome = Chrome::new(&gw, &token, "queue", super::done_notice(q.done.as_deref()));
+    render(
+        QueuePage {
+            csrf: chrome.csrf.clone(),
+            chrome,
+            pending,
+            recent,
+        },
+        StatusCode::OK,
+    )
+}
+
+pub(super) async fn fragment(State(gw): State<Gateway>, headers: HeaderMap) -> Response {
+    let Ok(token) = super::session(&gw, &headers) else {
+        // The script reloads the page on this, which leads to sign-in.
+        return (StatusCode::UNAUTHORIZED, "sign in again").into_response();
+    };
+    match lists(&gw) {
+        Ok((pending, recent)) => render(
+            QueueLists {
+                csrf: super::csrf_for(&token),
+                pending,
+                recent,
+            },
+            StatusCode::OK,
+        ),
+        Err(e) => super::unavailable("The queue", &e),
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct DecisionForm {
+    csrf: String,
+    reason: Option<String>,
+}
+
+pub(super) async fn approve(
+    State(gw): State<Gateway>,
+    headers: HeaderMap,
+    Params(id): Params<String>,
+    Form(form): Form<DecisionForm>,
+) -> Response {
+    form_session!(gw, headers, &form.csrf);
+    decided(&gw, gw.approve(&id, REVIEWER))
+}
+
+pub(super) async fn reject(
+    State(gw): State<Gateway>,
+    headers: HeaderMap,
+    Params(id): Params<String>,
+    Form(form): Form<DecisionForm>,
+) -> Response {
+    form_session!(gw, headers, &form.csrf);
+    decided(&gw, gw.reject(&id, REVIEWER, form.reason))
+}
+
+/// After a decision: an approved entry starts executing; an entry decided
+/// elsewhere in the meantime needs nothing more (the queue page shows how).
+fn decided(gw: &Gateway, outcome: crate::error::Result<Entry>) -> Response {
+    match outcome {
+        Ok(entry) => {
+            if entry.status == Status::Approved {
+                gw.spawn_execute(entry.id);
+            }
+        }
+        Err(Error::AlreadyDecided { .. }) => {}
+        Err(e) => {
+            return (
+                error_status(&e),
+                axum::response::Html(super::escape(&e.to_string())),
+            )
+                .into_response();
+        }
+    }
+    Redirect::to("/ui/queue").into_response()
+}

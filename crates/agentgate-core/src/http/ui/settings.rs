@@ -1,0 +1,123 @@
+//! Settings: where the gateway listens and how it is reached (read-only: they
+//! need a restart), where credentials live, the pause switch, and the limits
+//! the admin may change while it runs.
+
+use askama::Template;
+use axum::extract::{Form, State};
+use axum::response::Response;
+use http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+
+use super::{Chrome, Notice, done, error_status, form_session, render};
+use crate::gateway::{Gateway, Settings, SettingsUpdate};
+
+#[derive(Template)]
+#[template(path = "settings.html")]
+struct SettingsPage {
+    chrome: Chrome,
+    agent_addr: String,
+    admin_addr: String,
+    public_url: String,
+    data_dir: String,
+    credential_backend: String,
+    settings: Settings,
+}
+
+pub(super) fn settings_page(
+    gw: &Gateway,
+    token: &str,
+    notice: Option<Notice>,
+    status: StatusCode,
+) -> Response {
+    let config = gw.config();
+    render(
+        SettingsPage {
+            chrome: Chrome::new(gw, token, "settings", notice),
+            agent_addr: config.agent_addr.to_string(),
+            admin_addr: config.admin_addr.to_string(),
+            public_url: gw.base_url(),
+            data_dir: config.data_dir.display().to_string(),
+            credential_backend: gw.credential_backend(),
+            settings: gw.settings(),
+        },
+        status,
+    )
+}
+
+/// The numbers as typed; each is checked here for a clear message, then by the
+/// gateway for its range.
+#[derive(Deserialize)]
+pub(super) struct SettingsForm {
+    csrf: String,
+    upstream_timeout_secs: String,
+    pending_expiry_hours: String,
+    reads_per_minute: String,
+    submissions_per_hour: String,
+    audit_retention_days: String,
+}
+
+fn number<T: std::str::FromStr>(label: &str, value: &str) -> Result<T, String> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| format!("{label} must be a whole number, not {:?}.", value.trim()))
+}
+
+fn parse(form: &SettingsForm) -> Result<SettingsUpdate, String> {
+    Ok(SettingsUpdate {
+        upstream_timeout_secs: Some(number("Upstream timeout", &form.upstream_timeout_secs)?),
+        pending_expiry_hours: Some(number("Pending expiry", &form.pending_expiry_hours)?),
+        reads_per_minute: Some(number("Reads per minute", &form.reads_per_minute)?),
+        submissions_per_hour: Some(number("Submissions per hour", &form.submissions_per_hour)?),
+        audit_retention_days: Some(number("Audit retention", &form.audit_retention_days)?),
+    })
+}
+
+pub(super) async fn save_submit(
+    State(gw): State<Gateway>,
+    headers: HeaderMap,
+    Form(form): Form<SettingsForm>,
+) -> Response {
+    let token = form_session!(gw, headers, &form.csrf);
+    let update = match parse(&form) {
+        Ok(u) => u,
+        Err(message) => {
+            return settings_page(&gw, &token, Notice::error(message), StatusCode::BAD_REQUEST);
+        }
+    };
+    match gw.update_settings(update) {
+        Ok(_) => done("/ui/settings", "settings"),
+        Err(e) => settings_page(
+            &gw,
+            &token,
+            Notice::error(format!("Not saved: {e}")),
+            error_status(&e),
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct PauseForm {
+    csrf: String,
+    paused: String,
+    /// The page to return to.
+    back: Option<String>,
+}
+
+pub(super) async fn pause_submit(
+    State(gw): State<Gateway>,
+    headers: HeaderMap,
+    Form(form): Form<PauseForm>,
+) -> Response {
+    let token = form_session!(gw, headers, &form.csrf);
+    let paused = form.paused == "true";
+    // Only the UI's own pages are places to return to.
+    let back = form
+        .back
+        .filter(|b| b.starts_with("/ui/") && !b.starts_with("//"))
+        .unwrap_or_else(|| "/ui/settings".into());
+    match gw.set_paused(paused) {
+        Ok(()) => done(&back, if paused { "paused" } else { "resumed" }),
+        Err(e) => settings_page(&gw, &token, Notice::error(e.to_string()), error_status(&e)),
+    }
+}
