@@ -13,4 +13,5 @@ mod queue;
 mod security;
 mod services;
 mod ui;
+mod ui_pages;
 mod webhooks;
