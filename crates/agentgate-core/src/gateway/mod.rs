@@ -46,6 +46,8 @@ const PAUSED_KEY: &str = "paused";
 const ADMIN_PASSWORD_KEY: &str = "admin_password_hash";
 const INSTANCE_KEY: &str = "instance_id";
 const PEPPER_FINGERPRINT_KEY: &str = "key_pepper_fingerprint";
+/// How long a desktop window's sign-in secret may wait to be used.
+pub const LAUNCH_SECRET_LIFETIME: time::Duration = time::Duration::seconds(60);
 /// Largest upstream body kept in a queue entry's results.
 const MAX_STORED_RESULT_BYTES: usize = 256 * 1024;
 
@@ -101,6 +103,8 @@ struct Inner {
     agent_port: AtomicU16,
     /// One lock per account, so that concurrent requests refresh its tokens once.
     refresh_locks: Mutex<HashMap<AccountKey, Arc<tokio::sync::Mutex<()>>>>,
+    /// Digests of unused launch secrets, with their expiry.
+    launch_secrets: Mutex<Vec<(Vec<u8>, time::OffsetDateTime)>>,
     /// Queue transitions, for live surfaces.
     events: tokio::sync::broadcast::Sender<QueueEvent>,
     /// Cancelled when the server stops, so long-lived streams end and let the
@@ -228,6 +232,7 @@ impl Gateway {
                 refresh_locks: Mutex::new(HashMap::new()),
                 pending_connects: Mutex::new(HashMap::new()),
                 events: events::channel(),
+                launch_secrets: Mutex::new(Vec::new()),
                 closing: tokio_util::sync::CancellationToken::new(),
             }),
         })
@@ -1283,6 +1288,11 @@ impl Gateway {
             return Err(Error::Unauthorized("wrong password".into()));
         }
         self.inner.throttle.record_success(client);
+        self.new_admin_session()
+    }
+
+    fn new_admin_session(&self) -> Result<Secret> {
+        let now = self.inner.clock.now();
         let token = keys::new_admin_token();
         self.inner.store.insert_session(
             &keys::token_digest(&token),
@@ -1290,6 +1300,48 @@ impl Gateway {
             &timestamp(now + admin::SESSION_LIFETIME),
         )?;
         Ok(Secret::new(token))
+    }
+
+    /// A single-use secret that signs the desktop app's own window in without
+    /// the password (`/ui/launch?secret=…`). Only the process that hosts the
+    /// gateway can mint one; it lives [`LAUNCH_SECRET_LIFETIME`] and is kept
+    /// only as a digest, in memory, so it dies with the process.
+    pub fn launch_secret(&self) -> Secret {
+        let secret = keys::new_admin_token();
+        let expires = self.inner.clock.now() + LAUNCH_SECRET_LIFETIME;
+        let mut held = self
+            .inner
+            .launch_secrets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let now = self.inner.clock.now();
+        held.retain(|(_, until)| *until > now);
+        held.push((keys::token_digest(&secret), expires));
+        Secret::new(secret)
+    }
+
+    /// Trades a launch secret for an admin session, once.
+    pub fn redeem_launch_secret(&self, secret: &str) -> Result<Secret> {
+        let digest = keys::token_digest(secret);
+        let now = self.inner.clock.now();
+        let found = {
+            let mut held = self
+                .inner
+                .launch_secrets
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let at = held
+                .iter()
+                .position(|(d, until)| keys::digests_equal(d, &digest) && *until > now);
+            at.map(|i| held.swap_remove(i))
+        };
+        if found.is_none() {
+            return Err(Error::Unauthorized(
+                "this sign-in link is unknown, used or expired".into(),
+            ));
+        }
+        tracing::info!("the desktop window signed in");
+        self.new_admin_session()
     }
 
     pub fn admin_session_valid(&self, token: &str) -> Result<bool> {

@@ -583,3 +583,47 @@ async fn every_ui_form_refuses_a_post_without_the_sessions_csrf_token() {
         assert!(!r.text().await.unwrap().contains("bot"), "{page}");
     }
 }
+
+#[tokio::test]
+async fn the_desktop_window_signs_in_once_with_a_launch_secret() {
+    let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
+    let app = spawn_app_with_clock(clock.clone()).await;
+    let c = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let launch = |secret: String, entry: &str| {
+        c.get(format!(
+            "{}/ui/launch?secret={secret}&entry={entry}",
+            app.admin_url
+        ))
+        .send()
+    };
+    let secret = app.gw.launch_secret().expose().to_string();
+    let r = launch(secret.clone(), "abc123").await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/ui/queue#entry-abc123");
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(cookie.contains("HttpOnly"));
+    let session = cookie.split(';').next().unwrap().to_string();
+    let r = c
+        .get(format!("{}/ui/queue", app.admin_url))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "signed in");
+
+    // Single use; a guess or an agent key is no secret; a stale one expired.
+    assert_eq!(launch(secret, "").await.unwrap().status(), 401);
+    assert_eq!(launch("agt_guess".into(), "").await.unwrap().status(), 401);
+    let key = app.new_agent("bot");
+    assert_eq!(launch(key, "").await.unwrap().status(), 401);
+    let stale = app.gw.launch_secret().expose().to_string();
+    clock.advance(time::Duration::seconds(61));
+    assert_eq!(launch(stale, "").await.unwrap().status(), 401);
+    // An entry id that is not one goes nowhere odd.
+    let secret = app.gw.launch_secret().expose().to_string();
+    let r = launch(secret, "x%22%3E%3Cscript%3E").await.unwrap();
+    assert_eq!(r.headers()["location"], "/ui/queue");
+}

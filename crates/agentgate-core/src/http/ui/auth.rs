@@ -114,20 +114,59 @@ pub(super) async fn login_submit(State(gw): State<Gateway>, req: Request) -> Res
     }
 }
 
+/// Sends the browser to `to` with the session cookie set.
+fn with_session(token: &Secret, to: &str) -> Response {
+    let mut resp = Redirect::to(to).into_response();
+    let cookie = format!(
+        "{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
+        token.expose(),
+        SESSION_LIFETIME.whole_seconds()
+    );
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        resp.headers_mut().insert(http::header::SET_COOKIE, v);
+    }
+    resp
+}
+
+#[derive(Deserialize)]
+pub(super) struct LaunchQuery {
+    secret: Option<String>,
+    /// The queue entry to show (a notification's Review button).
+    entry: Option<String>,
+}
+
+/// The desktop window's way in: a single-use secret minted by the process
+/// hosting the gateway, traded for a session. Any other browser still needs
+/// the password.
+pub(super) async fn launch(
+    State(gw): State<Gateway>,
+    QueryParams(q): QueryParams<LaunchQuery>,
+) -> Response {
+    let target = match q.entry.filter(|id| {
+        !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric())
+    }) {
+        Some(id) => format!("/ui/queue#entry-{id}"),
+        None => "/ui/queue".to_string(),
+    };
+    match q.secret.map(|s| gw.redeem_launch_secret(&s)) {
+        Some(Ok(token)) => with_session(&token, &target),
+        _ => render(
+            LoginPage {
+                setup: false,
+                error: Some(
+                    "This sign-in link is unknown, used or expired. Sign in with the password."
+                        .into(),
+                ),
+                info: None,
+            },
+            StatusCode::UNAUTHORIZED,
+        ),
+    }
+}
+
 async fn signed_in(gw: &Gateway, ip: IpAddr, password: Secret) -> Response {
     match gw.login(ip, password).await {
-        Ok(token) => {
-            let mut resp = Redirect::to("/ui/queue").into_response();
-            let cookie = format!(
-                "{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
-                token.expose(),
-                SESSION_LIFETIME.whole_seconds()
-            );
-            if let Ok(v) = HeaderValue::from_str(&cookie) {
-                resp.headers_mut().insert(http::header::SET_COOKIE, v);
-            }
-            resp
-        }
+        Ok(token) => with_session(&token, "/ui/queue"),
         Err(e @ Error::Throttled { .. }) => {
             login_form(false, Some(e.to_string()), StatusCode::TOO_MANY_REQUESTS)
         }

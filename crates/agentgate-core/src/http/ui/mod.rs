@@ -48,6 +48,7 @@ pub fn routes() -> Router<Gateway> {
         .route("/ui/setup", get(auth::setup_page).post(auth::setup_submit))
         .route("/ui/login", get(auth::login_page).post(auth::login_submit))
         .route("/ui/logout", post(auth::logout))
+        .route("/ui/launch", get(auth::launch))
         .route("/ui/events", get(events::stream))
         .route("/ui/queue", get(queue::page))
         .route("/ui/queue/pending", get(queue::fragment))
