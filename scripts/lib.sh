@@ -34,3 +34,5 @@ ensure_rust() {
 }
 
 BUILD_PACKAGES=(build-essential pkg-config libdbus-1-dev)
+# What the desktop crate (Tauri 2 on WebKitGTK) needs to compile.
+DESKTOP_BUILD_PACKAGES=(libssl-dev libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev)

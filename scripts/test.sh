@@ -7,7 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-install_packages "${BUILD_PACKAGES[@]}" dbus gnome-keyring libsecret-tools chromium chromium-driver
+install_packages "${BUILD_PACKAGES[@]}" "${DESKTOP_BUILD_PACKAGES[@]}" \
+  dbus dbus-x11 gnome-keyring libsecret-tools chromium chromium-driver \
+  xvfb xauth dunst libnotify-bin
 ensure_rust
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 

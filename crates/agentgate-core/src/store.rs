@@ -645,6 +645,13 @@ impl Store {
         Ok(())
     }
 
+    pub fn count_with_status(&self, status: Status) -> Result<usize> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached("SELECT count(*) FROM queue WHERE status = ?1")?;
+        let n: i64 = stmt.query_row([status.as_str()], |r| r.get(0))?;
+        Ok(n as usize)
+    }
+
     /// (entries, latest change): changes with every insert and transition.
     pub fn queue_stamp(&self) -> Result<(i64, String)> {
         let conn = self.conn();

@@ -52,6 +52,11 @@ impl Gateway {
         self.inner.closing.clone()
     }
 
+    /// How many entries wait for a human decision.
+    pub fn pending_count(&self) -> Result<usize> {
+        self.inner.store.count_with_status(Status::Pending)
+    }
+
     pub(super) fn publish(&self, event: QueueEvent) {
         // Nobody listening is normal (a headless gateway with no browser open).
         let _ = self.inner.events.send(event);

@@ -33,8 +33,6 @@ use sha2::{Digest, Sha256};
 use super::admin::session_cookie;
 use crate::error::Error;
 use crate::gateway::Gateway;
-use crate::queue::Status;
-use crate::store::EntryFilter;
 
 /// How the UI names itself in `reviewed_by` (and so in the audit log).
 const REVIEWER: &str = "web-admin";
@@ -376,17 +374,10 @@ pub(super) struct Chrome {
 
 impl Chrome {
     fn new(gw: &Gateway, session: &str, current: &'static str, notice: Option<Notice>) -> Chrome {
-        let pending = gw
-            .entries(&EntryFilter {
-                status: Some(Status::Pending),
-                limit: Some(1000),
-                ..Default::default()
-            })
-            .map_or(0, |e| e.len());
         Chrome {
             csrf: csrf_for(session),
             current,
-            pending,
+            pending: gw.pending_count().unwrap_or(0),
             paused: gw.is_paused().unwrap_or(false),
             notice,
         }

@@ -1,0 +1,175 @@
+//! The desktop app: a thin Tauri shell over `agentgate-core`. It starts the
+//! gateway (both listeners) on the app's runtime, keeps it serving while the
+//! window is hidden, and adds what only a desktop can: a tray with the number
+//! waiting and a pause switch, native notifications with Approve / Reject /
+//! Review, a window signed in without the password, one instance, and start
+//! at login. Every decision goes through the same core functions as the web
+//! admin and the CLI.
+
+mod notify;
+mod tray;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use agentgate_core::clock::SystemClock;
+use agentgate_core::config::{Config, Overrides};
+use agentgate_core::server::RunningServer;
+use agentgate_core::{Gateway, credentials};
+use tauri::{AppHandle, Manager, RunEvent, WebviewUrl, WebviewWindowBuilder, WindowEvent};
+
+/// How the desktop names itself in `reviewed_by` for decisions made in a
+/// notification (the window is the web admin and names itself so).
+pub const NOTIFICATION_REVIEWER: &str = "notification";
+
+/// What the app keeps while it runs.
+pub struct Desktop {
+    pub gw: Gateway,
+    pub admin_url: String,
+    server: std::sync::Mutex<Option<RunningServer>>,
+    /// Set once Quit was chosen, so that the exit is not turned into a hide.
+    quitting: AtomicBool,
+}
+
+/// Starts the app. Errors before the window exists are printed and end the
+/// process with status 1.
+pub fn run() {
+    init_tracing();
+    let app = tauri::Builder::default()
+        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
+            // A second launch only brings the first one forward.
+            show_window(app, None);
+        }))
+        .plugin(tauri_plugin_autostart::init(
+            tauri_plugin_autostart::MacosLauncher::LaunchAgent,
+            None,
+        ))
+        .setup(|app| {
+            let desktop = tauri::async_runtime::block_on(start_gateway())?;
+            let desktop = Arc::new(desktop);
+            app.manage(desktop.clone());
+            tray::create(app.handle(), &desktop)?;
+            notify::start(app.handle().clone(), desktop.clone());
+            if std::env::var_os("AGENTGATE_DESKTOP_HIDDEN").is_none() {
+                show_window(app.handle(), None);
+            }
+            Ok(())
+        })
+        .build(tauri::generate_context!())
+        .unwrap_or_else(|e| {
+            eprintln!("agentgate: the desktop app could not start: {e}");
+            std::process::exit(1);
+        });
+    app.run(|app, event| match event {
+        // Closing the window hides it: the gateway keeps serving from the tray.
+        RunEvent::WindowEvent {
+            label,
+            event: WindowEvent::CloseRequested { api, .. },
+            ..
+        } => {
+            api.prevent_close();
+            if let Some(w) = app.get_webview_window(&label) {
+                let _ = w.hide();
+            }
+        }
+        RunEvent::ExitRequested { api, code, .. } => {
+            let quitting = app
+                .try_state::<Arc<Desktop>>()
+                .is_some_and(|d| d.quitting.load(Ordering::SeqCst));
+            // With no window left the app lives on in the tray; only Quit ends it.
+            if !quitting && code.is_none() {
+                api.prevent_exit();
+            }
+        }
+        RunEvent::Exit => {
+            if let Some(d) = app.try_state::<Arc<Desktop>>() {
+                stop_gateway(&d);
+            }
+        }
+        _ => {}
+    });
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AGENTGATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Opens the data folder, the keychain and both listeners, as `agentgate
+/// serve` would, from the same configuration sources.
+async fn start_gateway() -> anyhow::Result<Desktop> {
+    let config = Config::load(&Overrides::default())?;
+    let creds = credentials::open(&config)?;
+    let gw = Gateway::open(config, creds, Arc::new(SystemClock))?;
+    let server = agentgate_core::server::start(gw.clone()).await?;
+    let admin_url = format!("http://{}", server.admin_addr);
+    // The line tests and scripts wait for, as `agentgate serve` prints it.
+    eprintln!(
+        "agentgate: agents on http://{}, admin on {admin_url} (desktop)",
+        server.agent_addr
+    );
+    Ok(Desktop {
+        gw,
+        admin_url,
+        server: std::sync::Mutex::new(Some(server)),
+        quitting: AtomicBool::new(false),
+    })
+}
+
+/// Stops the gateway gracefully: open requests and executing batches finish.
+fn stop_gateway(d: &Desktop) {
+    let server = d.server.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some(server) = server {
+        tauri::async_runtime::block_on(server.shutdown());
+    }
+}
+
+/// Quits the app: the gateway stops cleanly, then the process ends.
+pub fn quit(app: &AppHandle) {
+    if let Some(d) = app.try_state::<Arc<Desktop>>() {
+        d.quitting.store(true, Ordering::SeqCst);
+    }
+    app.exit(0);
+}
+
+/// Shows the window (creating it the first time), signed in with a fresh
+/// single-use launch secret, on the given queue entry if any.
+pub fn show_window(app: &AppHandle, entry: Option<&str>) {
+    let Some(d) = app.try_state::<Arc<Desktop>>() else {
+        return;
+    };
+    let mut url = format!(
+        "{}/ui/launch?secret={}",
+        d.admin_url,
+        d.gw.launch_secret().expose()
+    );
+    if let Some(id) = entry {
+        url.push_str("&entry=");
+        url.push_str(id);
+    }
+    let Ok(url) = url.parse::<tauri::Url>() else {
+        return;
+    };
+    match app.get_webview_window("main") {
+        Some(w) => {
+            let _ = w.navigate(url);
+            let _ = w.show();
+            let _ = w.unminimize();
+            let _ = w.set_focus();
+        }
+        None => {
+            let built = WebviewWindowBuilder::new(app, "main", WebviewUrl::External(url))
+                .title("agentgate")
+                .inner_size(960.0, 760.0)
+                .min_inner_size(360.0, 480.0)
+                .build();
+            if let Err(e) = built {
+                tracing::error!(error = %e, "the window could not be opened");
+            }
+        }
+    }
+}

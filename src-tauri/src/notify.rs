@@ -1,0 +1,272 @@
+//! Native notifications for queued writes, through `notify-rust` (the
+//! freedesktop notification service on Linux).
+//!
+//! Each new pending entry pops one notification: who wants what, on which
+//! account, plus the agent's comment, with Approve, Reject and Review. Approve
+//! and Reject call the same core functions as every other surface, so an entry
+//! decided elsewhere is not decided twice; a destructive request (DELETE) asks
+//! once more before it is approved. When an entry is decided elsewhere its
+//! notification is closed. More than [`BURST_LIMIT`] within [`BURST_WINDOW`]
+//! become one "N writes waiting" notification. Clicking the body (the
+//! `default` action, which daemons without buttons still offer) opens the
+//! review. With no notification service at all the gateway carries on and the
+//! tray still shows the count.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use agentgate_core::queue::{Entry, Status};
+use agentgate_core::services;
+use notify_rust::{Notification, Timeout};
+use tauri::AppHandle;
+
+use crate::{Desktop, NOTIFICATION_REVIEWER};
+
+/// More notifications than this within [`BURST_WINDOW`] are one summary.
+const BURST_LIMIT: usize = 3;
+const BURST_WINDOW: Duration = Duration::from_secs(10);
+/// The agent's comment is cut to this many characters in a notification.
+const COMMENT_CHARS: usize = 200;
+
+#[derive(Default)]
+struct Shown {
+    /// The notification showing each entry, by entry id.
+    by_entry: HashMap<String, u32>,
+    /// When recent notifications were shown, for the burst rule.
+    recent: VecDeque<Instant>,
+    /// The "N writes waiting" notification, while one is up.
+    summary: Option<u32>,
+}
+
+pub fn start(app: AppHandle, desktop: Arc<Desktop>) {
+    let shown = Arc::new(Mutex::new(Shown::default()));
+    tauri::async_runtime::spawn(async move {
+        let mut events = desktop.gw.subscribe();
+        loop {
+            let event = match events.recv().await {
+                Ok(e) => e,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            };
+            let (app, desktop, shown) = (app.clone(), desktop.clone(), shown.clone());
+            // notify-rust talks to D-Bus synchronously: keep it off the runtime.
+            std::thread::spawn(move || match (event.from, event.to) {
+                (None, Status::Pending) => announce(&app, &desktop, &shown, &event.entry),
+                (Some(Status::Pending), _) => withdraw(&shown, &event.entry.id, event.to),
+                _ => {}
+            });
+        }
+    });
+}
+
+/// The one readable line: who wants what, on which account.
+pub fn headline(e: &Entry) -> String {
+    let what = match services::find(&e.service) {
+        Some(def) => match e.requests.as_slice() {
+            [only] => def.describe(only),
+            [first, rest @ ..] => format!("{} (+{} more)", def.describe(first), rest.len()),
+            [] => "an empty batch".into(),
+        },
+        None => format!("{} requests", e.requests.len()),
+    };
+    format!(
+        "{} wants to: {what} (on {}/{})",
+        e.agent_name, e.service, e.account_name
+    )
+}
+
+fn is_destructive(e: &Entry) -> bool {
+    e.requests.iter().any(|r| r.method == "DELETE")
+}
+
+fn announce(app: &AppHandle, desktop: &Arc<Desktop>, shown: &Mutex<Shown>, entry: &Entry) {
+    let burst = {
+        let mut s = shown.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        while s
+            .recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > BURST_WINDOW)
+        {
+            s.recent.pop_front();
+        }
+        s.recent.push_back(now);
+        s.recent.len() > BURST_LIMIT
+    };
+    if burst {
+        summarize(app, desktop, shown);
+        return;
+    }
+    let mut comment: String = entry.comment.chars().take(COMMENT_CHARS).collect();
+    if entry.comment.chars().count() > COMMENT_CHARS {
+        comment.push('…');
+    }
+    let mut n = Notification::new();
+    n.appname("agentgate")
+        .summary(&headline(entry))
+        .body(&comment)
+        .action("default", "Review")
+        .action("approve", "Approve")
+        .action("reject", "Reject")
+        .action("review", "Review")
+        .timeout(Timeout::Never);
+    let handle = match n.show() {
+        Ok(h) => h,
+        Err(e) => {
+            // No notification service: the tray's count still tells.
+            tracing::warn!(error = %e, "could not show a notification");
+            return;
+        }
+    };
+    shown
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .by_entry
+        .insert(entry.id.clone(), handle.id());
+    let id = entry.id.clone();
+    let destructive = is_destructive(entry);
+    let headline = headline(entry);
+    handle.wait_for_action(|action| match action {
+        "approve" if destructive => confirm_destructive(app, desktop, &id, &headline),
+        "approve" => decide(desktop, &id, true),
+        "reject" => decide(desktop, &id, false),
+        "review" | "default" => crate::show_window(app, Some(&id)),
+        _ => {}
+    });
+}
+
+/// A destructive request is approved only after a second, explicit yes.
+fn confirm_destructive(app: &AppHandle, desktop: &Arc<Desktop>, id: &str, headline: &str) {
+    let mut n = Notification::new();
+    n.appname("agentgate")
+        .summary("Really approve a deletion?")
+        .body(&format!("{headline}\nThis cannot be undone."))
+        .action("confirm", "Yes, approve")
+        .action("cancel", "Cancel")
+        .action("default", "Review")
+        .timeout(Timeout::Never);
+    match n.show() {
+        Ok(handle) => handle.wait_for_action(|action| match action {
+            "confirm" => decide(desktop, id, true),
+            "default" => crate::show_window(app, Some(id)),
+            _ => {}
+        }),
+        // Without a way to ask again, the window asks instead.
+        Err(_) => crate::show_window(app, Some(id)),
+    }
+}
+
+/// Approves (and starts) or rejects an entry through the core, as every
+/// surface does; an entry decided elsewhere meanwhile stays as it was.
+fn decide(desktop: &Arc<Desktop>, id: &str, approve: bool) {
+    let gw = desktop.gw.clone();
+    let outcome = if approve {
+        gw.approve(id, NOTIFICATION_REVIEWER)
+    } else {
+        gw.reject(id, NOTIFICATION_REVIEWER, None)
+    };
+    match outcome {
+        Ok(entry) if entry.status == Status::Approved => {
+            let id = entry.id;
+            tauri::async_runtime::spawn(async move { gw.spawn_execute(id) });
+        }
+        Ok(_) => {}
+        Err(e) => tracing::info!(entry = %id, error = %e, "not decided from the notification"),
+    }
+}
+
+/// Shows or updates the one "N writes waiting" notification of a burst.
+fn summarize(app: &AppHandle, desktop: &Arc<Desktop>, shown: &Mutex<Shown>) {
+    let waiting = crate::tray::pending_count(desktop);
+    let mut n = Notification::new();
+    n.appname("agentgate")
+        .summary(&format!("{waiting} writes waiting"))
+        .body("Agents queued several writes at once. Review them in agentgate.")
+        .action("default", "Review")
+        .action("review", "Review")
+        .timeout(Timeout::Never);
+    let existing = shown.lock().unwrap_or_else(|e| e.into_inner()).summary;
+    if let Some(id) = existing {
+        // Replaces the summary in place; its waiting thread is still there.
+        n.id(id);
+        let _ = n.show();
+        return;
+    }
+    match n.show() {
+        Ok(handle) => {
+            shown.lock().unwrap_or_else(|e| e.into_inner()).summary = Some(handle.id());
+            handle.wait_for_action(|action| {
+                if matches!(action, "review" | "default") {
+                    crate::show_window(app, None);
+                }
+            });
+            shown.lock().unwrap_or_else(|e| e.into_inner()).summary = None;
+        }
+        Err(e) => tracing::warn!(error = %e, "could not show a notification"),
+    }
+}
+
+/// Closes the notification of an entry decided elsewhere (or by it).
+fn withdraw(shown: &Mutex<Shown>, entry_id: &str, to: Status) {
+    let Some(id) = shown
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .by_entry
+        .remove(entry_id)
+    else {
+        return;
+    };
+    // notify-rust closes through a handle: taking over the id with a last word
+    // gives one, and closing it ends the waiting thread too.
+    let mut n = Notification::new();
+    n.appname("agentgate")
+        .id(id)
+        .summary(&format!("Write {}", to.as_str()))
+        .timeout(Timeout::Milliseconds(1000));
+    if let Ok(handle) = n.show() {
+        handle.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use agentgate_core::queue::WriteRequest;
+
+    fn entry(method: &str) -> Entry {
+        Entry {
+            id: "abc".into(),
+            agent_id: 1,
+            agent_name: "bot".into(),
+            service: "github".into(),
+            account_name: "personal".into(),
+            comment: "Please".into(),
+            requests: vec![WriteRequest {
+                method: method.into(),
+                path: "/repos/o/r/issues".into(),
+                body: Some(serde_json::json!({"title": "Login bug"})),
+                headers: Default::default(),
+            }],
+            status: Status::Pending,
+            submitted_at: String::new(),
+            reviewed_at: None,
+            reviewed_by: None,
+            started_at: None,
+            completed_at: None,
+            rejection_reason: None,
+            results: Vec::new(),
+            notification: None,
+        }
+    }
+
+    #[test]
+    fn the_headline_says_who_wants_what_where() {
+        assert_eq!(
+            headline(&entry("POST")),
+            "bot wants to: Create issue 'Login bug' in o/r (on github/personal)"
+        );
+        assert!(!is_destructive(&entry("POST")));
+        assert!(is_destructive(&entry("DELETE")));
+    }
+}
