@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 install_packages "${BUILD_PACKAGES[@]}" "${DESKTOP_BUILD_PACKAGES[@]}" \
   dbus dbus-x11 gnome-keyring libsecret-tools chromium chromium-driver \
-  xvfb xauth dunst libnotify-bin
+  xvfb xauth dunst libnotify-bin libglib2.0-bin imagemagick
 ensure_rust
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
@@ -18,11 +18,25 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test (inside a D-Bus session with an unlocked throw-away keyring)"
-export AGENTGATE_TEST_KEYCHAIN=1 AGENTGATE_TEST_BROWSER=1
+export AGENTGATE_TEST_KEYCHAIN=1 AGENTGATE_TEST_BROWSER=1 AGENTGATE_TEST_DESKTOP=1
 exec dbus-run-session -- bash -c '
   set -euo pipefail
   export XDG_DATA_HOME="$(mktemp -d)" XDG_RUNTIME_DIR="$(mktemp -d)"
   chmod 700 "$XDG_RUNTIME_DIR"
+  trap "kill \$(jobs -p) 2>/dev/null || true" EXIT
   printf "throwaway-test-keyring" | gnome-keyring-daemon --unlock --components=secrets >/dev/null
+  # A virtual display for the desktop app, and dunst as its notification
+  # service, started before anything asks for one (a first call would start
+  # another dunst with the default config).
+  display=$((100 + RANDOM % 800))
+  Xvfb ":$display" -screen 0 1280x900x24 -nolisten tcp >/dev/null 2>&1 &
+  export DISPLAY=":$display"
+  for _ in $(seq 100); do [ -S "/tmp/.X11-unix/X$display" ] && break; sleep 0.1; done
+  dunst -config /dev/null >/dev/null 2>&1 &
+  for _ in $(seq 100); do
+    gdbus call --session --dest org.freedesktop.DBus --object-path /org/freedesktop/DBus \
+      --method org.freedesktop.DBus.NameHasOwner org.freedesktop.Notifications 2>/dev/null | grep -q true && break
+    sleep 0.1
+  done
   cargo test --workspace --locked
 '

@@ -26,6 +26,7 @@ pub const NOTIFICATION_REVIEWER: &str = "notification";
 pub struct Desktop {
     pub gw: Gateway,
     pub admin_url: String,
+    pub agent_addr: std::net::SocketAddr,
     server: std::sync::Mutex<Option<RunningServer>>,
     /// Set once Quit was chosen, so that the exit is not turned into a hide.
     quitting: AtomicBool,
@@ -45,14 +46,22 @@ pub fn run() {
             None,
         ))
         .setup(|app| {
-            let desktop = tauri::async_runtime::block_on(start_gateway())?;
-            let desktop = Arc::new(desktop);
+            let gw = open_gateway()?;
+            // Subscribed before the listeners open, so that no write queued in
+            // the first instant goes unannounced.
+            let (tray_events, notify_events) = (gw.subscribe(), gw.subscribe());
+            let desktop = Arc::new(tauri::async_runtime::block_on(start_gateway(gw))?);
             app.manage(desktop.clone());
-            tray::create(app.handle(), &desktop)?;
-            notify::start(app.handle().clone(), desktop.clone());
+            tray::create(app.handle(), &desktop, tray_events)?;
+            notify::start(app.handle().clone(), desktop.clone(), notify_events);
             if std::env::var_os("AGENTGATE_DESKTOP_HIDDEN").is_none() {
                 show_window(app.handle(), None);
             }
+            // The line tests and scripts wait for, as `agentgate serve` prints it.
+            eprintln!(
+                "agentgate: agents on http://{}, admin on {} (desktop)",
+                desktop.agent_addr, desktop.admin_url
+            );
             Ok(())
         })
         .build(tauri::generate_context!())
@@ -99,22 +108,21 @@ fn init_tracing() {
         .try_init();
 }
 
-/// Opens the data folder, the keychain and both listeners, as `agentgate
-/// serve` would, from the same configuration sources.
-async fn start_gateway() -> anyhow::Result<Desktop> {
+/// Opens the data folder and the keychain, as `agentgate serve` would, from
+/// the same configuration sources.
+fn open_gateway() -> anyhow::Result<Gateway> {
     let config = Config::load(&Overrides::default())?;
     let creds = credentials::open(&config)?;
-    let gw = Gateway::open(config, creds, Arc::new(SystemClock))?;
+    Ok(Gateway::open(config, creds, Arc::new(SystemClock))?)
+}
+
+/// Opens both listeners.
+async fn start_gateway(gw: Gateway) -> anyhow::Result<Desktop> {
     let server = agentgate_core::server::start(gw.clone()).await?;
-    let admin_url = format!("http://{}", server.admin_addr);
-    // The line tests and scripts wait for, as `agentgate serve` prints it.
-    eprintln!(
-        "agentgate: agents on http://{}, admin on {admin_url} (desktop)",
-        server.agent_addr
-    );
     Ok(Desktop {
         gw,
-        admin_url,
+        admin_url: format!("http://{}", server.admin_addr),
+        agent_addr: server.agent_addr,
         server: std::sync::Mutex::new(Some(server)),
         quitting: AtomicBool::new(false),
     })

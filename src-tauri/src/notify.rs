@@ -16,6 +16,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use agentgate_core::QueueEvent;
 use agentgate_core::queue::{Entry, Status};
 use agentgate_core::services;
 use notify_rust::{Notification, Timeout};
@@ -39,10 +40,13 @@ struct Shown {
     summary: Option<u32>,
 }
 
-pub fn start(app: AppHandle, desktop: Arc<Desktop>) {
+pub fn start(
+    app: AppHandle,
+    desktop: Arc<Desktop>,
+    mut events: tokio::sync::broadcast::Receiver<QueueEvent>,
+) {
     let shown = Arc::new(Mutex::new(Shown::default()));
     tauri::async_runtime::spawn(async move {
-        let mut events = desktop.gw.subscribe();
         loop {
             let event = match events.recv().await {
                 Ok(e) => e,
@@ -127,13 +131,23 @@ fn announce(app: &AppHandle, desktop: &Arc<Desktop>, shown: &Mutex<Shown>, entry
     let id = entry.id.clone();
     let destructive = is_destructive(entry);
     let headline = headline(entry);
-    handle.wait_for_action(|action| match action {
+    match chosen_action(handle).as_str() {
         "approve" if destructive => confirm_destructive(app, desktop, &id, &headline),
         "approve" => decide(desktop, &id, true),
         "reject" => decide(desktop, &id, false),
         "review" | "default" => crate::show_window(app, Some(&id)),
         _ => {}
-    });
+    }
+}
+
+/// Waits until the notification is acted on or closed and says how. The
+/// action is handled after the wait has returned: notify-rust runs the wait on
+/// its own executor, and showing another notification from inside its
+/// callback would wait on that same executor forever.
+fn chosen_action(handle: notify_rust::NotificationHandle) -> String {
+    let mut chosen = String::new();
+    handle.wait_for_action(|action| chosen = action.to_string());
+    chosen
 }
 
 /// A destructive request is approved only after a second, explicit yes.
@@ -147,11 +161,11 @@ fn confirm_destructive(app: &AppHandle, desktop: &Arc<Desktop>, id: &str, headli
         .action("default", "Review")
         .timeout(Timeout::Never);
     match n.show() {
-        Ok(handle) => handle.wait_for_action(|action| match action {
+        Ok(handle) => match chosen_action(handle).as_str() {
             "confirm" => decide(desktop, id, true),
             "default" => crate::show_window(app, Some(id)),
             _ => {}
-        }),
+        },
         // Without a way to ask again, the window asks instead.
         Err(_) => crate::show_window(app, Some(id)),
     }
@@ -196,11 +210,9 @@ fn summarize(app: &AppHandle, desktop: &Arc<Desktop>, shown: &Mutex<Shown>) {
     match n.show() {
         Ok(handle) => {
             shown.lock().unwrap_or_else(|e| e.into_inner()).summary = Some(handle.id());
-            handle.wait_for_action(|action| {
-                if matches!(action, "review" | "default") {
-                    crate::show_window(app, None);
-                }
-            });
+            if matches!(chosen_action(handle).as_str(), "review" | "default") {
+                crate::show_window(app, None);
+            }
             shown.lock().unwrap_or_else(|e| e.into_inner()).summary = None;
         }
         Err(e) => tracing::warn!(error = %e, "could not show a notification"),

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use agentgate_core::QueueEvent;
 use tauri::image::Image;
 use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::TrayIconBuilder;
@@ -24,7 +25,11 @@ struct Items {
     pause: CheckMenuItem<Wry>,
 }
 
-pub fn create(app: &AppHandle, desktop: &Arc<Desktop>) -> tauri::Result<()> {
+pub fn create(
+    app: &AppHandle,
+    desktop: &Arc<Desktop>,
+    mut events: tokio::sync::broadcast::Receiver<QueueEvent>,
+) -> tauri::Result<()> {
     let waiting = MenuItem::with_id(app, "waiting", "Nothing waiting", true, None::<&str>)?;
     let open = MenuItem::with_id(app, "open", "Open agentgate", true, None::<&str>)?;
     let pause = CheckMenuItem::with_id(
@@ -96,7 +101,6 @@ pub fn create(app: &AppHandle, desktop: &Arc<Desktop>) -> tauri::Result<()> {
     let items = Items { waiting, pause };
     let desktop = desktop.clone();
     tauri::async_runtime::spawn(async move {
-        let mut events = desktop.gw.subscribe();
         let mut tick = tokio::time::interval(RECHECK);
         loop {
             refresh(&desktop, &items, tray.as_ref());

@@ -30,6 +30,6 @@ pub use error::{Error, Result};
 pub use gateway::audit::{to_csv as audit_csv, to_json_lines as audit_json_lines};
 pub use gateway::{
     AccountInfo, AccountTest, AgentRead, Gateway, GrantInfo, MAX_GRANT_MINUTES, NewAccount,
-    OAuthClientConfig, OAuthClientInfo, PolicyView, RuleSpec, Settings, SettingsUpdate,
+    OAuthClientConfig, OAuthClientInfo, PolicyView, QueueEvent, RuleSpec, Settings, SettingsUpdate,
 };
 pub use store::{Agent, AuditFilter, AuditRecord, EntryFilter};

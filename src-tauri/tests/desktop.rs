@@ -1,0 +1,575 @@
+//! The real desktop app binary under Xvfb, with a D-Bus session, dunst as the
+//! notification service and (for the keychain test) an unlocked gnome-keyring.
+//! `scripts/test.sh` provides all of that and sets `AGENTGATE_TEST_DESKTOP=1`;
+//! without it these tests skip.
+//!
+//! Notifications are watched with `dbus-monitor` (the app's `Notify` and
+//! `CloseNotification` calls and the ids dunst answers with), and a button
+//! press is the `ActionInvoked` signal emitted with `gdbus`, as dunst emits it.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use agentgate_core::NewAccount;
+use agentgate_core::clock::SystemClock;
+use agentgate_core::config::{Config, CredentialBackend};
+use agentgate_core::secret::Secret;
+use agentgate_core::{Gateway, credentials};
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const APP: &str = env!("CARGO_BIN_EXE_agentgate-desktop");
+const TOKEN: &str = "ghp_desktop_token_0123456789";
+const PASSWORD: &str = "desktop admin password";
+const WAIT: Duration = Duration::from_secs(20);
+
+/// The app is single-instance per session: its tests take turns.
+static ONE_APP: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn enabled() -> bool {
+    let on = std::env::var("AGENTGATE_TEST_DESKTOP").as_deref() == Ok("1");
+    if !on {
+        eprintln!(
+            "skipping: set AGENTGATE_TEST_DESKTOP=1 inside Xvfb + D-Bus + dunst (scripts/test.sh does)"
+        );
+    }
+    on
+}
+
+/// A data folder prepared through the core library: an agent, a GitHub
+/// account at the mock, the admin password.
+struct Install {
+    data: tempfile::TempDir,
+    keys: tempfile::TempDir,
+    backend: CredentialBackend,
+}
+
+impl Install {
+    fn new(backend: CredentialBackend) -> Install {
+        Install {
+            data: tempfile::tempdir().unwrap(),
+            keys: tempfile::tempdir().unwrap(),
+            backend,
+        }
+    }
+
+    fn key_file(&self) -> PathBuf {
+        self.keys.path().join("secrets.key")
+    }
+
+    fn config(&self) -> Config {
+        let mut c = Config::with_data_dir(self.data.path());
+        c.credential_backend = self.backend;
+        if self.backend == CredentialBackend::EncryptedFile {
+            if !self.key_file().exists() {
+                credentials::generate_key_file(&self.key_file()).unwrap();
+            }
+            c.secrets_key_file = Some(self.key_file());
+        }
+        c
+    }
+
+    /// Sets up an agent (returning its key) and, when `github` is given, a
+    /// GitHub account `personal` there.
+    fn prepare(&self, github: Option<&str>) -> String {
+        let config = self.config();
+        let creds = credentials::open(&config).unwrap();
+        let gw = Gateway::open(config, creds, Arc::new(SystemClock)).unwrap();
+        gw.set_admin_password(&Secret::new(PASSWORD)).unwrap();
+        let key = gw.create_agent("claude").unwrap().1.expose().to_string();
+        if let Some(base) = github {
+            gw.add_account(NewAccount {
+                service: "github".into(),
+                name: "personal".into(),
+                base_url: Some(base.into()),
+                credentials: BTreeMap::from([("token".to_string(), Secret::new(TOKEN))]),
+            })
+            .unwrap();
+        }
+        key
+    }
+
+    fn launch(&self) -> App {
+        let mut cmd = Command::new(APP);
+        cmd.env("AGENTGATE_DATA_DIR", self.data.path())
+            .env("AGENTGATE_LISTEN", "127.0.0.1:0")
+            .env("AGENTGATE_ADMIN_LISTEN", "127.0.0.1:0")
+            .env("AGENTGATE_LOG", "info")
+            .env(
+                "AGENTGATE_CREDENTIAL_BACKEND",
+                match self.backend {
+                    CredentialBackend::EncryptedFile => "encrypted-file",
+                    _ => "keychain",
+                },
+            )
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if self.backend == CredentialBackend::EncryptedFile {
+            cmd.env("AGENTGATE_SECRETS_KEY_FILE", self.key_file());
+        }
+        let started = Instant::now();
+        let mut child = cmd.spawn().expect("the desktop app starts");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        let log2 = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.starts_with("agentgate: agents on http://") {
+                    let _ = tx.send(line.clone());
+                }
+                let mut l = log2.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| {
+                panic!(
+                    "the desktop app did not report its addresses:\n{}",
+                    log.lock().unwrap()
+                )
+            });
+        let addr = |prefix: &str| {
+            let rest = &line[line.find(prefix).unwrap() + prefix.len()..];
+            format!("http://{}", rest.split([',', ' ']).next().unwrap())
+        };
+        App {
+            child,
+            agent: addr("agents on http://"),
+            admin: addr("admin on http://"),
+            log,
+            started,
+        }
+    }
+}
+
+struct App {
+    child: Child,
+    agent: String,
+    admin: String,
+    log: Arc<Mutex<String>>,
+    started: Instant,
+}
+
+impl App {
+    fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    async fn submit(&self, key: &str, method: &str, title: &str) -> String {
+        let r = reqwest::Client::new()
+            .post(format!(
+                "{}/api/queue/github/personal/submit",
+                self.agent
+            ))
+            .bearer_auth(key)
+            .json(&json!({
+                "requests": [{"method": method, "path": "/repos/o/r/issues", "body": {"title": title}}],
+                "comment": format!("please: {title}"),
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let v: Value = r.json().await.unwrap();
+        v["id"].as_str().unwrap().to_string()
+    }
+
+    async fn status(&self, key: &str, id: &str) -> Value {
+        reqwest::Client::new()
+            .get(format!(
+                "{}/api/queue/github/personal/status/{id}",
+                self.agent
+            ))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    async fn wait_status(&self, key: &str, id: &str, want: &str) -> Value {
+        let start = Instant::now();
+        loop {
+            let v = self.status(key, id).await;
+            if v["status"] == want {
+                return v;
+            }
+            assert!(
+                start.elapsed() < WAIT,
+                "{id} is {}, not {want}",
+                v["status"]
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn admin_token(&self) -> String {
+        let v: Value = reqwest::Client::new()
+            .post(format!("{}/admin/login", self.admin))
+            .json(&json!({"password": PASSWORD}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["token"].as_str().unwrap().to_string()
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One D-Bus method call or return that `dbus-monitor` printed.
+#[derive(Debug, Clone)]
+struct Message {
+    kind: String,
+    sender: String,
+    destination: String,
+    serial: String,
+    reply_serial: String,
+    member: String,
+    args: Vec<String>,
+}
+
+/// `dbus-monitor` on the session bus, parsed as it prints.
+struct Monitor {
+    child: Child,
+    messages: Arc<Mutex<Vec<Message>>>,
+}
+
+impl Monitor {
+    fn start() -> Monitor {
+        // Line-buffered: piped, dbus-monitor would hold its output back.
+        let mut child = Command::new("stdbuf")
+            .args([
+                "-oL",
+                "dbus-monitor",
+                "--session",
+                "type='method_call',interface='org.freedesktop.Notifications'",
+                "type='method_return'",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dbus-monitor (package dbus) is installed");
+        let messages = Arc::new(Mutex::new(Vec::<Message>::new()));
+        let out = child.stdout.take().unwrap();
+        let m2 = messages.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let field = |name: &str| {
+                    line.split_whitespace()
+                        .find_map(|w| w.strip_prefix(&format!("{name}=")))
+                        .unwrap_or("")
+                        .trim_end_matches(';')
+                        .to_string()
+                };
+                let mut all = m2.lock().unwrap();
+                if line.starts_with("method call") || line.starts_with("method return") {
+                    all.push(Message {
+                        kind: line
+                            .split_whitespace()
+                            .take(2)
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                        sender: field("sender"),
+                        destination: field("destination"),
+                        serial: field("serial"),
+                        reply_serial: field("reply_serial"),
+                        member: field("member"),
+                        args: Vec::new(),
+                    });
+                } else if line.starts_with("   ")
+                    && let Some(last) = all.last_mut()
+                {
+                    last.args.push(line.trim().to_string());
+                }
+            }
+        });
+        // Let it subscribe before anything is sent.
+        std::thread::sleep(Duration::from_millis(300));
+        Monitor { child, messages }
+    }
+
+    /// Notify calls so far whose summary contains `text`, with the ids dunst
+    /// gave them.
+    fn notified(&self, text: &str) -> Vec<(u32, Message)> {
+        let all = self.messages.lock().unwrap().clone();
+        all.iter()
+            .filter(|m| {
+                m.kind == "method call"
+                    && m.member == "Notify"
+                    && m.args.get(3).is_some_and(|s| s.contains(text))
+            })
+            .filter_map(|call| {
+                let ret = all.iter().find(|r| {
+                    r.kind == "method return"
+                        && r.reply_serial == call.serial
+                        && r.destination == call.sender
+                })?;
+                let id = ret.args.first()?.strip_prefix("uint32 ")?.parse().ok()?;
+                Some((id, call.clone()))
+            })
+            .collect()
+    }
+
+    async fn wait_notified(&self, text: &str) -> (u32, Message) {
+        let start = Instant::now();
+        loop {
+            if let Some(n) = self.notified(text).pop() {
+                return n;
+            }
+            assert!(
+                start.elapsed() < WAIT,
+                "no notification says {text:?}; all: {:#?}; calls: {:?}",
+                self.notified("")
+                    .into_iter()
+                    .map(|(id, m)| (id, m.args.get(3).cloned()))
+                    .collect::<Vec<_>>(),
+                self.messages
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .filter(|m| m.kind == "method call")
+                    .map(|m| format!("{} {:?}", m.member, m.args.get(3)))
+                    .collect::<Vec<_>>()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn closed(&self, id: u32) -> bool {
+        self.messages.lock().unwrap().iter().any(|m| {
+            m.member == "CloseNotification" && m.args.first() == Some(&format!("uint32 {id}"))
+        })
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Presses a notification's button the way the notification service reports it.
+fn press(id: u32, action: &str) {
+    let out = Command::new("gdbus")
+        .args([
+            "emit",
+            "--session",
+            "--object-path",
+            "/org/freedesktop/Notifications",
+            "--signal",
+            "org.freedesktop.Notifications.ActionInvoked",
+            &format!("uint32 {id}"),
+            &format!("'{action}'"),
+        ])
+        .output()
+        .expect("gdbus (package libglib2.0-bin) is installed");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+async fn github_mock() -> MockServer {
+    let mock = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/repos/o/r/issues"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"number": 7})))
+        .mount(&mock)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path("/repos/o/r/issues"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&mock)
+        .await;
+    mock
+}
+
+fn screenshot(name: &str) {
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+        .join("screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(format!("{name}.png"));
+    let ok = Command::new("import")
+        .args(["-window", "root", file.to_str().unwrap()])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "import (ImageMagick) took no screenshot");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_approve_reject_confirm_close_and_coalesce() {
+    if !enabled() {
+        return;
+    }
+    let _turn = ONE_APP.lock().await;
+    let mock = github_mock().await;
+    let install = Install::new(CredentialBackend::EncryptedFile);
+    let key = install.prepare(Some(&mock.uri()));
+    let monitor = Monitor::start();
+    let mut app = install.launch();
+    let t0 = Instant::now();
+
+    // Approve from the notification: it runs against the mock.
+    let first = app.submit(&key, "POST", "First").await;
+    let (id, call) = monitor.wait_notified("Create issue 'First' in o/r").await;
+    let summary = &call.args[3];
+    assert!(
+        summary.contains("claude") && summary.contains("github/personal"),
+        "{summary}"
+    );
+    assert!(
+        call.args[4].contains("please: First"),
+        "the comment: {:?}",
+        call.args
+    );
+    let actions = call.args.join("\n");
+    for label in [
+        "\"approve\"",
+        "\"Approve\"",
+        "\"reject\"",
+        "\"Reject\"",
+        "\"review\"",
+        "\"Review\"",
+    ] {
+        assert!(actions.contains(label), "{label} in {actions}");
+    }
+    press(id, "approve");
+    let done = app.wait_status(&key, &first, "completed").await;
+    assert_eq!(done["results"][0]["body"]["number"], 7);
+
+    // Reject from the notification.
+    let second = app.submit(&key, "POST", "Second").await;
+    let (id, _) = monitor.wait_notified("Create issue 'Second'").await;
+    press(id, "reject");
+    app.wait_status(&key, &second, "rejected").await;
+    // The same button again decides nothing twice.
+    press(id, "approve");
+
+    // A deletion asks once more before it is approved.
+    let third = app.submit(&key, "DELETE", "Third").await;
+    let (id, _) = monitor.wait_notified("DELETE").await;
+    press(id, "approve");
+    let (confirm, _) = monitor.wait_notified("Really approve a deletion?").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(app.status(&key, &third).await["status"], "pending");
+    press(confirm, "confirm");
+    app.wait_status(&key, &third, "completed").await;
+    assert_eq!(app.status(&key, &second).await["status"], "rejected");
+
+    // Let the burst window pass, then decide one elsewhere: its notification closes.
+    tokio::time::sleep(Duration::from_secs(11).saturating_sub(t0.elapsed())).await;
+    let fourth = app.submit(&key, "POST", "Fourth").await;
+    let (id, _) = monitor.wait_notified("Create issue 'Fourth'").await;
+    let token = app.admin_token().await;
+    let r = reqwest::Client::new()
+        .post(format!("{}/admin/queue/{fourth}/reject", app.admin))
+        .bearer_auth(&token)
+        .json(&json!({"reason": "decided in the web admin"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let start = Instant::now();
+    while !monitor.closed(id) {
+        assert!(
+            start.elapsed() < WAIT,
+            "the notification of {fourth} was not closed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // A burst becomes one "N writes waiting" notification.
+    let mut burst = Vec::new();
+    for i in 0..5 {
+        burst.push(app.submit(&key, "POST", &format!("Burst {i}")).await);
+    }
+    monitor.wait_notified("writes waiting").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let singles = monitor.notified("Create issue 'Burst").len();
+    assert!(
+        singles < 5,
+        "{singles} single notifications for a burst of 5"
+    );
+
+    // A second launch hands over to the first and ends.
+    let mut second = Command::new(APP)
+        .env("AGENTGATE_DATA_DIR", install.data.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while second.try_wait().unwrap().is_none() {
+        assert!(start.elapsed() < WAIT, "a second instance kept running");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(app.alive(), "the first instance still serves");
+
+    screenshot("desktop-app-window");
+    // No StatusNotifier host runs here: the tray did not bring the app down.
+    assert!(app.alive(), "{}", app.log.lock().unwrap());
+    eprintln!(
+        "desktop app: launch to answering took {:?}",
+        app.started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_added_through_the_app_land_in_the_keychain_only() {
+    if !enabled() || std::env::var("AGENTGATE_TEST_KEYCHAIN").as_deref() != Ok("1") {
+        eprintln!("skipping: needs AGENTGATE_TEST_DESKTOP=1 and AGENTGATE_TEST_KEYCHAIN=1");
+        return;
+    }
+    let _turn = ONE_APP.lock().await;
+    let install = Install::new(CredentialBackend::Keychain);
+    install.prepare(None);
+    let app = install.launch();
+    let token = app.admin_token().await;
+    let secret = "ghp_desktop_keychain_9876543210";
+    let r = reqwest::Client::new()
+        .post(format!("{}/admin/accounts", app.admin))
+        .bearer_auth(&token)
+        .json(&json!({"service": "github", "name": "desk", "credentials": {"token": secret}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let out = Command::new("secret-tool")
+        .args(["search", "--all", "service", "agentgate"])
+        .output()
+        .expect("secret-tool is installed by the test script");
+    let listing =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(listing.contains("/github/desk"), "{listing}");
+    assert!(listing.contains(secret), "secret-tool reads the token back");
+    drop(app);
+    for file in std::fs::read_dir(install.data.path()).unwrap() {
+        let bytes = std::fs::read(file.unwrap().path()).unwrap_or_default();
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "the token is in the data folder"
+        );
+    }
+}
