@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Sets up and runs every check: formatting, clippy, and all tests, with the real
-# OS keychain (gnome-keyring on a private D-Bus session) for the keychain tests
-# and Debian's Chromium with ChromeDriver for the web admin's browser tests.
+# parts: the OS keychain (gnome-keyring on a private D-Bus session), Debian's
+# Chromium with ChromeDriver for the web admin, and for the desktop app a
+# virtual display (Xvfb), dunst as notification service and tauri-driver; then
+# builds the desktop app's .deb bundle.
 # Usage: scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,9 +11,16 @@ cd "$(dirname "$0")/.."
 
 install_packages "${BUILD_PACKAGES[@]}" "${DESKTOP_BUILD_PACKAGES[@]}" \
   dbus dbus-x11 gnome-keyring libsecret-tools chromium chromium-driver \
-  xvfb xauth dunst libnotify-bin libglib2.0-bin imagemagick
+  xvfb xauth dunst libnotify-bin libglib2.0-bin imagemagick webkit2gtk-driver
+# npm runs the Tauri CLI that bundles the .deb; any recent Node.js will do.
+command -v npm >/dev/null 2>&1 || install_packages nodejs npm
 ensure_rust
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
+# tauri-driver drives the desktop window over WebDriver; kept inside the clone.
+if [ ! -x target/tools/bin/tauri-driver ]; then
+  echo "== installing tauri-driver into target/tools"
+  cargo install --quiet --locked --root target/tools tauri-driver --version '^2'
+fi
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
@@ -19,7 +28,7 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test (inside a D-Bus session with an unlocked throw-away keyring)"
 export AGENTGATE_TEST_KEYCHAIN=1 AGENTGATE_TEST_BROWSER=1 AGENTGATE_TEST_DESKTOP=1
-exec dbus-run-session -- bash -c '
+dbus-run-session -- bash -c '
   set -euo pipefail
   export XDG_DATA_HOME="$(mktemp -d)" XDG_RUNTIME_DIR="$(mktemp -d)"
   chmod 700 "$XDG_RUNTIME_DIR"
@@ -40,3 +49,13 @@ exec dbus-run-session -- bash -c '
   done
   cargo test --workspace --locked
 '
+
+echo "== the desktop app's .deb bundle (Tauri CLI from npm, release build)"
+npm ci --no-audit --no-fund --silent
+npx tauri build --bundles deb --ci
+deb=$(ls -t target/release/bundle/deb/*.deb | head -1)
+contents=$(dpkg-deb --contents "$deb")
+grep -q "usr/bin/agentgate-desktop" <<<"$contents"
+grep -q "usr/share/applications/agentgate.desktop" <<<"$contents"
+dpkg-deb --field "$deb" Depends | grep -q libwebkit2gtk-4.1
+echo "built $deb"

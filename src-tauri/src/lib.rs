@@ -54,6 +54,13 @@ pub fn run() {
             app.manage(desktop.clone());
             tray::create(app.handle(), &desktop, tray_events)?;
             notify::start(app.handle().clone(), desktop.clone(), notify_events);
+            // SIGTERM (logout, shutdown, `kill`) quits as the menu's Quit does,
+            // so open requests and running batches finish.
+            let handle = app.handle().clone();
+            tauri::async_runtime::spawn(async move {
+                agentgate_core::server::shutdown_signal().await;
+                quit(&handle);
+            });
             if std::env::var_os("AGENTGATE_DESKTOP_HIDDEN").is_none() {
                 show_window(app.handle(), None);
             }

@@ -112,7 +112,6 @@ impl Install {
         if self.backend == CredentialBackend::EncryptedFile {
             cmd.env("AGENTGATE_SECRETS_KEY_FILE", self.key_file());
         }
-        let started = Instant::now();
         let mut child = cmd.spawn().expect("the desktop app starts");
         let log = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = std::sync::mpsc::channel();
@@ -145,7 +144,6 @@ impl Install {
             agent: addr("agents on http://"),
             admin: addr("admin on http://"),
             log,
-            started,
         }
     }
 }
@@ -155,7 +153,6 @@ struct App {
     agent: String,
     admin: String,
     log: Arc<Mutex<String>>,
-    started: Instant,
 }
 
 impl App {
@@ -530,10 +527,30 @@ async fn notifications_approve_reject_confirm_close_and_coalesce() {
     screenshot("desktop-app-window");
     // No StatusNotifier host runs here: the tray did not bring the app down.
     assert!(app.alive(), "{}", app.log.lock().unwrap());
-    eprintln!(
-        "desktop app: launch to answering took {:?}",
-        app.started.elapsed()
-    );
+
+    // SIGTERM quits like the tray's Quit: the gateway stops cleanly.
+    let _ = Command::new("kill")
+        .args(["-TERM", &app.child.id().to_string()])
+        .status();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = app.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(start.elapsed() < WAIT, "the app did not stop on SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status:?}");
+    // The log reader may still be catching up with the last lines.
+    let start = Instant::now();
+    while !app.log.lock().unwrap().contains("agentgate stopped") {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the gateway did not stop gracefully:\n{}",
+            app.log.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -572,4 +589,145 @@ async fn credentials_added_through_the_app_land_in_the_keychain_only() {
             "the token is in the data folder"
         );
     }
+}
+
+/// `tauri-driver` (installed by `scripts/test.sh` into `target/tools`), which
+/// launches the app and drives its WebKitGTK window over WebDriver.
+fn tauri_driver() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/tools/bin/tauri-driver")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_window_shows_the_admin_ui_signed_in() {
+    if !enabled() {
+        return;
+    }
+    let _turn = ONE_APP.lock().await;
+    let driver_bin = tauri_driver();
+    assert!(
+        driver_bin.exists(),
+        "{} is missing: scripts/test.sh installs it",
+        driver_bin.display()
+    );
+    let mock = github_mock().await;
+    let install = Install::new(CredentialBackend::EncryptedFile);
+    let key = install.prepare(Some(&mock.uri()));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let native = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // The app inherits the driver's environment: the test's data folder and ports.
+    let mut driver = Command::new(&driver_bin)
+        .args([
+            "--port",
+            &port.to_string(),
+            "--native-port",
+            &native.to_string(),
+        ])
+        .env("AGENTGATE_DATA_DIR", install.data.path())
+        .env("AGENTGATE_CREDENTIAL_BACKEND", "encrypted-file")
+        .env("AGENTGATE_SECRETS_KEY_FILE", install.key_file())
+        .env("AGENTGATE_LISTEN", "127.0.0.1:0")
+        .env("AGENTGATE_ADMIN_LISTEN", "127.0.0.1:0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("tauri-driver starts");
+    let url = format!("http://127.0.0.1:{port}");
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(start.elapsed() < WAIT, "tauri-driver did not listen");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let caps = json!({"tauri:options": {"application": APP}});
+    let Value::Object(caps) = caps else {
+        unreachable!()
+    };
+    let b =
+        fantoccini::ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&url)
+            .await
+            .expect("a WebDriver session on the app's window");
+    // Signed in by the launch secret: the queue, not the password form.
+    let h1 = b
+        .wait()
+        .at_most(WAIT)
+        .for_element(fantoccini::Locator::Css("h1"))
+        .await
+        .unwrap();
+    assert!(h1.text().await.unwrap().contains("Waiting for you"));
+    let page = b.current_url().await.unwrap();
+    assert_eq!(page.path(), "/ui/queue");
+
+    // The settings page names the agent API's public URL (its port was free).
+    let admin = format!("{}://{}", page.scheme(), page.authority());
+    b.goto(&format!("{admin}/ui/settings")).await.unwrap();
+    let facts = b
+        .wait()
+        .at_most(WAIT)
+        .for_element(fantoccini::Locator::Css("dl.facts"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(facts.contains("encrypted file"), "{facts}");
+    let mut agent_url = None;
+    for code in b
+        .find_all(fantoccini::Locator::Css("dl.facts dd code"))
+        .await
+        .unwrap()
+    {
+        let text = code.text().await.unwrap();
+        if text.starts_with("http://") {
+            agent_url = Some(text.replace("localhost", "127.0.0.1"));
+        }
+    }
+    let agent_url = agent_url.unwrap_or_else(|| panic!("no public URL in {facts}"));
+
+    // An agent's write appears in the window as it is queued.
+    b.goto(&format!("{admin}/ui/queue")).await.unwrap();
+    let start = Instant::now();
+    loop {
+        let live = b
+            .execute("return document.getElementById('live').textContent", vec![])
+            .await
+            .unwrap();
+        if live == "Live" {
+            break;
+        }
+        assert!(start.elapsed() < WAIT, "the live stream did not connect");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let r = reqwest::Client::new()
+        .post(format!("{agent_url}/api/queue/github/personal/submit"))
+        .bearer_auth(&key)
+        .json(&json!({"requests": [{"method": "POST", "path": "/repos/o/r/issues", "body": {"title": "From the window test"}}], "comment": "seen in the app"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    b.wait()
+        .at_most(WAIT)
+        .for_element(fantoccini::Locator::Css(&format!("#entry-{id}")))
+        .await
+        .unwrap();
+    let png = b.screenshot().await.unwrap();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("desktop-window-webdriver.png"), png).unwrap();
+    b.close().await.unwrap();
+    let _ = driver.kill();
+    let _ = driver.wait();
 }
