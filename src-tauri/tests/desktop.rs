@@ -95,6 +95,11 @@ impl Install {
     }
 
     fn launch(&self) -> App {
+        self.launch_with(|cmd| cmd)
+    }
+
+    /// Launches the app through `wrap`, which may run it inside another command.
+    fn launch_with(&self, wrap: impl FnOnce(Command) -> Command) -> App {
         let mut cmd = Command::new(APP);
         cmd.env("AGENTGATE_DATA_DIR", self.data.path())
             .env("AGENTGATE_LISTEN", "127.0.0.1:0")
@@ -112,6 +117,8 @@ impl Install {
         if self.backend == CredentialBackend::EncryptedFile {
             cmd.env("AGENTGATE_SECRETS_KEY_FILE", self.key_file());
         }
+        let mut cmd = wrap(cmd);
+        cmd.stdout(Stdio::null()).stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("the desktop app starts");
         let log = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = std::sync::mpsc::channel();
@@ -591,6 +598,54 @@ async fn credentials_added_through_the_app_land_in_the_keychain_only() {
     }
 }
 
+/// A D-Bus session bus with nothing on it, stopped on drop.
+struct PrivateBus {
+    child: Child,
+    address: String,
+    _dir: tempfile::TempDir,
+}
+
+impl PrivateBus {
+    fn start() -> PrivateBus {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("bus.conf");
+        std::fs::write(
+            &config,
+            format!(
+                r#"<busconfig><type>session</type><listen>unix:dir={}</listen>
+<auth>EXTERNAL</auth>
+<policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/></policy>
+</busconfig>"#,
+                dir.path().display()
+            ),
+        )
+        .unwrap();
+        let mut child = Command::new("dbus-daemon")
+            .args(["--nofork", "--print-address=1"])
+            .arg(format!("--config-file={}", config.display()))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dbus-daemon (package dbus) is installed");
+        let mut address = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut address)
+            .unwrap();
+        PrivateBus {
+            child,
+            address: address.trim().to_string(),
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for PrivateBus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// `tauri-driver` (installed by `scripts/test.sh` into `target/tools`), which
 /// launches the app and drives its WebKitGTK window over WebDriver.
 fn tauri_driver() -> PathBuf {
@@ -730,4 +785,49 @@ async fn the_window_shows_the_admin_ui_signed_in() {
     b.close().await.unwrap();
     let _ = driver.kill();
     let _ = driver.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_notification_service_the_gateway_carries_on() {
+    if !enabled() {
+        return;
+    }
+    let _turn = ONE_APP.lock().await;
+    let mock = github_mock().await;
+    let install = Install::new(CredentialBackend::EncryptedFile);
+    let key = install.prepare(Some(&mock.uri()));
+    // A session bus of its own with no service directories: no notification
+    // service runs there and none can be started on demand.
+    let bus = PrivateBus::start();
+    let mut app = install.launch_with(|mut cmd| {
+        cmd.env("DBUS_SESSION_BUS_ADDRESS", &bus.address);
+        cmd
+    });
+    let id = app.submit(&key, "POST", "Nobody to tell").await;
+    let start = Instant::now();
+    while !app
+        .log
+        .lock()
+        .unwrap()
+        .contains("could not show a notification")
+    {
+        assert!(
+            start.elapsed() < WAIT,
+            "no sign of the missing service:\n{}",
+            app.log.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(app.alive());
+    assert_eq!(app.status(&key, &id).await["status"], "pending");
+    // The web admin still decides it.
+    let token = app.admin_token().await;
+    let r = reqwest::Client::new()
+        .post(format!("{}/admin/queue/{id}/approve", app.admin))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    app.wait_status(&key, &id, "completed").await;
 }
