@@ -51,7 +51,9 @@ dbus-run-session -- bash -c '
 '
 
 echo "== the desktop app's .deb bundle (Tauri CLI from npm, release build)"
-npm ci --no-audit --no-fund --silent
+# `npm install` with the committed lock (npm ci refuses a lock that lists only
+# this platform's prebuilt CLI); the version is pinned exactly in package.json.
+npm install --no-audit --no-fund --silent
 npx tauri build --bundles deb --ci
 deb=$(ls -t target/release/bundle/deb/*.deb | head -1)
 contents=$(dpkg-deb --contents "$deb")
