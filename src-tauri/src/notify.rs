@@ -192,7 +192,7 @@ fn decide(desktop: &Arc<Desktop>, id: &str, approve: bool) {
 
 /// Shows or updates the one "N writes waiting" notification of a burst.
 fn summarize(app: &AppHandle, desktop: &Arc<Desktop>, shown: &Mutex<Shown>) {
-    let waiting = crate::tray::pending_count(desktop);
+    let waiting = desktop.gw.pending_count().unwrap_or(0);
     let mut n = Notification::new();
     n.appname("agentgate")
         .summary(&format!("{waiting} writes waiting"))

@@ -117,13 +117,8 @@ pub fn create(
     Ok(())
 }
 
-/// The number of entries waiting for a decision.
-pub fn pending_count(desktop: &Desktop) -> usize {
-    desktop.gw.pending_count().unwrap_or(0)
-}
-
 fn refresh(desktop: &Desktop, items: &Items, tray: Option<&tauri::tray::TrayIcon<Wry>>) {
-    let n = pending_count(desktop);
+    let n = desktop.gw.pending_count().unwrap_or(0);
     let paused = desktop.gw.is_paused().unwrap_or(false);
     let label = match n {
         0 => "Nothing waiting".to_string(),

@@ -92,8 +92,9 @@ fn page(status: StatusCode, title: &str, message: &str) -> Response {
     resp
 }
 
-/// Escapes text for HTML: provider messages are not trusted.
-fn escape(s: &str) -> String {
+/// Escapes text for HTML outside the templates (the callback page, the UI's
+/// bare error pages): provider and agent text is not trusted.
+pub(super) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

@@ -65,7 +65,9 @@ fn agents_page_with_key(
             }
         })
         .collect();
-    let mut response = render(
+    // The page may hold a key that is never shown again; the UI layer sends
+    // `Cache-Control: no-store` on every page, this one included.
+    render(
         AgentsPage {
             chrome: Chrome::new(gw, token, "agents", notice),
             agents,
@@ -73,13 +75,7 @@ fn agents_page_with_key(
             agent_url: gw.base_url(),
         },
         status,
-    );
-    // The page may hold a key that is never shown again: keep it out of every cache.
-    response.headers_mut().insert(
-        http::header::CACHE_CONTROL,
-        http::HeaderValue::from_static("no-store"),
-    );
-    response
+    )
 }
 
 #[derive(Deserialize)]

@@ -300,12 +300,7 @@ fn forbidden(message: &str) -> Response {
         .into_response()
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+use super::oauth::escape;
 
 fn render(t: impl Template, status: StatusCode) -> Response {
     match t.render() {
