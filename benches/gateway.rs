@@ -201,6 +201,26 @@ fn main() {
         Arc::new(move |c| c.get(&url).bearer_auth(&key))
     };
 
+    // A profiling aid: `AGENTGATE_BENCH_PROFILE=gateway:16` (or `direct:16`)
+    // runs only that closed loop, so `perf record` sees one path at one load.
+    if let Ok(spec) = std::env::var("AGENTGATE_BENCH_PROFILE") {
+        let (path, c) = spec.split_once(':').expect("PATH:CONCURRENCY");
+        let make = if path == "direct" { direct } else { through };
+        let c: usize = c.parse().expect("a concurrency");
+        client_rt.block_on(async {
+            closed_loop(client.clone(), make.clone(), 8, 0.5).await;
+            let s = closed_loop(client.clone(), make, c, secs).await;
+            println!(
+                "{path} c={c}: {:.0} req/s, p50 {} ms, p99 {} ms",
+                s.rps,
+                ms(s.p50),
+                ms(s.p99)
+            );
+        });
+        gateway_rt.block_on(running.shutdown());
+        return;
+    }
+
     println!("## Reads: direct to the mock upstream vs through the gateway\n");
     println!(
         "{secs} s per run, closed loop (each worker sends its next request when the last is answered).\n"

@@ -6,14 +6,18 @@
 //! processes can never both move an entry out of the same state.
 
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::policy::{AccessMode, Rule};
+use crate::policy::{AccessMode, AccountPolicy, Rule};
 use crate::queue::{Entry, RequestResult, Status, WriteRequest};
+
+mod cache;
+pub(crate) use cache::{HotCache, fresh_since_arrival};
 
 /// Each step upgrades the schema by one version; `PRAGMA user_version` records how
 /// many have run, so any earlier database is brought up to date on open.
@@ -138,6 +142,39 @@ const MIGRATIONS: &[&str] = &[
 
 pub(crate) struct Store {
     conn: Mutex<Connection>,
+    /// Bumped after each use of the connection that changed rows, once the
+    /// change is committed, so that the [`HotCache`] drops what it holds before
+    /// its next answer, even within the request that made the change.
+    writes: Arc<AtomicU64>,
+}
+
+/// The store's connection, held for one method. Dropping it counts the write,
+/// if there was one; by then any transaction of the method has ended.
+struct ConnGuard<'a> {
+    conn: MutexGuard<'a, Connection>,
+    changes_before: u64,
+    writes: &'a AtomicU64,
+}
+
+impl std::ops::Deref for ConnGuard<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for ConnGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+}
+
+impl Drop for ConnGuard<'_> {
+    fn drop(&mut self) {
+        if self.conn.total_changes() != self.changes_before {
+            self.writes.fetch_add(1, Ordering::Release);
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -170,9 +207,8 @@ pub(crate) struct AccountRow {
     pub created_at: String,
     pub updated_at: String,
     pub needs_reconnect: Option<String>,
-    pub access_mode: AccessMode,
-    pub access_agents: Vec<i64>,
-    pub rules: Vec<Rule>,
+    /// Who may use the account and its endpoint rules, decoded once per row.
+    pub policy: AccountPolicy,
     /// The account's name at the service, from the last successful test.
     pub identity: Option<String>,
     pub tested_at: Option<String>,
@@ -291,15 +327,26 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         let store = Store {
             conn: Mutex::new(conn),
+            writes: Arc::new(AtomicU64::new(0)),
         };
         store.migrate()?;
         Ok(store)
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
+    fn conn(&self) -> ConnGuard<'_> {
         // A panic while holding the lock cannot leave SQLite half-written (each
         // statement is atomic), so a poisoned lock is safe to keep using.
-        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        ConnGuard {
+            changes_before: conn.total_changes(),
+            conn,
+            writes: &self.writes,
+        }
+    }
+
+    /// The counter of this store's committed writes, for a [`HotCache`] to watch.
+    pub fn writes(&self) -> Arc<AtomicU64> {
+        self.writes.clone()
     }
 
     fn migrate(&self) -> Result<()> {
@@ -330,12 +377,7 @@ impl Store {
     // ----- settings -----
 
     pub fn setting(&self, key: &str) -> Result<Option<String>> {
-        Ok(self
-            .conn()
-            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
-                r.get(0)
-            })
-            .optional()?)
+        select_setting(&self.conn(), key)
     }
 
     pub fn set_setting(&self, key: &str, value: &str) -> Result<()> {
@@ -387,21 +429,6 @@ impl Store {
             ))),
             Err(e) => Err(e.into()),
         }
-    }
-
-    /// Looks an agent up by key digest through the unique index: the cost does not
-    /// grow with the number of keys. Returns the stored digest too, for the caller's
-    /// constant-time comparison.
-    pub fn agent_by_digest(&self, digest: &[u8]) -> Result<Option<(Agent, Vec<u8>)>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT id, name, key_hint, enabled, created_at, raw_responses, trusted, webhook_url, webhook_on_approved, key_digest FROM agents WHERE key_digest = ?1",
-        )?;
-        Ok(stmt
-            .query_row([digest], |r| {
-                Ok((agent_from_row(r)?, r.get::<_, Vec<u8>>(9)?))
-            })
-            .optional()?)
     }
 
     pub fn agent_by_name(&self, name: &str) -> Result<Option<Agent>> {
@@ -566,15 +593,7 @@ impl Store {
     }
 
     pub fn account(&self, service: &str, name: &str) -> Result<Option<AccountRow>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT id, service, name, base_url, secret_version, created_at, updated_at, needs_reconnect,
-                    access_mode, access_agents, rules, identity, tested_at, test_error
-             FROM accounts WHERE service = ?1 AND name = ?2",
-        )?;
-        Ok(stmt
-            .query_row(params![service, name], account_from_row)
-            .optional()?)
+        select_account(&self.conn(), service, name)
     }
 
     pub fn accounts(&self) -> Result<Vec<AccountRow>> {
@@ -1077,6 +1096,38 @@ fn entry_from_row(r: &Row<'_>) -> rusqlite::Result<Entry> {
     })
 }
 
+// ----- lookups shared by the store and the hot-path cache -----
+
+fn select_setting(conn: &Connection, key: &str) -> Result<Option<String>> {
+    let mut stmt = conn.prepare_cached("SELECT value FROM settings WHERE key = ?1")?;
+    Ok(stmt.query_row([key], |r| r.get(0)).optional()?)
+}
+
+/// Looks an agent up by key digest through the unique index: the cost does not
+/// grow with the number of keys. Returns the stored digest too, for the caller's
+/// constant-time comparison.
+fn select_agent_by_digest(conn: &Connection, digest: &[u8]) -> Result<Option<(Agent, Vec<u8>)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, name, key_hint, enabled, created_at, raw_responses, trusted, webhook_url, webhook_on_approved, key_digest FROM agents WHERE key_digest = ?1",
+    )?;
+    Ok(stmt
+        .query_row([digest], |r| {
+            Ok((agent_from_row(r)?, r.get::<_, Vec<u8>>(9)?))
+        })
+        .optional()?)
+}
+
+fn select_account(conn: &Connection, service: &str, name: &str) -> Result<Option<AccountRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, service, name, base_url, secret_version, created_at, updated_at, needs_reconnect,
+                access_mode, access_agents, rules, identity, tested_at, test_error
+         FROM accounts WHERE service = ?1 AND name = ?2",
+    )?;
+    Ok(stmt
+        .query_row(params![service, name], account_from_row)
+        .optional()?)
+}
+
 fn json_column<T: serde::de::DeserializeOwned>(r: &Row<'_>, i: usize) -> rusqlite::Result<T> {
     let text: String = r.get(i)?;
     serde_json::from_str(&text).map_err(|e| {
@@ -1108,12 +1159,14 @@ fn account_from_row(r: &Row<'_>) -> rusqlite::Result<AccountRow> {
         created_at: r.get(5)?,
         updated_at: r.get(6)?,
         needs_reconnect: r.get(7)?,
-        access_mode: {
-            let s: String = r.get(8)?;
-            AccessMode::parse(&s).unwrap_or(AccessMode::Allowlist)
+        policy: AccountPolicy {
+            mode: {
+                let s: String = r.get(8)?;
+                AccessMode::parse(&s).unwrap_or(AccessMode::Allowlist)
+            },
+            listed: json_column(r, 9)?,
+            rules: json_column(r, 10)?,
         },
-        access_agents: json_column(r, 9)?,
-        rules: json_column(r, 10)?,
         identity: r.get(11)?,
         tested_at: r.get(12)?,
         test_error: r.get(13)?,

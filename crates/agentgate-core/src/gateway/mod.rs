@@ -38,7 +38,7 @@ use crate::paths::AgentPath;
 use crate::queue::{self, Entry, RequestResult, Status, Submission, WriteRequest};
 use crate::secret::Secret;
 use crate::services::{self, Credentials, ServiceDef};
-use crate::store::{AccountRow, Agent, EntryFilter, NewEntry, Store};
+use crate::store::{AccountRow, Agent, EntryFilter, HotCache, NewEntry, Store};
 use crate::upstream::{self, Upstream, UpstreamRequest, UpstreamResponse};
 
 const SETTINGS_KEY: &str = "settings";
@@ -85,6 +85,9 @@ pub struct Gateway {
 struct Inner {
     config: Config,
     store: Store,
+    /// Agents by key, accounts and the pause switch, as every agent request needs
+    /// them; revalidated against the database on each use.
+    hot: HotCache,
     /// Read records for the audit log, written in batches by a background thread.
     audit_reads: audit::ReadLog,
     creds: Box<dyn CredentialStore>,
@@ -213,11 +216,13 @@ impl Gateway {
         // The audit writer gets its own connection: in WAL mode its batch writes
         // never hold up the request path's reads.
         let audit_reads = audit::ReadLog::start(Store::open(&config.database_path())?);
+        let hot = HotCache::open(&config.database_path(), &store)?;
         Ok(Gateway {
             inner: Arc::new(Inner {
                 config,
                 audit_reads,
                 store,
+                hot,
                 creds,
                 clock,
                 upstream: Upstream::new()?,
@@ -301,11 +306,11 @@ impl Gateway {
             ));
         }
         let digest = keys::agent_key_digest(self.inner.pepper.expose().as_bytes(), key);
-        let found = self.inner.store.agent_by_digest(&digest)?;
-        match found {
-            Some((agent, stored)) if keys::digests_equal(&stored, &digest) => {
+        let found = self.inner.hot.agent_by_digest(&digest)?;
+        match found.as_deref() {
+            Some((agent, stored)) if keys::digests_equal(stored, &digest) => {
                 if agent.enabled {
-                    Ok(agent)
+                    Ok(agent.clone())
                 } else {
                     Err(Error::Forbidden(format!(
                         "agent {:?} is disabled",
@@ -538,11 +543,15 @@ impl Gateway {
         format!("{}/{service}/{account}", self.inner.instance)
     }
 
-    fn account_row(&self, service: &str, name: &str) -> Result<(&'static ServiceDef, AccountRow)> {
+    fn account_row(
+        &self,
+        service: &str,
+        name: &str,
+    ) -> Result<(&'static ServiceDef, Arc<AccountRow>)> {
         let def = services::find(service)
             .ok_or_else(|| Error::not_found(format!("unknown service {service:?}")))?;
         let row =
-            self.inner.store.account(def.key, name)?.ok_or_else(|| {
+            self.inner.hot.account(def.key, name)?.ok_or_else(|| {
                 Error::not_found(format!("no {} account named {name:?}", def.key))
             })?;
         Ok((def, row))
@@ -1018,7 +1027,7 @@ impl Gateway {
     }
 
     pub fn is_paused(&self) -> Result<bool> {
-        Ok(self.inner.store.setting(PAUSED_KEY)?.as_deref() == Some("1"))
+        Ok(self.inner.hot.setting(PAUSED_KEY)?.as_deref() == Some("1"))
     }
 
     fn check_not_paused(&self) -> Result<()> {

@@ -9,7 +9,7 @@ use super::Gateway;
 use crate::clock::{parse_timestamp, timestamp};
 use crate::error::{Error, Result};
 use crate::paths::AgentPath;
-use crate::policy::{self, AccessMode, AccountPolicy, AgentFacts, Decision, Effect, Outcome, Rule};
+use crate::policy::{self, AccessMode, AgentFacts, Decision, Effect, Outcome, Rule};
 use crate::services::ServiceDef;
 use crate::store::{AccountRow, Agent};
 
@@ -49,14 +49,6 @@ pub struct GrantInfo {
 }
 
 impl Gateway {
-    fn policy_of(row: &AccountRow) -> AccountPolicy {
-        AccountPolicy {
-            mode: row.access_mode,
-            listed: row.access_agents.clone(),
-            rules: row.rules.clone(),
-        }
-    }
-
     /// Refuses an agent the account's access mode excludes, in the contract's words.
     pub(super) fn require_access(
         &self,
@@ -64,7 +56,7 @@ impl Gateway {
         def: &ServiceDef,
         row: &AccountRow,
     ) -> Result<()> {
-        if policy::has_access(&Self::policy_of(row), agent.id) {
+        if policy::has_access(&row.policy, agent.id) {
             Ok(())
         } else {
             Err(access_denied(def, &row.name))
@@ -95,13 +87,7 @@ impl Gateway {
             trusted: agent.trusted,
             granted_until,
         };
-        let decision = policy::decide(
-            &Self::policy_of(row),
-            &facts,
-            method,
-            &path.normalized(),
-            now,
-        );
+        let decision = policy::decide(&row.policy, &facts, method, &path.normalized(), now);
         match decision.outcome {
             Outcome::NoAccess => Err(access_denied(def, &row.name)),
             Outcome::Denied => Err(Error::Forbidden(format!(
@@ -115,7 +101,7 @@ impl Gateway {
     /// Whether the agent may use the account at all (for lists and docs).
     pub fn agent_may_use(&self, agent: &Agent, service: &str, account: &str) -> bool {
         self.account_row(service, account)
-            .map(|(_, row)| policy::has_access(&Self::policy_of(&row), agent.id))
+            .map(|(_, row)| policy::has_access(&row.policy, agent.id))
             .unwrap_or(false)
     }
 
@@ -136,9 +122,10 @@ impl Gateway {
     pub fn account_policy(&self, service: &str, name: &str) -> Result<PolicyView> {
         let (_, row) = self.account_row(service, name)?;
         Ok(PolicyView {
-            access_mode: row.access_mode,
-            access_agents: self.agent_names(&row.access_agents)?,
+            access_mode: row.policy.mode,
+            access_agents: self.agent_names(&row.policy.listed)?,
             rules: row
+                .policy
                 .rules
                 .iter()
                 .map(|r| {
@@ -243,7 +230,7 @@ impl Gateway {
             granted_until,
         };
         Ok(policy::decide(
-            &Self::policy_of(&row),
+            &row.policy,
             &facts,
             &method.to_ascii_uppercase(),
             &path.normalized(),
@@ -289,7 +276,7 @@ impl Gateway {
             id,
             agent: agent.name,
             service: def.key.to_string(),
-            account: row.name,
+            account: row.name.clone(),
             expires_at: timestamp(expires),
         })
     }

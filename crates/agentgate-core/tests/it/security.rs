@@ -358,3 +358,64 @@ async fn secrets_do_not_appear_in_the_database_file() {
     );
     let _: Value = json!(null);
 }
+
+/// The gateway keeps keys, accounts and the pause switch in memory between
+/// requests; a change made by another process (the CLI opens the database
+/// itself) must still hold for the very next request, also while other agents
+/// keep the gateway busy and its cache warm.
+#[tokio::test]
+async fn changes_from_another_process_hold_for_the_next_request_under_load() {
+    let app = spawn_app().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true})))
+        .mount(&app.upstream)
+        .await;
+    let busy_key = app.new_agent("busy");
+    let key = app.new_agent("target");
+    let busy = app.agent(&busy_key);
+    let target = app.agent(&key);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let load = {
+        let (stop, url, http) = (
+            stop.clone(),
+            format!("http://{}/api/github/personal/user", app.agent_addr()),
+            reqwest::Client::new(),
+        );
+        let busy_key = busy_key.clone();
+        tokio::spawn(async move {
+            let mut n = 0u32;
+            while !stop.is_cancelled() {
+                let r = http.get(&url).bearer_auth(&busy_key).send().await.unwrap();
+                // 503 while all agents are paused.
+                assert!(matches!(r.status().as_u16(), 200 | 503), "{}", r.status());
+                n += 1;
+            }
+            n
+        })
+    };
+    assert_eq!(busy.get("/api/github/personal/user").await.0, 200);
+    assert_eq!(target.get("/api/github/personal/user").await.0, 200);
+    let cli = agentgate_core::Gateway::open(
+        test_config(app.data.path()),
+        Box::new(app.creds.clone()),
+        std::sync::Arc::new(agentgate_core::clock::SystemClock),
+    )
+    .unwrap();
+
+    cli.set_agent_enabled("target", false).unwrap();
+    assert_eq!(target.get("/api/github/personal/user").await.0, 403);
+    cli.set_agent_enabled("target", true).unwrap();
+    assert_eq!(target.get("/api/github/personal/user").await.0, 200);
+    cli.set_paused(true).unwrap();
+    assert_eq!(target.get("/api/github/personal/user").await.0, 503);
+    cli.set_paused(false).unwrap();
+    assert_eq!(target.get("/api/github/personal/user").await.0, 200);
+    cli.revoke_agent("target").unwrap();
+    assert_eq!(target.get("/api/github/personal/user").await.0, 401);
+
+    stop.cancel();
+    assert!(load.await.unwrap() > 0, "the other agent kept reading");
+    // Removing the account ends reads through it too.
+    cli.remove_account("github", "personal").unwrap();
+    assert_eq!(busy.get("/api/github/personal/user").await.0, 404);
+}

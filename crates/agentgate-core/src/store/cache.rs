@@ -1,0 +1,330 @@
+//! The lookups every agent request makes (its key, the account, the pause
+//! switch), answered from memory while the database is unchanged.
+//!
+//! The cache has a connection of its own and empties itself when SQLite's
+//! `PRAGMA data_version` on it changes, which happens whenever any other
+//! connection commits: this process's store (the admin API, the web admin, the
+//! tray) as much as another process (CLI commands open the database themselves).
+//! Writes through this process's [`super::Store`] also bump a counter the cache
+//! looks at before every answer, so a request that changes a row and reads it
+//! back sees its own change.
+//!
+//! The rule is exact: a lookup made for a request sees every commit that had
+//! completed when the request arrived, from any process. So a key revoked from the
+//! CLI is refused by the next request, as when every request queried the tables.
+//! What is saved is repetition: [`fresh_since_arrival`] marks a request's
+//! arrival, and a `data_version` check made after that instant, for this request
+//! or another one running at the same time, answers for it. A busy gateway then
+//! makes far fewer checks than requests, and the three queries per request with
+//! their row decoding (policy JSON included) are gone.
+//!
+//! Only rows that exist are kept: an unknown key or account name is looked up
+//! every time, so nobody can fill the cache by sending made-up keys. Each map is
+//! also capped.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use rusqlite::Connection;
+
+use super::{AccountRow, Agent, internal, select_account, select_agent_by_digest, select_setting};
+use crate::error::Result;
+
+/// Most entries one map holds before it is emptied and refilled on demand.
+const MAX_ENTRIES: usize = 4096;
+
+tokio::task_local! {
+    /// When the request being served arrived; lookups outside a request check
+    /// the database every time.
+    static ARRIVED: Instant;
+}
+
+/// Runs one request's handling with its arrival marked, so that its lookups
+/// can share a freshness check made after that instant.
+pub async fn fresh_since_arrival<F: std::future::Future>(f: F) -> F::Output {
+    ARRIVED.scope(Instant::now(), f).await
+}
+
+/// An agent with the key digest as stored, for the caller's constant-time check.
+pub(crate) type KeyedAgent = Arc<(Agent, Vec<u8>)>;
+
+pub(crate) struct HotCache {
+    state: Mutex<State>,
+}
+
+struct State {
+    conn: Connection,
+    /// This process's store's write counter, and its value at the last check.
+    local_writes: Arc<AtomicU64>,
+    local_seen: u64,
+    /// The `data_version` the maps below were filled under, and the instant
+    /// just before it was read: every commit completed by then is reflected.
+    version: Option<i64>,
+    checked_at: Option<Instant>,
+    /// How many times the database was asked, for the tests.
+    checks: u64,
+    agents: HashMap<Vec<u8>, KeyedAgent>,
+    /// By service, then account name, so a hit needs no owned key.
+    accounts: HashMap<String, HashMap<String, Arc<AccountRow>>>,
+    accounts_len: usize,
+    settings: HashMap<String, Option<String>>,
+}
+
+impl State {
+    /// Empties the maps if anything was committed since they were filled. A
+    /// check made after the current request arrived is reused.
+    fn revalidate(&mut self) -> Result<()> {
+        let local = self.local_writes.load(Ordering::Acquire);
+        let arrived = ARRIVED.try_with(|t| *t).ok();
+        let checked_since_arrival = match (self.checked_at, arrived) {
+            (Some(checked), Some(arrived)) => checked >= arrived,
+            _ => false,
+        };
+        if local == self.local_seen && checked_since_arrival {
+            return Ok(());
+        }
+        let now = Instant::now();
+        self.checks += 1;
+        let version: i64 = self
+            .conn
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |r| r.get(0))?;
+        if local != self.local_seen || self.version != Some(version) {
+            self.agents.clear();
+            self.accounts.clear();
+            self.accounts_len = 0;
+            self.settings.clear();
+        }
+        self.local_seen = local;
+        self.version = Some(version);
+        self.checked_at = Some(now);
+        Ok(())
+    }
+}
+
+impl HotCache {
+    /// Opens the cache's own connection to the database `store` has already
+    /// created and migrated.
+    pub fn open(path: &Path, store: &super::Store) -> Result<HotCache> {
+        let conn =
+            Connection::open(path).map_err(|e| internal(e, "failed to open the database"))?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        Ok(HotCache {
+            state: Mutex::new(State {
+                conn,
+                local_seen: store.writes().load(Ordering::Acquire),
+                local_writes: store.writes(),
+                version: None,
+                checked_at: None,
+                checks: 0,
+                agents: HashMap::new(),
+                accounts: HashMap::new(),
+                accounts_len: 0,
+                settings: HashMap::new(),
+            }),
+        })
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        // Every change below is a whole map operation, so a panic elsewhere while
+        // the lock was held cannot leave a half-written entry behind.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The agent whose key has this digest, with the digest as stored.
+    pub fn agent_by_digest(&self, digest: &[u8]) -> Result<Option<KeyedAgent>> {
+        let mut s = self.state();
+        s.revalidate()?;
+        if let Some(hit) = s.agents.get(digest) {
+            return Ok(Some(hit.clone()));
+        }
+        let Some(found) = select_agent_by_digest(&s.conn, digest)? else {
+            return Ok(None);
+        };
+        let found = Arc::new(found);
+        if s.agents.len() >= MAX_ENTRIES {
+            s.agents.clear();
+        }
+        s.agents.insert(digest.to_vec(), found.clone());
+        Ok(Some(found))
+    }
+
+    pub fn account(&self, service: &str, name: &str) -> Result<Option<Arc<AccountRow>>> {
+        let mut s = self.state();
+        s.revalidate()?;
+        if let Some(hit) = s.accounts.get(service).and_then(|m| m.get(name)) {
+            return Ok(Some(hit.clone()));
+        }
+        let Some(found) = select_account(&s.conn, service, name)? else {
+            return Ok(None);
+        };
+        let found = Arc::new(found);
+        if s.accounts_len >= MAX_ENTRIES {
+            s.accounts.clear();
+            s.accounts_len = 0;
+        }
+        s.accounts
+            .entry(service.to_string())
+            .or_default()
+            .insert(name.to_string(), found.clone());
+        s.accounts_len += 1;
+        Ok(Some(found))
+    }
+
+    pub fn setting(&self, key: &str) -> Result<Option<String>> {
+        let mut s = self.state();
+        s.revalidate()?;
+        if let Some(hit) = s.settings.get(key) {
+            return Ok(hit.clone());
+        }
+        let found = select_setting(&s.conn, key)?;
+        if s.settings.len() >= MAX_ENTRIES {
+            s.settings.clear();
+        }
+        s.settings.insert(key.to_string(), found.clone());
+        Ok(found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    const NOW: &str = "2026-01-01T00:00:00Z";
+
+    fn setup() -> (tempfile::TempDir, Store, HotCache) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let store = Store::open(&path).unwrap();
+        let hot = HotCache::open(&path, &store).unwrap();
+        (dir, store, hot)
+    }
+
+    fn enabled(hot: &HotCache, digest: &[u8]) -> Option<bool> {
+        hot.agent_by_digest(digest).unwrap().map(|a| a.0.enabled)
+    }
+
+    impl HotCache {
+        fn checks(&self) -> u64 {
+            self.state().checks
+        }
+        fn cached_agents(&self) -> usize {
+            self.state().agents.len()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_change_made_within_a_request_is_seen_by_that_request() {
+        let (_dir, store, hot) = setup();
+        store.insert_agent("a", b"digest-a", "rms_a", NOW).unwrap();
+        fresh_since_arrival(async {
+            assert_eq!(enabled(&hot, b"digest-a"), Some(true));
+            store.set_agent_enabled("a", false).unwrap();
+            assert_eq!(enabled(&hot, b"digest-a"), Some(false));
+            store.delete_agent("a").unwrap();
+            assert_eq!(enabled(&hot, b"digest-a"), None);
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn another_process_commit_is_seen_by_the_next_request() {
+        let (dir, store, hot) = setup();
+        store.insert_agent("a", b"digest-a", "rms_a", NOW).unwrap();
+        store.set_setting("paused", "0").unwrap();
+        fresh_since_arrival(async {
+            assert_eq!(enabled(&hot, b"digest-a"), Some(true));
+            assert_eq!(hot.setting("paused").unwrap().as_deref(), Some("0"));
+        })
+        .await;
+        // The CLI: its own connection, nothing shared with this process.
+        let cli = Connection::open(dir.path().join("t.db")).unwrap();
+        cli.execute("UPDATE agents SET enabled = 0 WHERE name = 'a'", [])
+            .unwrap();
+        cli.execute("UPDATE settings SET value = '1' WHERE key = 'paused'", [])
+            .unwrap();
+        fresh_since_arrival(async {
+            assert_eq!(enabled(&hot, b"digest-a"), Some(false));
+            assert_eq!(hot.setting("paused").unwrap().as_deref(), Some("1"));
+        })
+        .await;
+        // Outside any request every lookup asks the database.
+        cli.execute("UPDATE agents SET enabled = 1 WHERE name = 'a'", [])
+            .unwrap();
+        assert_eq!(enabled(&hot, b"digest-a"), Some(true));
+    }
+
+    #[tokio::test]
+    async fn one_check_answers_for_all_lookups_of_a_request() {
+        let (_dir, store, hot) = setup();
+        store.insert_agent("a", b"digest-a", "rms_a", NOW).unwrap();
+        store
+            .insert_account("github", "personal", None, NOW)
+            .unwrap();
+        let before = hot.checks();
+        fresh_since_arrival(async {
+            for _ in 0..3 {
+                assert!(hot.agent_by_digest(b"digest-a").unwrap().is_some());
+                assert!(hot.account("github", "personal").unwrap().is_some());
+                assert_eq!(hot.setting("paused").unwrap(), None);
+            }
+        })
+        .await;
+        assert_eq!(hot.checks() - before, 1);
+        // A request arriving later asks again: commits may have happened since.
+        fresh_since_arrival(async {
+            hot.account("github", "personal").unwrap();
+        })
+        .await;
+        assert_eq!(hot.checks() - before, 2);
+        // Without a request every lookup asks.
+        hot.account("github", "personal").unwrap();
+        hot.account("github", "personal").unwrap();
+        assert_eq!(hot.checks() - before, 4);
+    }
+
+    #[tokio::test]
+    async fn made_up_keys_are_not_kept() {
+        let (_dir, store, hot) = setup();
+        store.insert_agent("a", b"digest-a", "rms_a", NOW).unwrap();
+        fresh_since_arrival(async {
+            for i in 0..100 {
+                assert!(
+                    hot.agent_by_digest(format!("unknown-{i}").as_bytes())
+                        .unwrap()
+                        .is_none()
+                );
+            }
+            assert_eq!(hot.cached_agents(), 0);
+            hot.agent_by_digest(b"digest-a").unwrap();
+            assert_eq!(hot.cached_agents(), 1);
+        })
+        .await;
+    }
+
+    #[test]
+    fn the_maps_stay_within_their_cap() {
+        let (_dir, store, hot) = setup();
+        for i in 0..=MAX_ENTRIES {
+            let digest = format!("digest-{i}");
+            store
+                .insert_agent(&format!("a{i}"), digest.as_bytes(), "rms_a", NOW)
+                .unwrap();
+        }
+        // One scope so the entries are not dropped by checks in between.
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(fresh_since_arrival(async {
+                for i in 0..=MAX_ENTRIES {
+                    let digest = format!("digest-{i}");
+                    assert!(hot.agent_by_digest(digest.as_bytes()).unwrap().is_some());
+                    assert!(hot.cached_agents() <= MAX_ENTRIES);
+                }
+            }));
+    }
+}
