@@ -32,4 +32,4 @@ pub use gateway::{
     AccountInfo, AccountTest, AgentRead, Gateway, GrantInfo, MAX_GRANT_MINUTES, NewAccount,
     OAuthClientConfig, OAuthClientInfo, PolicyView, QueueEvent, RuleSpec, Settings, SettingsUpdate,
 };
-pub use store::{Agent, AuditFilter, AuditRecord, EntryFilter};
+pub use store::{Agent, AuditFilter, AuditRecord, CROSS_PROCESS_DELAY, EntryFilter};

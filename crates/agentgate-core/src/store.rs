@@ -17,7 +17,8 @@ use crate::policy::{AccessMode, AccountPolicy, Rule};
 use crate::queue::{Entry, RequestResult, Status, WriteRequest};
 
 mod cache;
-pub(crate) use cache::{HotCache, fresh_since_arrival};
+pub use cache::CROSS_PROCESS_DELAY;
+pub(crate) use cache::HotCache;
 
 /// Each step upgrades the schema by one version; `PRAGMA user_version` records how
 /// many have run, so any earlier database is brought up to date on open.
@@ -209,6 +210,10 @@ pub(crate) struct AccountRow {
     pub needs_reconnect: Option<String>,
     /// Who may use the account and its endpoint rules, decoded once per row.
     pub policy: AccountPolicy,
+    /// The API base the account's requests go to (its own base URL or the
+    /// service's default), parsed once per row; `None` if neither parses, which
+    /// the caller reports.
+    pub api_base: Option<url::Url>,
     /// The account's name at the service, from the last successful test.
     pub identity: Option<String>,
     pub tested_at: Option<String>,
@@ -1150,11 +1155,18 @@ fn agent_from_row(r: &Row<'_>) -> rusqlite::Result<Agent> {
 }
 
 fn account_from_row(r: &Row<'_>) -> rusqlite::Result<AccountRow> {
+    let service: String = r.get(1)?;
+    let base_url: Option<String> = r.get(3)?;
+    let api_base = base_url
+        .as_deref()
+        .or_else(|| crate::services::find(&service).and_then(|d| d.default_base_url))
+        .and_then(|u| url::Url::parse(u).ok());
     Ok(AccountRow {
+        api_base,
         id: r.get(0)?,
-        service: r.get(1)?,
+        service,
         name: r.get(2)?,
-        base_url: r.get(3)?,
+        base_url,
         secret_version: r.get(4)?,
         created_at: r.get(5)?,
         updated_at: r.get(6)?,

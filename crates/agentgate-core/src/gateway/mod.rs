@@ -768,7 +768,7 @@ impl Gateway {
                 .map_err(|e| Error::invalid(format!("requests[{i}]: {e}")))?;
             check_not_blocked(def, &path)?;
             if let Some(check) = def.write_check
-                && let Some(why) = check(r, &path.normalized())
+                && let Some(why) = check(r, path.normalized())
             {
                 return Err(Error::Blocked(format!("requests[{i}]: {why}")));
             }
@@ -1489,6 +1489,9 @@ fn account_info(row: &AccountRow) -> Option<AccountInfo> {
 }
 
 fn effective_base_url(def: &ServiceDef, row: &AccountRow) -> Result<Url> {
+    if let Some(base) = &row.api_base {
+        return Ok(base.clone());
+    }
     let raw = row
         .base_url
         .as_deref()
@@ -1506,7 +1509,7 @@ fn compact(def: &ServiceDef, path: &AgentPath, mut resp: UpstreamResponse) -> Up
     let Ok(value) = serde_json::from_slice::<Value>(&resp.body) else {
         return resp;
     };
-    if let Some(small) = compactor(&path.normalized(), &value)
+    if let Some(small) = compactor(path.normalized(), &value)
         && let Ok(bytes) = serde_json::to_vec(&small)
     {
         resp.body = Bytes::from(bytes);
@@ -1525,7 +1528,7 @@ fn compact(def: &ServiceDef, path: &AgentPath, mut resp: UpstreamResponse) -> Up
 }
 
 fn check_not_blocked(def: &ServiceDef, path: &AgentPath) -> Result<()> {
-    if let Some(rule) = def.blocked_rule(&path.normalized()) {
+    if let Some(rule) = def.blocked_rule(path.normalized()) {
         return Err(Error::Blocked(format!(
             "{} is blocked for privacy on {} (rule {:?}); agentgate never reads or writes it",
             path, def.display_name, rule.0

@@ -87,7 +87,7 @@ impl Gateway {
             trusted: agent.trusted,
             granted_until,
         };
-        let decision = policy::decide(&row.policy, &facts, method, &path.normalized(), now);
+        let decision = policy::decide(&row.policy, &facts, method, path.normalized(), now);
         match decision.outcome {
             Outcome::NoAccess => Err(access_denied(def, &row.name)),
             Outcome::Denied => Err(Error::Forbidden(format!(
@@ -208,7 +208,7 @@ impl Gateway {
         let (def, row) = self.account_row(service, name)?;
         let agent = self.agent(agent)?;
         let path = AgentPath::parse_with_query(path).map_err(|e| Error::invalid(e.to_string()))?;
-        if let Some(rule) = def.blocked_rule(&path.normalized()) {
+        if let Some(rule) = def.blocked_rule(path.normalized()) {
             return Ok(Decision {
                 outcome: Outcome::Denied,
                 rule: None,
@@ -233,7 +233,7 @@ impl Gateway {
             &row.policy,
             &facts,
             &method.to_ascii_uppercase(),
-            &path.normalized(),
+            path.normalized(),
             now,
         ))
     }

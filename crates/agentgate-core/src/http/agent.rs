@@ -63,24 +63,20 @@ pub(super) async fn health() -> Json<Value> {
 }
 
 /// Resolves the bearer key to an agent before any handler runs.
-/// The whole request runs with its arrival marked, so the key, account and
-/// pause lookups it makes can share one freshness check of the database.
+/// Resolves the bearer key to an agent before any handler runs.
 async fn require_agent(State(gw): State<Gateway>, mut req: Request, next: Next) -> Response {
-    crate::store::fresh_since_arrival(async move {
-        let header = req
-            .headers()
-            .get(http::header::AUTHORIZATION)
-            .map(|v| v.to_str().unwrap_or(""));
-        match gw.authenticate(header) {
-            Ok(agent) => {
-                tracing::Span::current().record("agent", agent.name.as_str());
-                req.extensions_mut().insert(agent);
-                next.run(req).await
-            }
-            Err(e) => ApiError(e).into_response(),
+    let header = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or(""));
+    match gw.authenticate(header) {
+        Ok(agent) => {
+            tracing::Span::current().record("agent", agent.name.as_str());
+            req.extensions_mut().insert(agent);
+            next.run(req).await
         }
-    })
-    .await
+        Err(e) => ApiError(e).into_response(),
+    }
 }
 
 fn record_account(service: &str, account: &str) {

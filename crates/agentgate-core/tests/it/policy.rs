@@ -413,7 +413,8 @@ async fn pausing_refuses_reads_and_submissions_from_any_surface() {
             .0,
         200
     );
-    // Another process (the CLI) resumes; the running server sees it at once.
+    // Another process (the CLI) resumes; the running server sees it for
+    // requests that arrive a millisecond later.
     let cli = agentgate_core::Gateway::open(
         test_config(app.data.path()),
         Box::new(app.creds.clone()),
@@ -421,6 +422,7 @@ async fn pausing_refuses_reads_and_submissions_from_any_surface() {
     )
     .unwrap();
     cli.set_paused(false).unwrap();
+    tokio::time::sleep(agentgate_core::CROSS_PROCESS_DELAY * 2).await;
     assert_eq!(a.get("/api/github/personal/user").await.0, 200);
     assert_eq!(
         app.admin(Method::GET, "/admin/pause", None).await.1["paused"],

@@ -209,6 +209,7 @@ async fn a_re_added_account_uses_its_new_token_at_once() {
         .collect(),
     })
     .unwrap();
+    tokio::time::sleep(agentgate_core::CROSS_PROCESS_DELAY * 2).await;
     let (s, v) = app.agent(&key).get("/api/github/personal/user").await;
     assert_eq!(s, 200, "the server kept the old token: {v}");
     assert_eq!(v["login"], "new");

@@ -361,8 +361,9 @@ async fn secrets_do_not_appear_in_the_database_file() {
 
 /// The gateway keeps keys, accounts and the pause switch in memory between
 /// requests; a change made by another process (the CLI opens the database
-/// itself) must still hold for the very next request, also while other agents
-/// keep the gateway busy and its cache warm.
+/// itself) must hold for every request that arrives `CROSS_PROCESS_DELAY` (a
+/// millisecond) after it, also while other agents keep the gateway busy and its
+/// cache warm.
 #[tokio::test]
 async fn changes_from_another_process_hold_for_the_next_request_under_load() {
     let app = spawn_app().await;
@@ -402,20 +403,28 @@ async fn changes_from_another_process_hold_for_the_next_request_under_load() {
     )
     .unwrap();
 
+    let settle = || tokio::time::sleep(agentgate_core::CROSS_PROCESS_DELAY * 2);
+
     cli.set_agent_enabled("target", false).unwrap();
+    settle().await;
     assert_eq!(target.get("/api/github/personal/user").await.0, 403);
     cli.set_agent_enabled("target", true).unwrap();
+    settle().await;
     assert_eq!(target.get("/api/github/personal/user").await.0, 200);
     cli.set_paused(true).unwrap();
+    settle().await;
     assert_eq!(target.get("/api/github/personal/user").await.0, 503);
     cli.set_paused(false).unwrap();
+    settle().await;
     assert_eq!(target.get("/api/github/personal/user").await.0, 200);
     cli.revoke_agent("target").unwrap();
+    settle().await;
     assert_eq!(target.get("/api/github/personal/user").await.0, 401);
 
     stop.cancel();
     assert!(load.await.unwrap() > 0, "the other agent kept reading");
     // Removing the account ends reads through it too.
     cli.remove_account("github", "personal").unwrap();
+    settle().await;
     assert_eq!(busy.get("/api/github/personal/user").await.0, 404);
 }
