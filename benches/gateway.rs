@@ -5,8 +5,10 @@
 //! each closed-loop run; default 3). Prints a Markdown report for BENCHMARKS.md.
 //!
 //! The mock upstream, the gateway and the load generator each get their own
-//! Tokio runtime so one cannot starve another's scheduler, but they share the
-//! machine's cores: figures are for this machine, and the ratios are the point.
+//! Tokio runtime so one cannot starve another's scheduler. By default they share
+//! the machine's cores; `AGENTGATE_BENCH_TOPOLOGY=split` gives the gateway a core
+//! of its own, as its own machine would. Figures are for this machine, and the
+//! ratios are the point.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,10 +22,38 @@ use agentgate_core::{Gateway, NewAccount, server};
 use axum::Router;
 use axum::routing::get;
 
-fn runtime(name: &str, threads: usize) -> tokio::runtime::Runtime {
+/// Where the three parts run. `Shared`: wherever the scheduler puts them, all on
+/// the same cores. `Split`: the gateway (its runtime and its audit writer) on the
+/// last core, the load generator and the mock upstream on the others, as when
+/// the gateway has a machine of its own, which is how it is deployed; the direct
+/// baseline then has the same cores for the generator and mock as the gateway run.
+#[derive(Clone, Copy, PartialEq)]
+enum Topology {
+    Shared,
+    Split,
+}
+
+fn pin_current_thread(cores: &[core_affinity::CoreId]) {
+    // One core per thread is enough: the rotation spreads a runtime's workers.
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    if !cores.is_empty() {
+        let i = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % cores.len();
+        assert!(
+            core_affinity::set_for_current(cores[i]),
+            "cannot pin a thread"
+        );
+    }
+}
+
+fn runtime(
+    name: &str,
+    threads: usize,
+    cores: Vec<core_affinity::CoreId>,
+) -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
         .thread_name(name)
+        .on_thread_start(move || pin_current_thread(&cores))
         .enable_all()
         .build()
         .unwrap()
@@ -43,6 +73,44 @@ fn start_upstream(rt: &tokio::runtime::Runtime) -> SocketAddr {
             "/{*path}",
             get(move || async move { ([("content-type", "application/json")], body) }),
         );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        addr
+    })
+}
+
+/// The floor to compare the gateway with: the least a proxy built on the same
+/// stack (axum in, reqwest out) does for a read, with no keys, policy, audit or
+/// header rules: add the credential, forward, buffer the answer, relay it.
+fn start_bare_proxy(rt: &tokio::runtime::Runtime, upstream: SocketAddr) -> SocketAddr {
+    use axum::extract::{Request, State};
+    use axum::response::Response;
+    async fn forward(
+        State((client, upstream)): State<(reqwest::Client, SocketAddr)>,
+        req: Request,
+    ) -> Response {
+        let url = format!("http://{upstream}{}", req.uri().path());
+        let resp = client
+            .get(url)
+            .bearer_auth("ghp_bench")
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let content_type = resp.headers().get("content-type").cloned();
+        let body = resp.bytes().await.unwrap();
+        let mut out = Response::new(axum::body::Body::from(body));
+        *out.status_mut() = status;
+        if let Some(ct) = content_type {
+            out.headers_mut().insert("content-type", ct);
+        }
+        out
+    }
+    rt.block_on(async move {
+        let app = Router::new()
+            .route("/{*path}", get(forward))
+            .with_state((reqwest::Client::new(), upstream));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -144,29 +212,70 @@ fn main() {
             .and_then(|s| s.parse().ok())
             .unwrap_or(default)
     };
-    // Worker threads per runtime; the defaults give the gateway what a 2-core
-    // machine of its own would, and the load generator as much.
+    let topology = match std::env::var("AGENTGATE_BENCH_TOPOLOGY").as_deref() {
+        Ok("split") => Topology::Split,
+        Ok("shared") | Err(_) => Topology::Shared,
+        Ok(other) => panic!("AGENTGATE_BENCH_TOPOLOGY is shared or split, not {other:?}"),
+    };
+    let all = core_affinity::get_core_ids().unwrap_or_default();
+    let (gateway_cores, other_cores) = match topology {
+        Topology::Shared => (Vec::new(), Vec::new()),
+        Topology::Split => {
+            assert!(all.len() >= 2, "the split topology needs two cores");
+            let (rest, last) = all.split_at(all.len() - 1);
+            (last.to_vec(), rest.to_vec())
+        }
+    };
+    // Worker threads per runtime. Shared: the gateway gets what a 2-core machine
+    // would, the load generator as much. Split: one worker per core given.
+    let (gw_default, client_default) = match topology {
+        Topology::Shared => (2, 2),
+        Topology::Split => (gateway_cores.len(), other_cores.len()),
+    };
     let upstream_rt = runtime(
         "bench-upstream",
         threads("AGENTGATE_BENCH_UPSTREAM_THREADS", 1),
+        other_cores.clone(),
     );
     let gateway_rt = runtime(
         "bench-gateway",
-        threads("AGENTGATE_BENCH_GATEWAY_THREADS", 2),
+        threads("AGENTGATE_BENCH_GATEWAY_THREADS", gw_default),
+        gateway_cores.clone(),
     );
-    let client_rt = runtime("bench-client", threads("AGENTGATE_BENCH_CLIENT_THREADS", 2));
+    let client_rt = runtime(
+        "bench-client",
+        threads("AGENTGATE_BENCH_CLIENT_THREADS", client_default),
+        other_cores.clone(),
+    );
     let upstream = start_upstream(&upstream_rt);
+    println!(
+        "Topology: {}.\n",
+        match topology {
+            Topology::Shared => format!("shared ({} cores for everything)", all.len().max(1)),
+            Topology::Split => format!(
+                "split (gateway on {} core, load generator and mock upstream on {})",
+                gateway_cores.len(),
+                other_cores.len()
+            ),
+        }
+    );
 
     let data = tempfile::tempdir().unwrap();
     let mut config = Config::with_data_dir(data.path());
     config.agent_addr = "127.0.0.1:0".parse().unwrap();
     config.admin_addr = "127.0.0.1:0".parse().unwrap();
-    let gw = Gateway::open(
-        config,
-        Box::new(MemoryStore::default()),
-        Arc::new(SystemClock),
-    )
-    .unwrap();
+    // Opened on one of the gateway runtime's own threads, so that the audit
+    // writer thread it starts runs where the gateway may.
+    let gw = gateway_rt
+        .block_on(gateway_rt.spawn_blocking(move || {
+            Gateway::open(
+                config,
+                Box::new(MemoryStore::default()),
+                Arc::new(SystemClock),
+            )
+        }))
+        .unwrap()
+        .unwrap();
     gw.add_account(NewAccount {
         service: "github".into(),
         name: "bench".into(),
@@ -186,6 +295,7 @@ fn main() {
     let key = gw.create_agent("bench").unwrap().1.expose().to_string();
     let running = gateway_rt.block_on(server::start(gw.clone())).unwrap();
     let gateway = running.agent_addr;
+    let bare_proxy = start_bare_proxy(&gateway_rt, upstream);
 
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
@@ -201,11 +311,21 @@ fn main() {
         Arc::new(move |c| c.get(&url).bearer_auth(&key))
     };
 
-    // A profiling aid: `AGENTGATE_BENCH_PROFILE=gateway:16` (or `direct:16`)
-    // runs only that closed loop, so `perf record` sees one path at one load.
+    let bare: Arc<dyn Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync> = {
+        let url = format!("http://{bare_proxy}/repos/octo/repo");
+        Arc::new(move |c| c.get(&url))
+    };
+
+    // A profiling aid: `AGENTGATE_BENCH_PROFILE=gateway:16` (or `direct:16`,
+    // `bare:16`) runs only that closed loop, so `perf record` sees one path at
+    // one load.
     if let Ok(spec) = std::env::var("AGENTGATE_BENCH_PROFILE") {
         let (path, c) = spec.split_once(':').expect("PATH:CONCURRENCY");
-        let make = if path == "direct" { direct } else { through };
+        let make = match path {
+            "direct" => direct,
+            "bare" => bare,
+            _ => through,
+        };
         let c: usize = c.parse().expect("a concurrency");
         client_rt.block_on(async {
             closed_loop(client.clone(), make.clone(), 8, 0.5).await;
@@ -226,25 +346,34 @@ fn main() {
         "{secs} s per run, closed loop (each worker sends its next request when the last is answered).\n"
     );
     println!(
-        "| concurrency | direct req/s | gateway req/s | throughput ratio | direct p50 ms | gateway p50 ms | direct p99 ms | gateway p99 ms |"
+        "The bare proxy is the floor: axum in, reqwest out, on the gateway's threads, with none of the gateway's work.\n"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| concurrency | direct req/s | gateway req/s | gateway ratio | bare proxy req/s | bare ratio | direct p50 ms | gateway p50 ms | bare p50 ms | direct p99 ms | gateway p99 ms | bare p99 ms |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     client_rt.block_on(async {
-        // Warm both paths (connections, caches) before measuring.
-        closed_loop(client.clone(), direct.clone(), 8, 0.5).await;
-        closed_loop(client.clone(), through.clone(), 8, 0.5).await;
+        // Warm all paths (connections, caches) before measuring.
+        for make in [&direct, &through, &bare] {
+            closed_loop(client.clone(), make.clone(), 8, 0.5).await;
+        }
         for c in [1, 16, 64] {
             let d = closed_loop(client.clone(), direct.clone(), c, secs).await;
             let g = closed_loop(client.clone(), through.clone(), c, secs).await;
+            let b = closed_loop(client.clone(), bare.clone(), c, secs).await;
             println!(
-                "| {c} | {:.0} | {:.0} | {:.2} | {} | {} | {} | {} |",
+                "| {c} | {:.0} | {:.0} | {:.2} | {:.0} | {:.2} | {} | {} | {} | {} | {} | {} |",
                 d.rps,
                 g.rps,
                 g.rps / d.rps,
+                b.rps,
+                b.rps / d.rps,
                 ms(d.p50),
                 ms(g.p50),
+                ms(b.p50),
                 ms(d.p99),
-                ms(g.p99)
+                ms(g.p99),
+                ms(b.p99)
             );
         }
     });
@@ -254,10 +383,25 @@ fn main() {
     println!("|---|---:|---:|---:|");
     client_rt.block_on(async {
         let total = (1000.0 * secs) as u64;
-        let d = open_loop(client.clone(), direct.clone(), 1000, total).await;
-        let g = open_loop(client.clone(), through.clone(), 1000, total).await;
+        // The pacing loop runs on the load generator's runtime, not on this
+        // thread, which may share the gateway's core.
+        let d = tokio::spawn(open_loop(client.clone(), direct.clone(), 1000, total))
+            .await
+            .unwrap();
+        let g = tokio::spawn(open_loop(client.clone(), through.clone(), 1000, total))
+            .await
+            .unwrap();
+        let b = tokio::spawn(open_loop(client.clone(), bare.clone(), 1000, total))
+            .await
+            .unwrap();
         println!("| direct | {} | {} | {} |", d.count, ms(d.p50), ms(d.p99));
         println!("| gateway | {} | {} | {} |", g.count, ms(g.p50), ms(g.p99));
+        println!(
+            "| bare proxy | {} | {} | {} |",
+            b.count,
+            ms(b.p50),
+            ms(b.p99)
+        );
         println!("\nAdded p99: {} ms.", ms(g.p99.saturating_sub(d.p99)));
     });
 
