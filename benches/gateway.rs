@@ -136,13 +136,16 @@ fn stats(mut lat: Vec<Duration>, elapsed: Duration) -> Stats {
     }
 }
 
-/// `concurrency` workers each sending requests back to back for `secs`.
-async fn closed_loop(
+type MakeRequest = Arc<dyn Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync>;
+
+/// `concurrency` workers each sending requests back to back for `secs`: the
+/// latencies and the time it took.
+async fn closed_loop_raw(
     client: reqwest::Client,
-    make: Arc<dyn Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync>,
+    make: MakeRequest,
     concurrency: usize,
     secs: f64,
-) -> Stats {
+) -> (Vec<Duration>, Duration) {
     let start = Instant::now();
     let deadline = start + Duration::from_secs_f64(secs);
     let workers = (0..concurrency).map(|_| {
@@ -164,17 +167,59 @@ async fn closed_loop(
     for w in futures::future::join_all(workers).await {
         all.extend(w.unwrap());
     }
-    stats(all, start.elapsed())
+    (all, start.elapsed())
+}
+
+async fn closed_loop(
+    client: reqwest::Client,
+    make: MakeRequest,
+    concurrency: usize,
+    secs: f64,
+) -> Stats {
+    let (lat, elapsed) = closed_loop_raw(client, make, concurrency, secs).await;
+    stats(lat, elapsed)
+}
+
+/// Slices of [`ROUNDS`] taken in turn from each path, so that the machine's
+/// drift in speed (large on a shared VM) falls on all paths alike instead of on
+/// whichever ran during a slow spell.
+const ROUNDS: usize = 6;
+
+async fn interleaved(
+    client: &reqwest::Client,
+    paths: &[MakeRequest],
+    concurrency: usize,
+    secs: f64,
+) -> Vec<Stats> {
+    let mut lat = vec![Vec::new(); paths.len()];
+    let mut elapsed = vec![Duration::ZERO; paths.len()];
+    for _ in 0..ROUNDS {
+        for (i, make) in paths.iter().enumerate() {
+            let (l, e) = closed_loop_raw(
+                client.clone(),
+                make.clone(),
+                concurrency,
+                secs / ROUNDS as f64,
+            )
+            .await;
+            lat[i].extend(l);
+            elapsed[i] += e;
+        }
+    }
+    lat.into_iter()
+        .zip(elapsed)
+        .map(|(l, e)| stats(l, e))
+        .collect()
 }
 
 /// Requests started at a fixed rate whatever the answers do (open loop), so
 /// queueing shows up in the latencies instead of lowering the offered load.
 async fn open_loop(
     client: reqwest::Client,
-    make: Arc<dyn Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync>,
+    make: MakeRequest,
     rate: u64,
     total: u64,
-) -> Stats {
+) -> (Vec<Duration>, Duration) {
     let start = Instant::now();
     let mut ticker = tokio::time::interval(Duration::from_micros(1_000_000 / rate));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
@@ -194,7 +239,7 @@ async fn open_loop(
     for t in tasks {
         lat.push(t.await.unwrap());
     }
-    stats(lat, start.elapsed())
+    (lat, start.elapsed())
 }
 
 fn ms(d: Duration) -> String {
@@ -202,6 +247,21 @@ fn ms(d: Duration) -> String {
 }
 
 fn main() {
+    // Logging as `agentgate serve` sets it up (one line per request at info),
+    // written to /dev/null: its cost is part of the gateway's. The bare proxy
+    // logs nothing. AGENTGATE_BENCH_LOG=0 leaves it out.
+    let logging = std::env::var("AGENTGATE_BENCH_LOG").as_deref() != Ok("0");
+    if logging {
+        let sink = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/null")
+            .unwrap();
+        agentgate::logging::init_to(
+            tracing_subscriber::EnvFilter::new("info"),
+            Arc::new(sink),
+            false,
+        );
+    }
     let secs: f64 = std::env::var("AGENTGATE_BENCH_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -301,17 +361,17 @@ fn main() {
         .pool_max_idle_per_host(256)
         .build()
         .unwrap();
-    let direct: Arc<dyn Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync> = {
+    let direct: MakeRequest = {
         let url = format!("http://{upstream}/repos/octo/repo");
         Arc::new(move |c| c.get(&url).bearer_auth("ghp_bench"))
     };
-    let through: Arc<dyn Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync> = {
+    let through: MakeRequest = {
         let url = format!("http://{gateway}/api/github/bench/repos/octo/repo");
         let key = key.clone();
         Arc::new(move |c| c.get(&url).bearer_auth(&key))
     };
 
-    let bare: Arc<dyn Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync> = {
+    let bare: MakeRequest = {
         let url = format!("http://{bare_proxy}/repos/octo/repo");
         Arc::new(move |c| c.get(&url))
     };
@@ -343,7 +403,7 @@ fn main() {
 
     println!("## Reads: direct to the mock upstream vs through the gateway\n");
     println!(
-        "{secs} s per run, closed loop (each worker sends its next request when the last is answered).\n"
+        "{secs} s per path and concurrency in {ROUNDS} slices taken in turn, closed loop (each worker sends its next request when the last is answered).\n"
     );
     println!(
         "The bare proxy is the floor: axum in, reqwest out, on the gateway's threads, with none of the gateway's work.\n"
@@ -358,9 +418,15 @@ fn main() {
             closed_loop(client.clone(), make.clone(), 8, 0.5).await;
         }
         for c in [1, 16, 64] {
-            let d = closed_loop(client.clone(), direct.clone(), c, secs).await;
-            let g = closed_loop(client.clone(), through.clone(), c, secs).await;
-            let b = closed_loop(client.clone(), bare.clone(), c, secs).await;
+            let mut s = interleaved(
+                &client,
+                &[direct.clone(), through.clone(), bare.clone()],
+                c,
+                secs,
+            )
+            .await
+            .into_iter();
+            let (d, g, b) = (s.next().unwrap(), s.next().unwrap(), s.next().unwrap());
             println!(
                 "| {c} | {:.0} | {:.0} | {:.2} | {:.0} | {:.2} | {} | {} | {} | {} | {} | {} |",
                 d.rps,
@@ -383,17 +449,26 @@ fn main() {
     println!("|---|---:|---:|---:|");
     client_rt.block_on(async {
         let total = (1000.0 * secs) as u64;
-        // The pacing loop runs on the load generator's runtime, not on this
-        // thread, which may share the gateway's core.
-        let d = tokio::spawn(open_loop(client.clone(), direct.clone(), 1000, total))
-            .await
-            .unwrap();
-        let g = tokio::spawn(open_loop(client.clone(), through.clone(), 1000, total))
-            .await
-            .unwrap();
-        let b = tokio::spawn(open_loop(client.clone(), bare.clone(), 1000, total))
-            .await
-            .unwrap();
+        // Slices taken in turn, as for the closed loop. The pacing loop runs on
+        // the load generator's runtime, not on this thread, which may share the
+        // gateway's core.
+        let mut raw = vec![(Vec::new(), Duration::ZERO); 3];
+        for _ in 0..ROUNDS {
+            for (i, make) in [&direct, &through, &bare].into_iter().enumerate() {
+                let (l, e) = tokio::spawn(open_loop(
+                    client.clone(),
+                    make.clone(),
+                    1000,
+                    total / ROUNDS as u64,
+                ))
+                .await
+                .unwrap();
+                raw[i].0.extend(l);
+                raw[i].1 += e;
+            }
+        }
+        let mut s = raw.into_iter().map(|(l, e)| stats(l, e));
+        let (d, g, b) = (s.next().unwrap(), s.next().unwrap(), s.next().unwrap());
         println!("| direct | {} | {} | {} |", d.count, ms(d.p50), ms(d.p99));
         println!("| gateway | {} | {} | {} |", g.count, ms(g.p50), ms(g.p99));
         println!(
@@ -406,7 +481,7 @@ fn main() {
     });
 
     println!("\n## Queue submissions\n");
-    let submit: Arc<dyn Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync> = {
+    let submit: MakeRequest = {
         let url = format!("http://{gateway}/api/queue/github/bench/submit");
         let key = key.clone();
         Arc::new(move |c| {

@@ -258,11 +258,7 @@ fn init_logging(serving: bool) {
     let default = if serving { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("AGENTGATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    crate::logging::init_to(filter, std::io::stderr, std::io::stderr().is_terminal());
 }
 
 fn load_config(g: &Global, serve: Option<&ServeArgs>) -> anyhow::Result<Config> {

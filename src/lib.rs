@@ -5,8 +5,10 @@
 //! Admin commands open the same database and credential store as the server.
 //! That is safe while the server runs: SQLite in WAL mode serialises writers, queue
 //! transitions are conditional updates, and caches in the server are keyed by
-//! versions stored in the database, so the server sees every change at once.
+//! versions stored in the database or revalidated against it, so the server sees
+//! a change within a millisecond.
 
 mod cli;
+pub mod logging;
 
 pub use cli::run;
