@@ -663,7 +663,7 @@ impl Gateway {
         } = call;
         let base = effective_base_url(def, row)?;
         let url = path
-            .resolve(&base)
+            .resolve(base)
             .map_err(|e| Error::invalid(e.to_string()))?;
         let mut headers = HeaderMap::new();
         for (name, value) in def.default_headers {
@@ -1488,16 +1488,21 @@ fn account_info(row: &AccountRow) -> Option<AccountInfo> {
     })
 }
 
-fn effective_base_url(def: &ServiceDef, row: &AccountRow) -> Result<Url> {
+/// The account's API base, parsed when its row was read; when there is none, why.
+fn effective_base_url<'a>(def: &ServiceDef, row: &'a AccountRow) -> Result<&'a Url> {
     if let Some(base) = &row.api_base {
-        return Ok(base.clone());
+        return Ok(base);
     }
-    let raw = row
-        .base_url
-        .as_deref()
-        .or(def.default_base_url)
-        .ok_or_else(|| Error::invalid(format!("{}/{} has no base URL", def.key, row.name)))?;
-    Url::parse(raw).map_err(|e| Error::Internal(anyhow::anyhow!("stored base URL is invalid: {e}")))
+    Err(match row.base_url.as_deref().or(def.default_base_url) {
+        None => Error::invalid(format!("{}/{} has no base URL", def.key, row.name)),
+        Some(raw) => Error::Internal(anyhow::anyhow!(
+            "stored base URL is invalid: {}",
+            Url::parse(raw)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        )),
+    })
 }
 
 /// Replaces a chatty JSON answer by its compact form, when the service has one

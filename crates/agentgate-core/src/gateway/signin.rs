@@ -164,7 +164,7 @@ impl Gateway {
         if let Some(refresh) = current.get("refresh_jwt") {
             let resp = self
                 .xrpc_post(
-                    &base,
+                    base,
                     "com.atproto.server.refreshSession",
                     Some(refresh.expose()),
                     None,
@@ -188,7 +188,7 @@ impl Gateway {
         };
         let body = json!({"identifier": identifier.expose(), "password": password.expose()});
         let resp = self
-            .xrpc_post(&base, "com.atproto.server.createSession", None, Some(body))
+            .xrpc_post(base, "com.atproto.server.createSession", None, Some(body))
             .await
             .map_err(RefreshError::Unreachable)?;
         match session_fields(&resp) {
