@@ -15,6 +15,9 @@ install_packages "${BUILD_PACKAGES[@]}" "${DESKTOP_BUILD_PACKAGES[@]}" \
 # npm runs the Tauri CLI that bundles the .deb; any recent Node.js will do.
 command -v npm >/dev/null 2>&1 || install_packages nodejs npm
 ensure_rust
+# A one-off build gains nothing from incremental caches, which for this
+# workspace take over a gigabyte of disk.
+export CARGO_INCREMENTAL=0
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 # tauri-driver drives the desktop window over WebDriver; kept inside the clone.
 if [ ! -x target/tools/bin/tauri-driver ]; then
@@ -61,3 +64,4 @@ grep -q "usr/bin/agentgate-desktop" <<<"$contents"
 grep -q "usr/share/applications/agentgate.desktop" <<<"$contents"
 dpkg-deb --field "$deb" Depends | grep -q libwebkit2gtk-4.1
 echo "built $deb"
+echo "disk used by the build: $(du -sh target | cut -f1)"
