@@ -98,10 +98,10 @@ async fn read_submit_approve_from_the_cli_and_complete() {
         .unwrap_or_else(|| panic!("no log line for the read:\n{log}"));
     for field in [
         "id=",
-        "agent=",
-        "claude",
-        "service=",
-        "account=",
+        "method=GET",
+        "agent=claude",
+        "service=github",
+        "account=personal",
         "status=200",
         "latency_ms=",
     ] {

@@ -18,7 +18,7 @@ use crate::queue::{Entry, RequestResult, Status, WriteRequest};
 
 mod cache;
 pub use cache::CROSS_PROCESS_DELAY;
-pub(crate) use cache::HotCache;
+pub(crate) use cache::{HotCache, KeyedAgent};
 
 /// Each step upgrades the schema by one version; `PRAGMA user_version` records how
 /// many have run, so any earlier database is brought up to date on open.

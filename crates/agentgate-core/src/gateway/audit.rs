@@ -1,6 +1,7 @@
 //! Writing and reading the audit log. Recording never fails the action it
 //! records: a failed insert is logged and the request goes on.
 
+use std::borrow::Cow;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 
 use super::Gateway;
@@ -17,8 +18,38 @@ const READ_LOG_BATCH: usize = 500;
 /// How long the writer gathers records after the first before writing them.
 const GATHER: std::time::Duration = std::time::Duration::from_millis(20);
 
+/// What a read leaves for the writer: only what the request path has to copy.
+/// The writer turns it into an [`AuditRecord`] (timestamp text, kind, method),
+/// off the request path.
+struct ReadRecord {
+    at: time::OffsetDateTime,
+    agent: String,
+    service: Cow<'static, str>,
+    account: String,
+    path: String,
+    status: u16,
+    latency_ms: f64,
+}
+
+impl ReadRecord {
+    fn into_audit(self) -> AuditRecord {
+        AuditRecord {
+            at: timestamp(self.at),
+            kind: "read".into(),
+            agent: Some(self.agent),
+            service: Some(self.service.into_owned()),
+            account: Some(self.account),
+            method: Some("GET".into()),
+            path: Some(self.path),
+            status: Some(self.status),
+            latency_ms: Some((self.latency_ms * 100.0).round() / 100.0),
+            ..Default::default()
+        }
+    }
+}
+
 enum Msg {
-    Record(Box<AuditRecord>),
+    Record(Box<ReadRecord>),
     /// Answered once everything sent before it is written.
     Flush(std::sync::mpsc::Sender<()>),
 }
@@ -41,7 +72,7 @@ impl ReadLog {
         ReadLog { tx }
     }
 
-    fn send(&self, r: AuditRecord) {
+    fn send(&self, r: ReadRecord) {
         match self.tx.try_send(Msg::Record(Box::new(r))) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
@@ -74,7 +105,7 @@ fn write_loop(store: &Store, rx: Receiver<Msg>) {
         let mut next = Some(first);
         while let Some(msg) = next.take() {
             match msg {
-                Msg::Record(r) => batch.push(*r),
+                Msg::Record(r) => batch.push(r.into_audit()),
                 Msg::Flush(done) => flushes.push(done),
             }
             if batch.len() < READ_LOG_BATCH {
@@ -120,23 +151,20 @@ impl Gateway {
     pub(super) fn audit_read(
         &self,
         agent: &str,
-        service: &str,
+        service: Cow<'static, str>,
         account: &str,
         path: &str,
         status: u16,
         latency_ms: f64,
     ) {
-        self.inner.audit_reads.send(AuditRecord {
-            at: timestamp(self.inner.clock.now()),
-            kind: "read".into(),
-            agent: Some(agent.into()),
-            service: Some(service.into()),
-            account: Some(account.into()),
-            method: Some("GET".into()),
-            path: Some(path.into()),
-            status: Some(status),
-            latency_ms: Some((latency_ms * 100.0).round() / 100.0),
-            ..Default::default()
+        self.inner.audit_reads.send(ReadRecord {
+            at: self.inner.clock.now(),
+            agent: agent.into(),
+            service,
+            account: account.into(),
+            path: path.into(),
+            status,
+            latency_ms,
         });
     }
 

@@ -38,7 +38,7 @@ use crate::paths::AgentPath;
 use crate::queue::{self, Entry, RequestResult, Status, Submission, WriteRequest};
 use crate::secret::Secret;
 use crate::services::{self, Credentials, ServiceDef};
-use crate::store::{AccountRow, Agent, EntryFilter, HotCache, NewEntry, Store};
+use crate::store::{AccountRow, Agent, EntryFilter, HotCache, KeyedAgent, NewEntry, Store};
 use crate::upstream::{self, Upstream, UpstreamRequest, UpstreamResponse};
 
 const SETTINGS_KEY: &str = "settings";
@@ -286,7 +286,7 @@ impl Gateway {
     }
 
     /// Resolves an `Authorization` header value to an enabled agent.
-    pub fn authenticate(&self, authorization: Option<&str>) -> Result<Agent> {
+    pub fn authenticate(&self, authorization: Option<&str>) -> Result<Arc<Agent>> {
         let Some(header) = authorization else {
             return Err(Error::Unauthorized(
                 "missing Authorization header: send \"Authorization: Bearer rms_...\"".into(),
@@ -307,10 +307,13 @@ impl Gateway {
         }
         let digest = keys::agent_key_digest(self.inner.pepper.expose().as_bytes(), key);
         let found = self.inner.hot.agent_by_digest(&digest)?;
-        match found.as_deref() {
-            Some((agent, stored)) if keys::digests_equal(stored, &digest) => {
+        match found {
+            Some(KeyedAgent {
+                agent,
+                digest: stored,
+            }) if keys::digests_equal(&stored, &digest) => {
                 if agent.enabled {
-                    Ok(agent.clone())
+                    Ok(agent)
                 } else {
                     Err(Error::Forbidden(format!(
                         "agent {:?} is disabled",
@@ -607,7 +610,7 @@ impl Gateway {
         };
         self.audit_read(
             &agent.name,
-            services::find(service).map_or(service, |d| d.key),
+            services::find(service).map_or_else(|| service.to_string().into(), |d| d.key.into()),
             account,
             path,
             status,

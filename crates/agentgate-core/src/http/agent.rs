@@ -2,7 +2,7 @@
 //! at once, writes queued for a human, and discovery documents.
 
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, RawPathParams, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
@@ -10,12 +10,13 @@ use axum::{Extension, Json, Router};
 use http::{HeaderMap, Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 use super::docs;
 use super::error::{ApiError, method_not_allowed, not_found};
 use super::extract::{JsonBody, OptionalJsonBody, Params, QueryParams, read_body};
 use super::openapi::{EntryDoc, EntryList, ErrorBody, QueuedAnswer, SubmitBody};
-use super::trace::trace_requests;
+use super::trace::{LogFields, trace_requests};
 use crate::config::DEFAULT_MAX_BODY_BYTES;
 use crate::error::Error;
 use crate::gateway::Gateway;
@@ -62,27 +63,46 @@ pub(super) async fn health() -> Json<Value> {
     Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
 }
 
-/// Resolves the bearer key to an agent before any handler runs.
-/// Resolves the bearer key to an agent before any handler runs.
-async fn require_agent(State(gw): State<Gateway>, mut req: Request, next: Next) -> Response {
+/// Resolves the bearer key to an agent before any handler runs, and tells the
+/// request's log line which agent, service and account it was for.
+async fn require_agent(State(gw): State<Gateway>, req: Request, next: Next) -> Response {
     let header = req
         .headers()
         .get(http::header::AUTHORIZATION)
         .map(|v| v.to_str().unwrap_or(""));
     match gw.authenticate(header) {
         Ok(agent) => {
-            tracing::Span::current().record("agent", agent.name.as_str());
-            req.extensions_mut().insert(agent);
-            next.run(req).await
+            let (mut parts, body) = req.into_parts();
+            let (service, account) = account_params(&mut parts).await;
+            let fields = LogFields {
+                agent: Some(agent.name.clone()),
+                service,
+                account,
+            };
+            parts.extensions.insert(agent);
+            let mut resp = next.run(Request::from_parts(parts, body)).await;
+            resp.extensions_mut().insert(fields);
+            resp
         }
         Err(e) => ApiError(e).into_response(),
     }
 }
 
-fn record_account(service: &str, account: &str) {
-    let span = tracing::Span::current();
-    span.record("service", service);
-    span.record("account", account);
+/// The service and account a route names, as the agent wrote them (decoded).
+/// Routes without them (MCP, discovery) have neither.
+async fn account_params(parts: &mut http::request::Parts) -> (Option<String>, Option<String>) {
+    let Ok(params) = RawPathParams::from_request_parts(parts, &()).await else {
+        return (None, None);
+    };
+    let (mut service, mut account) = (None, None);
+    for (name, value) in &params {
+        match name {
+            "service" => service = Some(value.to_string()),
+            "account" => account = Some(value.to_string()),
+            _ => {}
+        }
+    }
+    (service, account)
 }
 
 #[utoipa::path(get, path = "/api/readme", responses(
@@ -90,7 +110,7 @@ fn record_account(service: &str, account: &str) {
     (status = 401, description = "Missing or unknown key", body = ErrorBody)))]
 async fn readme(
     State(gw): State<Gateway>,
-    Extension(agent): Extension<Agent>,
+    Extension(agent): Extension<Arc<Agent>>,
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(docs::readme(&gw, &agent)?))
 }
@@ -101,7 +121,7 @@ async fn readme(
     (status = 401, description = "Missing or unknown key", body = ErrorBody)))]
 async fn agent_start_here(
     state: State<Gateway>,
-    agent: Extension<Agent>,
+    agent: Extension<Arc<Agent>>,
 ) -> Result<Json<Value>, ApiError> {
     readme(state, agent).await
 }
@@ -127,7 +147,7 @@ fn mcp_doc() {}
     (status = 401, description = "Missing or unknown key", body = ErrorBody)))]
 async fn services(
     State(gw): State<Gateway>,
-    Extension(agent): Extension<Agent>,
+    Extension(agent): Extension<Arc<Agent>>,
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(docs::services(&gw, &agent)?))
 }
@@ -135,7 +155,7 @@ async fn services(
 #[utoipa::path(get, path = "/api/skill", responses((status = 200, description = "SKILL.md for this agent", content_type = "text/markdown")))]
 async fn skill(
     State(gw): State<Gateway>,
-    Extension(agent): Extension<Agent>,
+    Extension(agent): Extension<Arc<Agent>>,
 ) -> Result<Response, ApiError> {
     let text = docs::skill(&gw, &agent)?;
     Ok((
@@ -148,7 +168,7 @@ async fn skill(
 #[utoipa::path(get, path = "/api/skill/{category}", params(("category" = String, Path, description = "code, social or personal")), responses((status = 200, description = "SKILL.md for the agent's accounts of that kind", content_type = "text/markdown"), (status = 404, description = "No such category, or no account of it", body = ErrorBody)))]
 async fn category_skill(
     State(gw): State<Gateway>,
-    Extension(agent): Extension<Agent>,
+    Extension(agent): Extension<Arc<Agent>>,
     Params(category): Params<String>,
 ) -> Result<Response, ApiError> {
     match docs::category_skill(&gw, &agent, &category)? {
@@ -163,11 +183,10 @@ async fn category_skill(
 #[utoipa::path(get, path = "/api/{service}/{account}", params(("service" = String, Path), ("account" = String, Path)), responses((status = 200, description = "The account, with example reads and write guidelines", body = Object), (status = 403, description = "Access denied", body = ErrorBody), (status = 404, description = "No such service or account", body = ErrorBody)))]
 async fn account_root(
     State(gw): State<Gateway>,
-    Extension(agent): Extension<Agent>,
+    Extension(agent): Extension<Arc<Agent>>,
     method: Method,
     Params((service, account)): Params<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    record_account(&service, &account);
     if method != Method::GET && method != Method::HEAD {
         return Err(Error::invalid(
             "name an upstream path after the account: /api/{service}/{account}/{path}",
@@ -193,11 +212,10 @@ async fn account_root(
         (status = 504, description = "The service did not answer in time", body = ErrorBody)))]
 async fn proxy(
     State(gw): State<Gateway>,
-    Extension(agent): Extension<Agent>,
+    Extension(agent): Extension<Arc<Agent>>,
     Params((service, account, _)): Params<(String, String, String)>,
     req: Request,
 ) -> Result<Response, ApiError> {
-    record_account(&service, &account);
     // The raw (still percent-encoded) path is what gets checked and forwarded;
     // axum's decoded wildcard would hide encoded slashes and dots.
     let raw_path = raw_upstream_path(req.uri().path());
@@ -343,11 +361,10 @@ fn queued_answer(gw: &Gateway, entry: &Entry) -> Value {
               (status = 413, description = "Body over 1 MiB", body = ErrorBody)))]
 async fn submit(
     State(gw): State<Gateway>,
-    Extension(agent): Extension<Agent>,
+    Extension(agent): Extension<Arc<Agent>>,
     Params((service, account)): Params<(String, String)>,
     JsonBody(sub): JsonBody<Submission>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    record_account(&service, &account);
     let entry = gw.submit(&agent, &service, &account, sub)?;
     Ok((StatusCode::CREATED, Json(queued_answer(&gw, &entry))))
 }
@@ -375,11 +392,10 @@ const WAIT_POLL: std::time::Duration = std::time::Duration::from_millis(200);
     responses((status = 200, description = "The entry", body = EntryDoc), (status = 404, description = "No entry of yours", body = ErrorBody)))]
 async fn status(
     State(gw): State<Gateway>,
-    Extension(agent): Extension<Agent>,
+    Extension(agent): Extension<Arc<Agent>>,
     Params((service, account, id)): Params<(String, String, String)>,
     QueryParams(q): QueryParams<StatusQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    record_account(&service, &account);
     let mut entry = gw.agent_entry(&agent, &service, &account, &id)?;
     // Polling the database (not an in-process signal) sees decisions made by
     // any process: the CLI approves without the server.
@@ -410,11 +426,10 @@ pub(super) struct WithdrawBody {
     responses((status = 200, description = "Withdrawn", body = EntryDoc), (status = 409, description = "Already decided", body = ErrorBody)))]
 async fn withdraw(
     State(gw): State<Gateway>,
-    Extension(agent): Extension<Agent>,
+    Extension(agent): Extension<Arc<Agent>>,
     Params((service, account, id)): Params<(String, String, String)>,
     OptionalJsonBody(body): OptionalJsonBody<WithdrawBody>,
 ) -> Result<Json<Value>, ApiError> {
-    record_account(&service, &account);
     let entry = gw.withdraw(&agent, &service, &account, &id, body.and_then(|b| b.reason))?;
     Ok(Json(agent_view(&entry)))
 }
@@ -422,7 +437,7 @@ async fn withdraw(
 #[utoipa::path(get, path = "/api/queue/list", responses((status = 200, description = "Your entries, newest first", body = EntryList)))]
 async fn list_all(
     State(gw): State<Gateway>,
-    Extension(agent): Extension<Agent>,
+    Extension(agent): Extension<Arc<Agent>>,
 ) -> Result<Json<Value>, ApiError> {
     let entries = gw.agent_entries(&agent, None, None)?;
     Ok(Json(json!({
@@ -434,10 +449,9 @@ async fn list_all(
 #[utoipa::path(get, path = "/api/queue/{service}/{account}/list", params(("service" = String, Path), ("account" = String, Path)), responses((status = 200, description = "Your entries on this account, newest first", body = EntryList)))]
 async fn list_account(
     State(gw): State<Gateway>,
-    Extension(agent): Extension<Agent>,
+    Extension(agent): Extension<Arc<Agent>>,
     Params((service, account)): Params<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    record_account(&service, &account);
     gw.account_info(&service, &account)?;
     let entries = gw.agent_entries(&agent, Some(&service), Some(&account))?;
     Ok(Json(json!({

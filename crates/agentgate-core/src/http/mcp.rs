@@ -90,10 +90,10 @@ pub struct ListArgs {
     pub account: Option<String>,
 }
 
-fn agent_of(parts: &http::request::Parts) -> Result<Agent, ErrorData> {
+fn agent_of(parts: &http::request::Parts) -> Result<Arc<Agent>, ErrorData> {
     parts
         .extensions
-        .get::<Agent>()
+        .get::<Arc<Agent>>()
         .cloned()
         .ok_or_else(|| ErrorData::invalid_request("not authenticated", None))
 }

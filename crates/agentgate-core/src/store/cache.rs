@@ -42,7 +42,12 @@ const MAX_ENTRIES: usize = 4096;
 pub const CROSS_PROCESS_DELAY: Duration = Duration::from_millis(1);
 
 /// An agent with the key digest as stored, for the caller's constant-time check.
-pub(crate) type KeyedAgent = Arc<(Agent, Vec<u8>)>;
+/// Both are shared, so a hit costs two reference counts, not copies.
+#[derive(Clone)]
+pub(crate) struct KeyedAgent {
+    pub agent: Arc<Agent>,
+    pub digest: Arc<[u8]>,
+}
 
 pub(crate) struct HotCache {
     state: Mutex<State>,
@@ -135,7 +140,11 @@ impl HotCache {
         let Some(found) = select_agent_by_digest(&s.conn, digest)? else {
             return Ok(None);
         };
-        let found = Arc::new(found);
+        let (agent, stored) = found;
+        let found = KeyedAgent {
+            agent: Arc::new(agent),
+            digest: stored.into(),
+        };
         if s.agents.len() >= MAX_ENTRIES {
             s.agents.clear();
         }
@@ -196,7 +205,9 @@ mod tests {
     }
 
     fn enabled(hot: &HotCache, digest: &[u8]) -> Option<bool> {
-        hot.agent_by_digest(digest).unwrap().map(|a| a.0.enabled)
+        hot.agent_by_digest(digest)
+            .unwrap()
+            .map(|a| a.agent.enabled)
     }
 
     fn past_the_delay() {
