@@ -1,6 +1,8 @@
 //! The agent API (see `docs/agent-api.md` in the shared contract): reads proxied
 //! at once, writes queued for a human, and discovery documents.
 
+use std::sync::Arc;
+
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, RawPathParams, Request, State};
 use axum::middleware::{self, Next};
@@ -10,7 +12,6 @@ use axum::{Extension, Json, Router};
 use http::{HeaderMap, Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::sync::Arc;
 
 use super::docs;
 use super::error::{ApiError, method_not_allowed, not_found};
