@@ -532,3 +532,8 @@ fn main() {
 
     gateway_rt.block_on(running.shutdown());
 }
+
+// The allocator `agentgate serve` uses (src/main.rs), so that what is measured is
+// what runs.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
