@@ -157,9 +157,9 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The client for services. Requests go out on hyper's pooled client directly:
 /// this is every read's hot path, and reqwest's layers on top of it (a WHATWG URL
-/// parse per request for its redirect policy, retries, a boxed timeout) cost a
-/// third of the gateway's work per read. Redirects, the deadline and the size cap
-/// are therefore the gateway's own, below. A destination that the environment
+/// parse per request for its redirect policy, retries, a boxed timeout) were
+/// 14 % of the gateway's instructions per read (BENCHMARKS.md). Redirects, the
+/// deadline and the size cap are therefore the gateway's own, below. A destination that the environment
 /// routes through a proxy (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`)
 /// goes through reqwest, which implements proxies (CONNECT tunnels, proxy
 /// authentication) and is configured from the same variables.
