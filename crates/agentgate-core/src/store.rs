@@ -139,6 +139,17 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE accounts ADD COLUMN identity TEXT;
      ALTER TABLE accounts ADD COLUMN tested_at TEXT;
      ALTER TABLE accounts ADD COLUMN test_error TEXT;",
+    // 8: a counter of queue changes, kept by triggers so that it moves whichever
+    // process (server, CLI) made the change. Open admin pages poll it every few
+    // seconds; it replaces a count and max over the whole queue table.
+    "CREATE TABLE queue_version (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);
+     INSERT INTO queue_version (id, n) VALUES (1, 0);
+     CREATE TRIGGER queue_version_on_insert AFTER INSERT ON queue
+     BEGIN UPDATE queue_version SET n = n + 1; END;
+     CREATE TRIGGER queue_version_on_transition AFTER UPDATE OF status ON queue
+     BEGIN UPDATE queue_version SET n = n + 1; END;
+     CREATE TRIGGER queue_version_on_delete AFTER DELETE ON queue
+     BEGIN UPDATE queue_version SET n = n + 1; END;",
 ];
 
 pub(crate) struct Store {
@@ -676,13 +687,12 @@ impl Store {
         Ok(n as usize)
     }
 
-    /// (entries, latest change): changes with every insert and transition.
-    pub fn queue_stamp(&self) -> Result<(i64, String)> {
+    /// A number that changes with every new entry, transition and deletion in
+    /// the queue, made by any process; one row read.
+    pub fn queue_stamp(&self) -> Result<i64> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT count(*), COALESCE(max(MAX(submitted_at, COALESCE(reviewed_at, ''), COALESCE(started_at, ''), COALESCE(completed_at, ''))), '') FROM queue",
-        )?;
-        Ok(stmt.query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?)
+        let mut stmt = conn.prepare_cached("SELECT n FROM queue_version WHERE id = 1")?;
+        Ok(stmt.query_row([], |r| r.get(0))?)
     }
 
     pub fn delete_account(&self, service: &str, name: &str) -> Result<bool> {
@@ -1214,6 +1224,19 @@ mod tests {
         (dir, s)
     }
 
+    /// A pending entry with no requests.
+    fn entry<'a>(id: &'a str, agent: &'a Agent) -> NewEntry<'a> {
+        NewEntry {
+            id,
+            agent,
+            service: "github",
+            account: "me",
+            comment: "c",
+            requests: &[],
+            now: "t",
+        }
+    }
+
     #[test]
     fn migrations_run_once_and_reopen_cleanly() {
         let dir = tempfile::tempdir().unwrap();
@@ -1294,15 +1317,7 @@ mod tests {
     fn transition_only_moves_from_the_expected_state() {
         let (_d, s) = store();
         let agent = s.insert_agent("a", b"digest", "rms_x", "t").unwrap();
-        let e = NewEntry {
-            id: "q1",
-            agent: &agent,
-            service: "github",
-            account: "me",
-            comment: "c",
-            requests: &[],
-            now: "t",
-        };
+        let e = entry("q1", &agent);
         assert!(s.insert_entry(&e).unwrap());
         assert!(!s.insert_entry(&e).unwrap(), "duplicate ids are reported");
         assert!(
@@ -1325,6 +1340,35 @@ mod tests {
             .unwrap()
         );
         assert_eq!(s.entry("q1").unwrap().unwrap().status, Status::Approved);
+    }
+
+    #[test]
+    fn the_queue_stamp_moves_with_entries_and_transitions_from_any_connection() {
+        let (dir, s) = store();
+        let agent = s.insert_agent("a", b"digest", "rms_x", "t").unwrap();
+        let start = s.queue_stamp().unwrap();
+        let e = entry("q1", &agent);
+        assert!(s.insert_entry(&e).unwrap());
+        let submitted = s.queue_stamp().unwrap();
+        assert_ne!(submitted, start);
+        // Another process (the CLI) approving through its own connection.
+        let other = Store::open(&dir.path().join("t.db")).unwrap();
+        assert!(
+            other
+                .transition("q1", Status::Pending, Status::Approved, None, &[], "t")
+                .unwrap()
+        );
+        let approved = s.queue_stamp().unwrap();
+        assert_ne!(approved, submitted);
+        assert!(
+            s.transition("q1", Status::Approved, Status::Executing, None, &[], "t")
+                .unwrap()
+        );
+        let executing = s.queue_stamp().unwrap();
+        assert_ne!(executing, approved);
+        // Saving results along the way changes the row but is no move.
+        s.save_results("q1", &[]).unwrap();
+        assert_eq!(s.queue_stamp().unwrap(), executing);
     }
 
     #[test]

@@ -40,9 +40,9 @@ impl Gateway {
         self.inner.events.subscribe()
     }
 
-    /// A value that changes whenever the queue does, in this process or any
-    /// other: (number of entries, latest change time).
-    pub fn queue_stamp(&self) -> Result<(i64, String)> {
+    /// A counter that moves whenever the queue does (a new entry, a transition,
+    /// a deletion), in this process or any other.
+    pub fn queue_stamp(&self) -> Result<i64> {
         self.inner.store.queue_stamp()
     }
 
