@@ -18,6 +18,7 @@ use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::proxy::matcher::Matcher;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use rustls_platform_verifier::BuilderVerifierExt;
 use url::Url;
 
 use crate::error::Error;
@@ -194,16 +195,24 @@ impl Upstream {
         http.set_nodelay(true);
         http.set_connect_timeout(Some(CONNECT_TIMEOUT));
         // Certificates are checked as the operating system would (its trust store
-        // and revocation rules), as reqwest does with the same feature.
-        let tls = HttpsConnectorBuilder::new()
-            .with_provider_and_platform_verifier(rustls::crypto::aws_lc_rs::default_provider())?
+        // and revocation rules). One configuration serves all three clients: on
+        // Linux the verifier reads and parses the system's root certificates when
+        // it is made.
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()?
+        .with_platform_verifier()?
+        .with_no_client_auth();
+        let https = HttpsConnectorBuilder::new()
+            .with_tls_config(tls.clone())
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
         let direct = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .build(tls);
+            .build(https);
 
         let policy = reqwest::redirect::Policy::custom(|attempt| {
             let same_origin = attempt
@@ -220,6 +229,7 @@ impl Upstream {
         // `proxies` below, so the two agree on which destinations are proxied.
         let reqwest_client = |policy| -> anyhow::Result<reqwest::Client> {
             let mut builder = reqwest::Client::builder()
+                .tls_backend_preconfigured(tls.clone())
                 .redirect(policy)
                 .user_agent(USER_AGENT)
                 .connect_timeout(CONNECT_TIMEOUT)

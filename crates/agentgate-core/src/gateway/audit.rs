@@ -97,8 +97,8 @@ impl ReadLog {
 }
 
 /// The writer's nice value. A batch it writes while a read arrives delays that
-/// read when both share a core: with the writer at the same priority, the added
-/// p99 at 1,000 reads/s on one core was 0.8-3 ms; at 10, 0.6-0.75 ms
+/// read when both share a core: with the writer at the same priority, the
+/// gateway's p99 at 1,000 reads/s on one core was 0.8-3 ms; at 10, 0.6-0.75 ms
 /// (BENCHMARKS.md). At 10 the writer still gets about a tenth of a core it has to
 /// fight for, more than the ~6 % it needs at the gateway's saturation, so records
 /// are not left to pile up.
