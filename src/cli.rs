@@ -531,8 +531,7 @@ async fn queue(g: &Global, gw: Gateway, cmd: QueueCommand) -> anyhow::Result<Exi
             }
         }
         QueueCommand::Approve { id } => {
-            gw.approve(&id, REVIEWER)?;
-            let e = gw.execute(&id).await?;
+            let e = gw.approve_and_run(&id, REVIEWER).await?;
             if g.json {
                 print_json(&e)?;
             } else {

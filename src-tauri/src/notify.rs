@@ -175,19 +175,19 @@ fn confirm_destructive(app: &AppHandle, desktop: &Arc<Desktop>, id: &str, headli
 /// surface does; an entry decided elsewhere meanwhile stays as it was.
 fn decide(desktop: &Arc<Desktop>, id: &str, approve: bool) {
     let gw = desktop.gw.clone();
-    let outcome = if approve {
-        gw.approve(id, NOTIFICATION_REVIEWER)
-    } else {
-        gw.reject(id, NOTIFICATION_REVIEWER, None)
-    };
-    match outcome {
-        Ok(entry) if entry.status == Status::Approved => {
-            let id = entry.id;
-            tauri::async_runtime::spawn(async move { gw.spawn_execute(id) });
+    let id = id.to_string();
+    // The core starts an approved batch on the runtime, so the decision is
+    // made there too (this is a notification thread).
+    tauri::async_runtime::spawn(async move {
+        let outcome = if approve {
+            gw.approve_and_start(&id, NOTIFICATION_REVIEWER)
+        } else {
+            gw.reject(&id, NOTIFICATION_REVIEWER, None)
+        };
+        if let Err(e) = outcome {
+            tracing::info!(entry = %id, error = %e, "not decided from the notification");
         }
-        Ok(_) => {}
-        Err(e) => tracing::info!(entry = %id, error = %e, "not decided from the notification"),
-    }
+    });
 }
 
 /// Shows or updates the one "N writes waiting" notification of a burst.

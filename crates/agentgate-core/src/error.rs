@@ -2,7 +2,7 @@
 //! was already decided is not the same failure as one that does not exist), and
 //! the HTTP layer maps each variant to exactly one status code.
 
-use crate::queue::Status;
+use crate::status::{Status, UnknownStatus};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -80,8 +80,8 @@ impl Error {
     }
 }
 
-impl From<rusqlite::Error> for Error {
-    fn from(e: rusqlite::Error) -> Self {
-        Error::Internal(anyhow::Error::new(e).context("database operation failed"))
+impl From<UnknownStatus> for Error {
+    fn from(e: UnknownStatus) -> Self {
+        Error::Invalid(e.to_string())
     }
 }

@@ -8,28 +8,34 @@
 //! `agentgate` binary (CLI and headless server) and the desktop shell are thin
 //! layers over [`Gateway`] and [`server`].
 
-pub mod admin;
+pub mod agent;
+pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod credentials;
 pub mod error;
 mod gateway;
+pub mod headers;
 pub mod http;
 pub mod keys;
 pub mod limits;
+pub mod password;
 pub mod paths;
 pub mod policy;
 pub mod queue;
 pub mod secret;
 pub mod server;
 pub mod services;
+pub mod status;
 mod store;
 pub mod upstream;
 
+pub use agent::Agent;
+pub use audit::{AuditFilter, AuditRecord, to_csv as audit_csv, to_json_lines as audit_json_lines};
 pub use error::{Error, Result};
-pub use gateway::audit::{to_csv as audit_csv, to_json_lines as audit_json_lines};
 pub use gateway::{
     AccountInfo, AccountTest, AgentRead, Gateway, GrantInfo, MAX_GRANT_MINUTES, NewAccount,
     OAuthClientConfig, OAuthClientInfo, PolicyView, QueueEvent, RuleSpec, Settings, SettingsUpdate,
 };
-pub use store::{Agent, AuditFilter, AuditRecord, CROSS_PROCESS_DELAY, EntryFilter};
+pub use queue::EntryFilter;
+pub use store::CROSS_PROCESS_DELAY;

@@ -16,79 +16,19 @@ use serde_json::Value;
 
 use crate::config::{MAX_BATCH_REQUESTS, MAX_COMMENT_CHARS};
 use crate::error::Error;
+use crate::headers;
 use crate::paths::AgentPath;
-use crate::upstream;
+pub use crate::status::Status;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Pending,
-    Approved,
-    Executing,
-    Completed,
-    Failed,
-    Rejected,
-    Withdrawn,
-    /// Nobody decided within the pending-entry lifetime.
-    Expired,
-}
-
-impl Status {
-    pub const ALL: [Status; 8] = [
-        Status::Pending,
-        Status::Approved,
-        Status::Executing,
-        Status::Completed,
-        Status::Failed,
-        Status::Rejected,
-        Status::Withdrawn,
-        Status::Expired,
-    ];
-
-    /// Whether reaching this state is announced to the agent's webhook.
-    pub fn notifies(self) -> bool {
-        matches!(
-            self,
-            Status::Completed
-                | Status::Failed
-                | Status::Rejected
-                | Status::Expired
-                | Status::Approved
-        )
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Pending => "pending",
-            Status::Approved => "approved",
-            Status::Executing => "executing",
-            Status::Completed => "completed",
-            Status::Failed => "failed",
-            Status::Rejected => "rejected",
-            Status::Withdrawn => "withdrawn",
-            Status::Expired => "expired",
-        }
-    }
-}
-
-impl std::fmt::Display for Status {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.pad(self.as_str())
-    }
-}
-
-impl std::str::FromStr for Status {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
-        Status::ALL
-            .into_iter()
-            .find(|st| st.as_str().eq_ignore_ascii_case(s))
-            .ok_or_else(|| {
-                Error::invalid(format!(
-                    "unknown status {s:?}; expected one of pending, approved, executing, completed, failed, rejected, withdrawn, expired"
-                ))
-            })
-    }
+/// Which queue entries to list; every field narrows the list.
+#[derive(Debug, Clone, Default)]
+pub struct EntryFilter {
+    pub status: Option<Status>,
+    pub agent_id: Option<i64>,
+    pub agent_name: Option<String>,
+    pub service: Option<String>,
+    pub account: Option<String>,
+    pub limit: Option<usize>,
 }
 
 /// One upstream request of a batch, frozen once submitted.
@@ -251,7 +191,7 @@ fn validate_request(r: Value) -> Result<WriteRequest, String> {
                 let Value::String(value) = value else {
                     return Err(format!("header {name:?} must have a string value"));
                 };
-                if let Some((name, value)) = upstream::agent_header(&name, &value)? {
+                if let Some((name, value)) = headers::agent_header(&name, &value)? {
                     out.insert(name, value);
                 }
             }

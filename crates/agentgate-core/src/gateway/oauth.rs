@@ -20,8 +20,10 @@ use oauth2::{
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use super::accounts::check_base_url;
+use super::agents::check_name;
 use super::signin::RefreshError;
-use super::{AccountInfo, Gateway, check_base_url, check_name};
+use super::{AccountInfo, Gateway};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 use crate::services::{

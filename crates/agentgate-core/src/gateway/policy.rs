@@ -6,12 +6,13 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::Gateway;
+use crate::agent::Agent;
 use crate::clock::{parse_timestamp, timestamp};
 use crate::error::{Error, Result};
 use crate::paths::AgentPath;
 use crate::policy::{self, AccessMode, AgentFacts, Decision, Effect, Outcome, Rule};
 use crate::services::ServiceDef;
-use crate::store::{AccountRow, Agent};
+use crate::store::AccountRow;
 
 /// Longest time-boxed grant, so that a forgotten one does not last for ever.
 pub const MAX_GRANT_MINUTES: i64 = 24 * 60;

@@ -16,7 +16,8 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use serde_json::{Value, json};
 use url::Url;
 
-use super::{Gateway, SecretVersion, effective_base_url};
+use super::reads::effective_base_url;
+use super::{Gateway, SecretVersion};
 use crate::error::{Error, Result};
 use crate::services::{Auth, Credentials, ServiceDef};
 use crate::store::AccountRow;

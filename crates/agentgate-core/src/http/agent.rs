@@ -18,11 +18,11 @@ use super::error::{ApiError, method_not_allowed, not_found};
 use super::extract::{JsonBody, OptionalJsonBody, Params, QueryParams, read_body};
 use super::openapi::{EntryDoc, EntryList, ErrorBody, QueuedAnswer, SubmitBody};
 use super::trace::{LogFields, trace_requests};
+use crate::agent::Agent;
 use crate::config::DEFAULT_MAX_BODY_BYTES;
 use crate::error::Error;
 use crate::gateway::Gateway;
 use crate::queue::{Entry, Submission};
-use crate::store::Agent;
 
 pub fn agent_router(gw: Gateway) -> Router {
     let api = Router::new()

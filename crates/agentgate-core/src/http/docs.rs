@@ -3,11 +3,11 @@
 
 use serde_json::{Value, json};
 
+use crate::agent::Agent;
 use crate::config::{MAX_BATCH_REQUESTS, MAX_COMMENT_CHARS};
 use crate::error::Result;
 use crate::gateway::{AccountInfo, Gateway};
 use crate::services::{self, Category};
-use crate::store::Agent;
 
 fn account_doc(gw: &Gateway, a: &AccountInfo) -> Value {
     let def = services::find(&a.service);

@@ -20,11 +20,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::docs;
+use crate::agent::Agent;
 use crate::config::DEFAULT_MAX_BODY_BYTES;
 use crate::error::Error;
 use crate::gateway::{AgentRead, Gateway};
 use crate::queue::Submission;
-use crate::store::Agent;
 
 /// The MCP service to mount at `/mcp`, behind the agent-key middleware.
 pub fn service(gw: Gateway) -> StreamableHttpService<AgentTools, NeverSessionManager> {

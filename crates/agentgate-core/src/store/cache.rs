@@ -31,7 +31,11 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
-use super::{AccountRow, Agent, internal, select_account, select_agent_by_digest, select_setting};
+use super::accounts::{AccountRow, select_account};
+use super::agents::select_agent_by_digest;
+use super::internal;
+use super::settings::select_setting;
+use crate::agent::Agent;
 use crate::error::Result;
 
 /// Most entries one map holds before it is emptied and refilled on demand.

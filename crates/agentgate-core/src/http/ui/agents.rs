@@ -9,10 +9,10 @@ use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 
 use super::{Chrome, CsrfForm, Notice, done, error_status, form_session, render};
+use crate::agent::Agent;
 use crate::gateway::Gateway;
 use crate::http::extract::Params;
 use crate::secret::Secret;
-use crate::store::Agent;
 
 struct AgentView {
     agent: Agent,

@@ -9,11 +9,11 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use serde::Deserialize;
 
 use super::{CsrfForm, form_session, render};
-use crate::admin::SESSION_LIFETIME;
 use crate::error::Error;
 use crate::gateway::Gateway;
 use crate::http::admin::SESSION_COOKIE;
 use crate::http::extract::QueryParams;
+use crate::password::SESSION_LIFETIME;
 use crate::secret::Secret;
 
 #[derive(Template)]

@@ -10,9 +10,9 @@ use serde::Deserialize;
 use super::{Chrome, page_session, render};
 use crate::gateway::Gateway;
 use crate::http::extract::QueryParams;
+use crate::queue::EntryFilter;
 use crate::queue::{NotificationState, Status};
 use crate::services;
-use crate::store::EntryFilter;
 
 struct ResultView {
     ok: bool,

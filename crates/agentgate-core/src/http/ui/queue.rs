@@ -12,9 +12,9 @@ use super::{Chrome, REVIEWER, error_status, form_session, page_session, render};
 use crate::error::Error;
 use crate::gateway::Gateway;
 use crate::http::extract::Params;
+use crate::queue::EntryFilter;
 use crate::queue::{Entry, Status};
 use crate::services;
-use crate::store::EntryFilter;
 
 pub(super) struct RequestView {
     pub method: String,
@@ -172,7 +172,7 @@ pub(super) async fn approve(
     Form(form): Form<DecisionForm>,
 ) -> Response {
     form_session!(gw, headers, &form.csrf);
-    decided(&gw, gw.approve(&id, REVIEWER))
+    decided(gw.approve_and_start(&id, REVIEWER))
 }
 
 pub(super) async fn reject(
@@ -182,19 +182,14 @@ pub(super) async fn reject(
     Form(form): Form<DecisionForm>,
 ) -> Response {
     form_session!(gw, headers, &form.csrf);
-    decided(&gw, gw.reject(&id, REVIEWER, form.reason))
+    decided(gw.reject(&id, REVIEWER, form.reason))
 }
 
-/// After a decision: an approved entry starts executing; an entry decided
-/// elsewhere in the meantime needs nothing more (the queue page shows how).
-fn decided(gw: &Gateway, outcome: crate::error::Result<Entry>) -> Response {
+/// After a decision: an entry decided elsewhere in the meantime needs nothing
+/// more (the queue page shows how).
+fn decided(outcome: crate::error::Result<Entry>) -> Response {
     match outcome {
-        Ok(entry) => {
-            if entry.status == Status::Approved {
-                gw.spawn_execute(entry.id);
-            }
-        }
-        Err(Error::AlreadyDecided { .. }) => {}
+        Ok(_) | Err(Error::AlreadyDecided { .. }) => {}
         Err(e) => {
             return (
                 error_status(&e),

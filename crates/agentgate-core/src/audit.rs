@@ -1,0 +1,122 @@
+//! The audit log's vocabulary: one record per read or queue transition, the
+//! filter that lists them, and the two export formats.
+
+use serde::Serialize;
+
+/// One audit record: a read or a queue transition.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AuditRecord {
+    pub id: i64,
+    pub at: String,
+    /// "read" or "transition".
+    pub kind: String,
+    pub agent: Option<String>,
+    pub service: Option<String>,
+    pub account: Option<String>,
+    pub method: Option<String>,
+    pub path: Option<String>,
+    pub status: Option<u16>,
+    pub latency_ms: Option<f64>,
+    pub entry_id: Option<String>,
+    pub from_status: Option<String>,
+    pub to_status: Option<String>,
+    /// Who acted: an agent, "admin", "rule", "system".
+    pub actor: Option<String>,
+    /// Through which surface: agent, cli, web-admin, rule, system (later
+    /// notification and window).
+    pub surface: Option<String>,
+}
+
+/// Which audit records to list; every field narrows the list.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub kind: Option<String>,
+    pub agent: Option<String>,
+    pub service: Option<String>,
+    pub account: Option<String>,
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub limit: Option<usize>,
+}
+
+/// The audit log's export formats.
+pub fn to_json_lines(records: &[AuditRecord]) -> String {
+    let mut out = String::new();
+    for r in records {
+        out.push_str(&serde_json::to_string(r).unwrap_or_default());
+        out.push('\n');
+    }
+    out
+}
+
+pub const CSV_HEADER: &str = "id,at,kind,agent,service,account,method,path,status,latency_ms,entry_id,from_status,to_status,actor,surface";
+
+pub fn to_csv(records: &[AuditRecord]) -> String {
+    fn field(out: &mut String, v: Option<String>) {
+        let v = v.unwrap_or_default();
+        // Cells that a spreadsheet would run as a formula get a leading quote.
+        let v = if v.starts_with(['=', '+', '-', '@']) {
+            format!("'{v}")
+        } else {
+            v
+        };
+        if v.contains([',', '"', '\n', '\r']) {
+            out.push('"');
+            out.push_str(&v.replace('"', "\"\""));
+            out.push('"');
+        } else {
+            out.push_str(&v);
+        }
+    }
+    let mut out = String::from(CSV_HEADER);
+    out.push_str("\r\n");
+    for r in records {
+        let cells = [
+            Some(r.id.to_string()),
+            Some(r.at.clone()),
+            Some(r.kind.clone()),
+            r.agent.clone(),
+            r.service.clone(),
+            r.account.clone(),
+            r.method.clone(),
+            r.path.clone(),
+            r.status.map(|s| s.to_string()),
+            r.latency_ms.map(|l| l.to_string()),
+            r.entry_id.clone(),
+            r.from_status.clone(),
+            r.to_status.clone(),
+            r.actor.clone(),
+            r.surface.clone(),
+        ];
+        for (i, c) in cells.into_iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            field(&mut out, c);
+        }
+        out.push_str("\r\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_quotes_what_needs_quoting_and_defuses_formulas() {
+        let r = AuditRecord {
+            id: 1,
+            at: "t".into(),
+            kind: "read".into(),
+            path: Some("/a,\"b\"".into()),
+            agent: Some("=cmd()".into()),
+            ..Default::default()
+        };
+        let csv = to_csv(&[r]);
+        let line = csv.lines().nth(1).unwrap();
+        assert!(line.contains("\"/a,\"\"b\"\"\""), "{line}");
+        assert!(line.contains("'=cmd()"), "{line}");
+        assert_eq!(csv.lines().next().unwrap(), CSV_HEADER);
+    }
+}

@@ -1,0 +1,215 @@
+//! Running approved batches: claiming an entry once, sending its requests in
+//! order, saving results as they come, and recovering after a crash.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use serde_json::Value;
+
+use super::Gateway;
+use super::reads::UpstreamCall;
+use crate::error::Result;
+use crate::headers;
+use crate::paths::AgentPath;
+use crate::queue::{Entry, RequestResult, Status, WriteRequest};
+use crate::services::ServiceDef;
+use crate::store::AccountRow;
+
+/// Largest upstream body kept in a queue entry's results.
+const MAX_STORED_RESULT_BYTES: usize = 256 * 1024;
+
+impl Gateway {
+    /// Runs an approved entry's batch in order, stopping at the first failure.
+    ///
+    /// The entry is first claimed (approved to executing) in one conditional
+    /// update, so however many callers race here, one runs the batch; the others
+    /// get the entry as it stands. Results are saved after every request.
+    pub async fn execute(&self, id: &str) -> Result<Entry> {
+        let now = self.now();
+        if !self.inner.store.start(id, &now)? {
+            return self.entry(id);
+        }
+        let entry = self.entry(id)?;
+        self.transitioned(&entry, Some(Status::Approved), Status::Executing, "system");
+        let mut results = Vec::with_capacity(entry.requests.len());
+        let account = self.account_row(&entry.service, &entry.account_name);
+        for (index, request) in entry.requests.iter().enumerate() {
+            let result = match &account {
+                Ok((def, row)) => self.run_request(def, row, index, request).await,
+                Err(e) => RequestResult {
+                    index,
+                    ok: false,
+                    status: None,
+                    body: None,
+                    error: Some(e.to_string()),
+                },
+            };
+            let ok = result.ok;
+            results.push(result);
+            self.inner.store.save_results(id, &results)?;
+            if !ok {
+                break;
+            }
+        }
+        let status = if results.iter().all(|r| r.ok) {
+            Status::Completed
+        } else {
+            Status::Failed
+        };
+        self.inner.store.finish(id, status, &results, &self.now())?;
+        tracing::info!(entry = %id, status = %status, "write executed");
+        self.transitioned(&entry, Some(Status::Executing), status, "system");
+        self.entry(id)
+    }
+
+    /// Runs [`Gateway::execute`] in the background, tracked so that shutdown waits for it.
+    pub fn spawn_execute(&self, id: String) {
+        let gw = self.clone();
+        self.inner.executions.spawn(async move {
+            if let Err(e) = gw.execute(&id).await {
+                tracing::error!(entry = %id, error = %e, "execution failed");
+            }
+        });
+    }
+
+    /// Waits (at most `limit`) for background executions to finish.
+    pub async fn wait_for_executions(&self, limit: Duration) -> bool {
+        self.inner.executions.close();
+        tokio::time::timeout(limit, self.inner.executions.wait())
+            .await
+            .is_ok()
+    }
+
+    async fn run_request(
+        &self,
+        def: &'static ServiceDef,
+        row: &AccountRow,
+        index: usize,
+        req: &WriteRequest,
+    ) -> RequestResult {
+        let fail = |error: String| RequestResult {
+            index,
+            ok: false,
+            status: None,
+            body: None,
+            error: Some(error),
+        };
+        let Ok(method) = Method::from_bytes(req.method.as_bytes()) else {
+            return fail(format!("invalid method {:?}", req.method));
+        };
+        let path = match AgentPath::parse_with_query(&req.path) {
+            Ok(p) => p,
+            Err(e) => return fail(e.to_string()),
+        };
+        let mut headers = HeaderMap::new();
+        for (name, value) in &req.headers {
+            // Stored headers were filtered at submit; they are filtered again here
+            // so that the rule holds even for entries written by an older version.
+            if let Ok(Some((n, v))) = headers::agent_header(name, value)
+                && let (Ok(n), Ok(v)) = (
+                    HeaderName::from_bytes(n.as_bytes()),
+                    HeaderValue::from_str(&v),
+                )
+            {
+                headers.insert(n, v);
+            }
+        }
+        let body = match &req.body {
+            None => None,
+            Some(Value::String(s)) => Some(Bytes::from(s.clone())),
+            Some(v) => Some(Bytes::from(serde_json::to_vec(v).unwrap_or_default())),
+        };
+        if body.is_some() && !headers.contains_key(http::header::CONTENT_TYPE) {
+            headers.insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+        }
+        match self
+            .call_upstream(
+                def,
+                row,
+                UpstreamCall {
+                    method,
+                    path: &path,
+                    headers,
+                    body,
+                },
+                false,
+            )
+            .await
+        {
+            Ok(resp) => RequestResult {
+                index,
+                ok: resp.status.is_success(),
+                status: Some(resp.status.as_u16()),
+                body: result_body(&resp.body),
+                error: None,
+            },
+            Err(e) => fail(e.to_string()),
+        }
+    }
+
+    /// Run once at start: entries left executing by a crash are marked failed and
+    /// never re-run blindly (the batch may have partly happened); approved entries
+    /// that never started are run.
+    pub fn recover(&self) -> Result<()> {
+        for id in self.inner.store.ids_with_status(Status::Executing)? {
+            let entry = self.entry(&id)?;
+            let mut results = entry.results.clone();
+            results.push(RequestResult {
+                index: results.len(),
+                ok: false,
+                status: None,
+                body: None,
+                error: Some(
+                    "interrupted: agentgate stopped while this batch was running; it was not retried. \
+                     Check the service before submitting again."
+                        .into(),
+                ),
+            });
+            self.inner
+                .store
+                .finish(&id, Status::Failed, &results, &self.now())?;
+            tracing::warn!(entry = %id, "an interrupted batch was marked failed");
+            self.transitioned(&entry, Some(Status::Executing), Status::Failed, "system");
+        }
+        for id in self.inner.store.ids_with_status(Status::Approved)? {
+            self.spawn_execute(id);
+        }
+        Ok(())
+    }
+}
+
+/// An upstream body as kept in results: JSON when it parses, else text, capped.
+fn result_body(body: &[u8]) -> Option<Value> {
+    if body.is_empty() {
+        return None;
+    }
+    if body.len() <= MAX_STORED_RESULT_BYTES
+        && let Ok(v) = serde_json::from_slice(body)
+    {
+        return Some(v);
+    }
+    let text =
+        String::from_utf8_lossy(&body[..body.len().min(MAX_STORED_RESULT_BYTES)]).into_owned();
+    Some(Value::String(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn result_bodies_are_json_or_capped_text() {
+        assert_eq!(result_body(b"{\"a\":1}"), Some(serde_json::json!({"a": 1})));
+        assert_eq!(result_body(b""), None);
+        assert_eq!(result_body(b"plain"), Some(Value::String("plain".into())));
+        let big = vec![b'x'; MAX_STORED_RESULT_BYTES * 2];
+        match result_body(&big) {
+            Some(Value::String(s)) => assert_eq!(s.len(), MAX_STORED_RESULT_BYTES),
+            other => panic!("{other:?}"),
+        }
+    }
+}

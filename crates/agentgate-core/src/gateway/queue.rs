@@ -1,0 +1,302 @@
+//! The write queue: submission, the agent's and the admin's views of entries,
+//! the human's decision, the agent's withdrawal and expiry.
+
+use std::collections::HashMap;
+
+use super::Gateway;
+use super::reads::check_not_blocked;
+use crate::agent::Agent;
+use crate::clock::timestamp;
+use crate::error::{Error, Result};
+use crate::keys;
+use crate::paths::AgentPath;
+use crate::queue::{self, Entry, EntryFilter, Status, Submission};
+use crate::services;
+use crate::store::{Decision, NewEntry};
+
+impl Gateway {
+    /// Validates and stores a batch as a new pending entry.
+    pub fn submit(
+        &self,
+        agent: &Agent,
+        service: &str,
+        account: &str,
+        submission: Submission,
+    ) -> Result<Entry> {
+        self.check_not_paused()?;
+        self.check_rate(agent, crate::limits::Kind::Submit)?;
+        let (def, row) = self.account_row(service, account)?;
+        self.require_access(agent, def, &row)?;
+        let (requests, comment) = queue::validate_submission(submission)?;
+        let mut auto_approve = Vec::with_capacity(requests.len());
+        for (i, r) in requests.iter().enumerate() {
+            let path = AgentPath::parse_with_query(&r.path)
+                .map_err(|e| Error::invalid(format!("requests[{i}]: {e}")))?;
+            check_not_blocked(def, &path)?;
+            if let Some(check) = def.write_check
+                && let Some(why) = check(r, path.normalized())
+            {
+                return Err(Error::Blocked(format!("requests[{i}]: {why}")));
+            }
+            let decision =
+                self.decide(agent, def, &row, &r.method, &path)
+                    .map_err(|e| match e {
+                        Error::Forbidden(m) => Error::Forbidden(format!("requests[{i}]: {m}")),
+                        other => other,
+                    })?;
+            auto_approve.push(decision);
+        }
+        // A batch runs without a human only when policy approves every request in it.
+        let auto = auto_approve
+            .iter()
+            .all(|d| d.outcome == crate::policy::Outcome::AutoApprove);
+        let now = self.now();
+        for _ in 0..5 {
+            let id = keys::random_base62(12).to_lowercase();
+            let new = NewEntry {
+                id: &id,
+                agent,
+                service: def.key,
+                account: &row.name,
+                comment: &comment,
+                requests: &requests,
+                now: &now,
+            };
+            if self.inner.store.insert_entry(&new)? {
+                tracing::info!(entry = %id, agent = %agent.name, service = def.key, account = %row.name, requests = requests.len(), "write queued");
+                self.transitioned_id(&id, None, Status::Pending, &format!("agent:{}", agent.name));
+                if auto {
+                    let reason = &auto_approve[0].reason;
+                    return self.approve_and_start(&id, &format!("rule: {reason}"));
+                }
+                return self.entry(&id);
+            }
+        }
+        Err(Error::Internal(anyhow::anyhow!(
+            "could not find a free queue id"
+        )))
+    }
+
+    /// An entry, for the admin.
+    pub fn entry(&self, id: &str) -> Result<Entry> {
+        let e = self
+            .inner
+            .store
+            .entry(id)?
+            .ok_or_else(|| Error::not_found(format!("no queue entry {id:?}")))?;
+        self.with_notification(e)
+    }
+
+    /// Adds the state of the entry's webhook notification, if it has one.
+    pub(super) fn with_notification(&self, mut e: Entry) -> Result<Entry> {
+        e.notification = self.notification(&e.id)?;
+        Ok(e)
+    }
+
+    /// An entry, for the agent that submitted it; to any other agent it does not exist.
+    pub fn agent_entry(
+        &self,
+        agent: &Agent,
+        service: &str,
+        account: &str,
+        id: &str,
+    ) -> Result<Entry> {
+        // An agent that lost access to the account sees none of its entries there.
+        if let Ok((def, row)) = self.account_row(service, account) {
+            self.require_access(agent, def, &row)?;
+        }
+        match self.inner.store.entry(id)? {
+            Some(e)
+                if e.agent_id == agent.id
+                    && services::find(service).is_some_and(|d| d.key == e.service)
+                    && e.account_name == account =>
+            {
+                self.with_notification(e)
+            }
+            _ => Err(Error::not_found(format!(
+                "no queue entry {id:?} of yours on {service}/{account}"
+            ))),
+        }
+    }
+
+    pub fn entries(&self, filter: &EntryFilter) -> Result<Vec<Entry>> {
+        self.inner
+            .store
+            .entries(filter)?
+            .into_iter()
+            .map(|e| self.with_notification(e))
+            .collect()
+    }
+
+    pub fn agent_entries(
+        &self,
+        agent: &Agent,
+        service: Option<&str>,
+        account: Option<&str>,
+    ) -> Result<Vec<Entry>> {
+        let service = match service {
+            Some(s) => Some(
+                services::find(s)
+                    .ok_or_else(|| Error::not_found(format!("unknown service {s:?}")))?
+                    .key,
+            ),
+            None => None,
+        };
+        if let (Some(s), Some(a)) = (service, account) {
+            let (def, row) = self.account_row(s, a)?;
+            self.require_access(agent, def, &row)?;
+        }
+        let entries = self.inner.store.entries(&EntryFilter {
+            agent_id: Some(agent.id),
+            service: service.map(str::to_string),
+            account: account.map(str::to_string),
+            limit: Some(500),
+            ..Default::default()
+        })?;
+        // Entries on accounts the agent has since lost access to are not shown.
+        let mut allowed: HashMap<(String, String), bool> = HashMap::new();
+        entries
+            .into_iter()
+            .filter(|e| {
+                *allowed
+                    .entry((e.service.clone(), e.account_name.clone()))
+                    .or_insert_with(|| self.agent_may_use(agent, &e.service, &e.account_name))
+            })
+            .map(|e| self.with_notification(e))
+            .collect()
+    }
+
+    /// The submitting agent takes back its own pending entry.
+    pub fn withdraw(
+        &self,
+        agent: &Agent,
+        service: &str,
+        account: &str,
+        id: &str,
+        reason: Option<String>,
+    ) -> Result<Entry> {
+        let entry = self.agent_entry(agent, service, account, id)?;
+        let now = self.now();
+        let by = format!("agent:{}", agent.name);
+        let reason = reason_text(reason);
+        let moved = self.inner.store.decide(
+            id,
+            &Decision {
+                to: Status::Withdrawn,
+                by: &by,
+                reason: reason.as_deref(),
+                agent_id: Some(agent.id),
+            },
+            &now,
+        )?;
+        if !moved {
+            return Err(self.already_decided(&entry.id));
+        }
+        tracing::info!(entry = %id, agent = %agent.name, "write withdrawn");
+        self.transitioned_id(id, Some(Status::Pending), Status::Withdrawn, &by);
+        self.entry(id)
+    }
+
+    /// Records the approval of a pending entry, without running it. One
+    /// conditional update decides: of two approvals at the same instant exactly
+    /// one succeeds, the other gets `AlreadyDecided`. Surfaces call
+    /// [`Gateway::approve_and_start`] or [`Gateway::approve_and_run`] instead.
+    pub fn approve(&self, id: &str, by: &str) -> Result<Entry> {
+        self.record_decision(id, Status::Approved, by, None)
+    }
+
+    /// The human's approval from a long-running surface (admin API, web admin,
+    /// notification) or a policy rule: the decision, then the batch started in
+    /// the background, tracked so that a graceful stop waits for it. Must be
+    /// called on the Tokio runtime.
+    pub fn approve_and_start(&self, id: &str, by: &str) -> Result<Entry> {
+        let entry = self.approve(id, by)?;
+        self.spawn_execute(entry.id.clone());
+        Ok(entry)
+    }
+
+    /// The approval from a surface whose process ends after it (the CLI): the
+    /// decision, then the batch run to its end before returning.
+    pub async fn approve_and_run(&self, id: &str, by: &str) -> Result<Entry> {
+        self.approve(id, by)?;
+        self.execute(id).await
+    }
+
+    pub fn reject(&self, id: &str, by: &str, reason: Option<String>) -> Result<Entry> {
+        self.record_decision(id, Status::Rejected, by, reason)
+    }
+
+    /// Moves a pending entry to the human's decision, recorded with who decided
+    /// and (for a rejection) why.
+    fn record_decision(
+        &self,
+        id: &str,
+        to: Status,
+        by: &str,
+        reason: Option<String>,
+    ) -> Result<Entry> {
+        let now = self.now();
+        let reason = reason_text(reason);
+        let moved = self.inner.store.decide(
+            id,
+            &Decision {
+                to,
+                by,
+                reason: reason.as_deref(),
+                agent_id: None,
+            },
+            &now,
+        )?;
+        if !moved {
+            return Err(self.already_decided(id));
+        }
+        tracing::info!(entry = %id, by, status = %to, "write decided");
+        self.transitioned_id(id, Some(Status::Pending), to, by);
+        self.entry(id)
+    }
+
+    /// Expires pending entries older than the configured lifetime; returns their ids.
+    pub fn expire_pending(&self) -> Result<Vec<String>> {
+        let hours = self.settings().pending_expiry_hours;
+        let now = self.inner.clock.now();
+        let cutoff = timestamp(now - time::Duration::hours(hours as i64));
+        let stamp = timestamp(now);
+        let reason = format!("expired: nobody decided within {hours} hours");
+        let mut expired = Vec::new();
+        for id in self.inner.store.pending_before(&cutoff)? {
+            if self.inner.store.decide(
+                &id,
+                &Decision {
+                    to: Status::Expired,
+                    by: "system",
+                    reason: Some(&reason),
+                    agent_id: None,
+                },
+                &stamp,
+            )? {
+                tracing::info!(entry = %id, "pending write expired");
+                self.transitioned_id(&id, Some(Status::Pending), Status::Expired, "system");
+                expired.push(id);
+            }
+        }
+        Ok(expired)
+    }
+
+    pub(super) fn already_decided(&self, id: &str) -> Error {
+        match self.inner.store.entry(id) {
+            Ok(Some(e)) => Error::AlreadyDecided {
+                id: e.id,
+                status: e.status,
+            },
+            Ok(None) => Error::not_found(format!("no queue entry {id:?}")),
+            Err(e) => e,
+        }
+    }
+}
+
+/// A reason as kept with a decision: blank is none, and at most 2,000 characters.
+fn reason_text(reason: Option<String>) -> Option<String> {
+    reason
+        .filter(|r| !r.trim().is_empty())
+        .map(|r| r.chars().take(2000).collect())
+}

@@ -1,0 +1,179 @@
+//! The header rules in both directions, as pure functions: which headers an
+//! agent may send with a read or put on a queued write, and which headers of a
+//! service's answer are relayed back. Credentials, routing, hop-by-hop headers
+//! and method overrides are never the agent's to set.
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+/// Request headers an agent may send with a read; all others are dropped.
+const READ_HEADERS: &[&str] = &[
+    "accept",
+    "accept-language",
+    "if-none-match",
+    "if-modified-since",
+    "if-match",
+    "if-unmodified-since",
+    "range",
+];
+
+/// Request headers an agent may never set on a queued write: credentials, cookies,
+/// routing, hop-by-hop and method overrides.
+const FORBIDDEN_WRITE_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "host",
+    "connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-connection",
+    "content-length",
+    "expect",
+    "forwarded",
+    "via",
+    "origin",
+    "referer",
+    "x-real-ip",
+    "x-original-url",
+    "x-rewrite-url",
+    "x-http-method",
+    "x-http-method-override",
+    "x-method-override",
+    "atproto-proxy",
+];
+
+/// Response headers that describe the connection to agentgate's upstream, or would
+/// set state in the agent's client, and so are not relayed.
+const DROPPED_RESPONSE_HEADERS: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+    "set-cookie",
+    "alt-svc",
+];
+
+/// Checks one header an agent put on a queued request. `Ok(None)` means the header
+/// is dropped as not the agent's to set; `Err` means it is not a valid header.
+pub fn agent_header(name: &str, value: &str) -> Result<Option<(String, String)>, String> {
+    let lname = name.to_ascii_lowercase();
+    HeaderName::from_bytes(lname.as_bytes())
+        .map_err(|_| format!("{name:?} is not a valid header name"))?;
+    HeaderValue::from_str(value)
+        .map_err(|_| format!("the value of header {name:?} is not valid"))?;
+    if FORBIDDEN_WRITE_HEADERS.contains(&lname.as_str())
+        || lname.starts_with("x-forwarded-")
+        || lname.starts_with("proxy-")
+        || lname.starts_with("x-agentgate-")
+        || lname.starts_with("sec-")
+    {
+        return Ok(None);
+    }
+    Ok(Some((lname, value.to_string())))
+}
+
+/// The headers of an agent's read that are passed on.
+pub fn read_headers(from: &HeaderMap) -> HeaderMap {
+    let mut out = HeaderMap::new();
+    for name in READ_HEADERS {
+        for v in from.get_all(*name) {
+            // Generic clients (curl, reqwest) send "Accept: */*"; that says nothing
+            // and must not replace the media type the service asks for.
+            if *name == "accept" && v.as_bytes() == b"*/*" {
+                continue;
+            }
+            out.append(HeaderName::from_static(name), v.clone());
+        }
+    }
+    out
+}
+
+/// The upstream response headers that are relayed to the agent.
+pub fn response_headers(from: &HeaderMap) -> HeaderMap {
+    // Headers named in Connection are hop-by-hop too.
+    let listed: Vec<String> = from
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|s| s.trim().to_ascii_lowercase())
+        .collect();
+    let mut out = HeaderMap::new();
+    for (name, value) in from {
+        let n = name.as_str();
+        if !DROPPED_RESPONSE_HEADERS.contains(&n) && !listed.iter().any(|l| l == n) {
+            out.append(name.clone(), value.clone());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agents_cannot_set_credential_or_routing_headers() {
+        for name in [
+            "Authorization",
+            "HOST",
+            "cookie",
+            "X-Forwarded-Host",
+            "atproto-proxy",
+            "Proxy-Authorization",
+            "Transfer-Encoding",
+            "X-HTTP-Method-Override",
+        ] {
+            assert_eq!(agent_header(name, "x").unwrap(), None, "{name}");
+        }
+        assert_eq!(
+            agent_header("Accept", "application/json").unwrap(),
+            Some(("accept".into(), "application/json".into()))
+        );
+        assert!(agent_header("bad name", "x").is_err());
+        assert!(agent_header("x-ok", "line\nbreak").is_err());
+    }
+
+    #[test]
+    fn hop_by_hop_and_cookie_headers_are_not_relayed() {
+        let mut h = HeaderMap::new();
+        h.insert("connection", "close, x-secret-hop".parse().unwrap());
+        h.insert("x-secret-hop", "1".parse().unwrap());
+        h.insert("set-cookie", "a=b".parse().unwrap());
+        h.insert("transfer-encoding", "chunked".parse().unwrap());
+        h.insert(
+            "link",
+            "<https://api.github.com/x?page=2>; rel=\"next\""
+                .parse()
+                .unwrap(),
+        );
+        let out = response_headers(&h);
+        assert_eq!(out.len(), 1);
+        assert!(out.contains_key("link"));
+    }
+
+    #[test]
+    fn only_safe_read_headers_pass() {
+        let mut h = HeaderMap::new();
+        h.insert("authorization", "Bearer rms_x".parse().unwrap());
+        h.insert("accept", "application/json".parse().unwrap());
+        h.insert("cookie", "a=b".parse().unwrap());
+        let out = read_headers(&h);
+        assert_eq!(out.len(), 1);
+        assert!(out.contains_key("accept"));
+        h.insert("accept", "*/*".parse().unwrap());
+        assert!(
+            read_headers(&h).is_empty(),
+            "a wildcard Accept is not forwarded"
+        );
+    }
+}

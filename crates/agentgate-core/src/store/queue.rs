@@ -1,0 +1,339 @@
+//! The `queue` table: write entries and their moves between states. Every move
+//! is one conditional update (`... WHERE status = 'pending'`), so two processes
+//! can never both move an entry out of the same state; which columns each move
+//! sets is known here only.
+
+use rusqlite::{OptionalExtension, Row, params};
+
+use super::{Store, internal, is_unique_violation, json_column};
+use crate::agent::Agent;
+use crate::error::{Error, Result};
+use crate::queue::{Entry, EntryFilter, RequestResult, Status, WriteRequest};
+
+/// A decision on a pending entry, as [`Store::decide`] records it.
+pub(crate) struct Decision<'a> {
+    /// Approved, rejected, withdrawn or expired.
+    pub to: Status,
+    /// Who decided: "cli", "admin-api", "agent:NAME", "system", ...
+    pub by: &'a str,
+    /// Why, for rejections, withdrawals and expiry.
+    pub reason: Option<&'a str>,
+    /// For a withdrawal: only this agent's own entry may move.
+    pub agent_id: Option<i64>,
+}
+
+pub(crate) struct NewEntry<'a> {
+    pub id: &'a str,
+    pub agent: &'a Agent,
+    pub service: &'a str,
+    pub account: &'a str,
+    pub comment: &'a str,
+    pub requests: &'a [WriteRequest],
+    pub now: &'a str,
+}
+
+impl Store {
+    pub fn count_with_status(&self, status: Status) -> Result<usize> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached("SELECT count(*) FROM queue WHERE status = ?1")?;
+        let n: i64 = stmt.query_row([status.as_str()], |r| r.get(0))?;
+        Ok(n as usize)
+    }
+
+    /// A number that changes with every new entry, transition and deletion in
+    /// the queue, made by any process; one row read.
+    pub fn queue_stamp(&self) -> Result<i64> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached("SELECT n FROM queue_version WHERE id = 1")?;
+        Ok(stmt.query_row([], |r| r.get(0))?)
+    }
+
+    /// Inserts a new pending entry; `false` if the id is already taken.
+    pub fn insert_entry(&self, e: &NewEntry<'_>) -> Result<bool> {
+        let requests =
+            serde_json::to_string(e.requests).map_err(|e| internal(e, "serialize requests"))?;
+        match self.conn().execute(
+            "INSERT INTO queue (id, agent_id, agent_name, service, account_name, comment, requests, status, submitted_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8)",
+            params![e.id, e.agent.id, e.agent.name, e.service, e.account, e.comment, requests, e.now],
+        ) {
+            Ok(_) => Ok(true),
+            Err(err) if is_unique_violation(&err) => Ok(false),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    pub fn entry(&self, id: &str) -> Result<Option<Entry>> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare_cached(&format!("SELECT {ENTRY_COLUMNS} FROM queue WHERE id = ?1"))?;
+        Ok(stmt.query_row([id], entry_from_row).optional()?)
+    }
+
+    pub fn entries(&self, f: &EntryFilter) -> Result<Vec<Entry>> {
+        let mut sql = format!("SELECT {ENTRY_COLUMNS} FROM queue WHERE 1 = 1");
+        let mut args: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
+        let mut add = |clause: &str, v: Box<dyn rusqlite::ToSql>| {
+            args.push(v);
+            sql.push_str(&format!(" AND {clause} = ?{}", args.len()));
+        };
+        if let Some(s) = f.status {
+            add("status", Box::new(s.as_str()));
+        }
+        if let Some(a) = f.agent_id {
+            add("agent_id", Box::new(a));
+        }
+        if let Some(a) = &f.agent_name {
+            add("agent_name", Box::new(a.clone()));
+        }
+        if let Some(s) = &f.service {
+            add("service", Box::new(s.clone()));
+        }
+        if let Some(a) = &f.account {
+            add("account_name", Box::new(a.clone()));
+        }
+        sql.push_str(" ORDER BY submitted_at DESC, rowid DESC");
+        if let Some(limit) = f.limit {
+            sql.push_str(&format!(" LIMIT {limit}"));
+        }
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), entry_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Records a decision on a pending entry: the human's approval or
+    /// rejection, the agent's withdrawal (with `agent_id`, only its own entry)
+    /// or the system's expiry. `false` when the entry was no longer pending (or
+    /// is not that agent's): someone else decided first.
+    pub fn decide(&self, id: &str, d: &Decision<'_>, now: &str) -> Result<bool> {
+        if !matches!(
+            d.to,
+            Status::Approved | Status::Rejected | Status::Withdrawn | Status::Expired
+        ) {
+            return Err(Error::Internal(anyhow::anyhow!(
+                "{} is not a decision",
+                d.to
+            )));
+        }
+        self.transition(
+            id,
+            Status::Pending,
+            d.to,
+            d.agent_id,
+            &[
+                ("reviewed_at", &now),
+                ("reviewed_by", &d.by),
+                ("rejection_reason", &d.reason),
+            ],
+            now,
+        )
+    }
+
+    /// Claims an approved entry for execution; `false` if another caller did first.
+    pub fn start(&self, id: &str, now: &str) -> Result<bool> {
+        self.transition(
+            id,
+            Status::Approved,
+            Status::Executing,
+            None,
+            &[("started_at", &now)],
+            now,
+        )
+    }
+
+    /// Ends an executing entry as completed or failed, with all its results.
+    pub fn finish(
+        &self,
+        id: &str,
+        to: Status,
+        results: &[RequestResult],
+        now: &str,
+    ) -> Result<bool> {
+        if !matches!(to, Status::Completed | Status::Failed) {
+            return Err(Error::Internal(anyhow::anyhow!("{to} is not an outcome")));
+        }
+        let json = serde_json::to_string(results).map_err(|e| internal(e, "serialize results"))?;
+        self.transition(
+            id,
+            Status::Executing,
+            to,
+            None,
+            &[("completed_at", &now), ("results", &json)],
+            now,
+        )
+    }
+
+    /// Moves one entry from `from` to `to` and sets the given columns, in one
+    /// conditional statement, with the webhook's outbox row in the same
+    /// transaction. Returns `false` when the entry was not in `from` (or, with
+    /// `agent_id`, does not belong to that agent).
+    fn transition(
+        &self,
+        id: &str,
+        from: Status,
+        to: Status,
+        agent_id: Option<i64>,
+        set: &[(&'static str, &dyn rusqlite::ToSql)],
+        now: &str,
+    ) -> Result<bool> {
+        let mut sql = String::from("UPDATE queue SET status = ?1");
+        let mut args: Vec<&dyn rusqlite::ToSql> = vec![&to as &dyn rusqlite::ToSql];
+        for (column, value) in set {
+            args.push(*value);
+            sql.push_str(&format!(", {column} = ?{}", args.len()));
+        }
+        args.push(&id);
+        sql.push_str(&format!(" WHERE id = ?{}", args.len()));
+        args.push(&from);
+        sql.push_str(&format!(" AND status = ?{}", args.len()));
+        if let Some(agent_id) = &agent_id {
+            args.push(agent_id);
+            sql.push_str(&format!(" AND agent_id = ?{}", args.len()));
+        }
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let moved = tx.execute(&sql, args.as_slice())? == 1;
+        // Final states (and, for agents that asked, approval) are announced to the
+        // agent's webhook: the outbox row commits with the transition or not at all.
+        if moved && to.notifies() {
+            tx.execute(
+                "INSERT INTO outbox (entry_id, agent_id, event, status, attempts, next_attempt_at, created_at)
+                 SELECT q.id, q.agent_id, ?2, 'pending', 0, ?3, ?3
+                 FROM queue q JOIN agents a ON a.id = q.agent_id
+                 WHERE q.id = ?1 AND a.webhook_url IS NOT NULL
+                   AND (?2 <> 'approved' OR a.webhook_on_approved = 1)",
+                params![id, to.as_str(), now],
+            )?;
+        }
+        tx.commit()?;
+        Ok(moved)
+    }
+
+    /// Saves the results so far of an executing entry, so that a crash mid-batch
+    /// still shows which requests ran.
+    pub fn save_results(&self, id: &str, results: &[RequestResult]) -> Result<()> {
+        let json = serde_json::to_string(results).map_err(|e| internal(e, "serialize results"))?;
+        self.conn().execute(
+            "UPDATE queue SET results = ?2 WHERE id = ?1 AND status = 'executing'",
+            params![id, json],
+        )?;
+        Ok(())
+    }
+
+    /// Pending entries submitted at or before `cutoff`.
+    pub fn pending_before(&self, cutoff: &str) -> Result<Vec<String>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id FROM queue WHERE status = 'pending' AND submitted_at <= ?1 ORDER BY submitted_at",
+        )?;
+        let rows = stmt.query_map([cutoff], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn ids_with_status(&self, status: Status) -> Result<Vec<String>> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare("SELECT id FROM queue WHERE status = ?1 ORDER BY submitted_at")?;
+        let rows = stmt.query_map([status.as_str()], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+impl rusqlite::ToSql for Status {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
+
+const ENTRY_COLUMNS: &str =
+    "id, agent_id, agent_name, service, account_name, comment, requests, status,
+    submitted_at, reviewed_at, reviewed_by, started_at, completed_at, rejection_reason, results";
+
+fn entry_from_row(r: &Row<'_>) -> rusqlite::Result<Entry> {
+    let status: String = r.get(7)?;
+    Ok(Entry {
+        id: r.get(0)?,
+        agent_id: r.get(1)?,
+        agent_name: r.get(2)?,
+        service: r.get(3)?,
+        account_name: r.get(4)?,
+        comment: r.get(5)?,
+        requests: json_column(r, 6)?,
+        status: status.parse().map_err(|e: crate::status::UnknownStatus| {
+            rusqlite::Error::FromSqlConversionFailure(7, rusqlite::types::Type::Text, Box::new(e))
+        })?,
+        submitted_at: r.get(8)?,
+        reviewed_at: r.get(9)?,
+        reviewed_by: r.get(10)?,
+        started_at: r.get(11)?,
+        completed_at: r.get(12)?,
+        rejection_reason: r.get(13)?,
+        results: json_column(r, 14)?,
+        notification: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{entry, store};
+    use super::*;
+
+    #[test]
+    fn transition_only_moves_from_the_expected_state() {
+        let (_d, s) = store();
+        let agent = s.insert_agent("a", b"digest", "rms_x", "t").unwrap();
+        let e = entry("q1", &agent);
+        assert!(s.insert_entry(&e).unwrap());
+        assert!(!s.insert_entry(&e).unwrap(), "duplicate ids are reported");
+        assert!(
+            s.transition("q1", Status::Pending, Status::Approved, None, &[], "t")
+                .unwrap()
+        );
+        assert!(
+            !s.transition("q1", Status::Pending, Status::Approved, None, &[], "t")
+                .unwrap()
+        );
+        assert!(
+            !s.transition(
+                "q1",
+                Status::Approved,
+                Status::Executing,
+                Some(agent.id + 1),
+                &[],
+                "t"
+            )
+            .unwrap()
+        );
+        assert_eq!(s.entry("q1").unwrap().unwrap().status, Status::Approved);
+    }
+
+    #[test]
+    fn the_queue_stamp_moves_with_entries_and_transitions_from_any_connection() {
+        let (dir, s) = store();
+        let agent = s.insert_agent("a", b"digest", "rms_x", "t").unwrap();
+        let start = s.queue_stamp().unwrap();
+        let e = entry("q1", &agent);
+        assert!(s.insert_entry(&e).unwrap());
+        let submitted = s.queue_stamp().unwrap();
+        assert_ne!(submitted, start);
+        // Another process (the CLI) approving through its own connection.
+        let other = Store::open(&dir.path().join("t.db")).unwrap();
+        assert!(
+            other
+                .transition("q1", Status::Pending, Status::Approved, None, &[], "t")
+                .unwrap()
+        );
+        let approved = s.queue_stamp().unwrap();
+        assert_ne!(approved, submitted);
+        assert!(
+            s.transition("q1", Status::Approved, Status::Executing, None, &[], "t")
+                .unwrap()
+        );
+        let executing = s.queue_stamp().unwrap();
+        assert_ne!(executing, approved);
+        // Saving results along the way changes the row but is no move.
+        s.save_results("q1", &[]).unwrap();
+        assert_eq!(s.queue_stamp().unwrap(), executing);
+    }
+}
