@@ -12,6 +12,7 @@ mod policy;
 mod queue;
 mod security;
 mod services;
+mod tidy;
 mod ui;
 mod ui_pages;
 mod webhooks;
