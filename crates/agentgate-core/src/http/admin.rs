@@ -18,13 +18,13 @@ use serde_json::{Value, json};
 use super::agent::health;
 use super::error::{ApiError, method_not_allowed, not_found};
 use super::extract::{JsonBody, OptionalJsonBody, Params, QueryParams};
+use super::session::{AdminSession, SESSION_COOKIE};
 use super::trace::trace_requests;
 use crate::config::DEFAULT_MAX_BODY_BYTES;
 use crate::error::Error;
 use crate::gateway::{
     CONNECT_LIFETIME, Gateway, NewAccount, OAuthClientConfig, RuleSpec, SettingsUpdate,
 };
-use crate::keys::AGENT_KEY_PREFIX;
 use crate::password::SESSION_LIFETIME;
 use crate::policy::AccessMode;
 use crate::queue::EntryFilter;
@@ -32,7 +32,6 @@ use crate::queue::Status;
 use crate::secret::Secret;
 use crate::services::REGISTRY;
 
-pub const SESSION_COOKIE: &str = "agentgate_session";
 /// How the admin API names itself in `reviewed_by`.
 const REVIEWER: &str = "admin-api";
 
@@ -110,51 +109,9 @@ pub fn admin_router(gw: Gateway) -> Router {
         .with_state(gw)
 }
 
-/// The session token from the bearer header or the cookie.
-fn session_token(headers: &http::HeaderMap) -> Option<String> {
-    if let Some(auth) = headers
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    {
-        return auth.strip_prefix("Bearer ").map(|t| t.trim().to_string());
-    }
-    session_cookie(headers)
-}
-
-/// The admin session cookie's value, if the request carries one.
-pub(super) fn session_cookie(headers: &http::HeaderMap) -> Option<String> {
-    headers
-        .get_all(http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == SESSION_COOKIE)
-        .map(|(_, v)| v.to_string())
-}
-
-async fn require_admin(State(gw): State<Gateway>, req: Request, next: Next) -> Response {
-    let Some(token) = session_token(req.headers()) else {
-        return ApiError(Error::Unauthorized(
-            "log in first: POST /admin/login".into(),
-        ))
-        .into_response();
-    };
-    if token.starts_with(AGENT_KEY_PREFIX) {
-        tracing::warn!("an agent key was presented to the admin API");
-        return ApiError(Error::Unauthorized(
-            "agent keys are not accepted on the admin API".into(),
-        ))
-        .into_response();
-    }
-    match gw.admin_session_valid(&token) {
-        Ok(true) => next.run(req).await,
-        Ok(false) => ApiError(Error::Unauthorized(
-            "the session is unknown or expired: log in again".into(),
-        ))
-        .into_response(),
-        Err(e) => ApiError(e).into_response(),
-    }
+/// Every protected route needs an admin session; the extractor holds the check.
+async fn require_admin(_: AdminSession, req: Request, next: Next) -> Response {
+    next.run(req).await
 }
 
 fn client_ip(req_ext: Option<&ConnectInfo<SocketAddr>>) -> IpAddr {
@@ -201,10 +158,8 @@ impl<T: serde::de::DeserializeOwned> JsonBody<T> {
     }
 }
 
-async fn logout(State(gw): State<Gateway>, req: Request) -> Result<Response, ApiError> {
-    if let Some(token) = session_token(req.headers()) {
-        gw.logout(&token)?;
-    }
+async fn logout(State(gw): State<Gateway>, session: AdminSession) -> Result<Response, ApiError> {
+    gw.logout(session.token())?;
     let cookie = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
     Ok((
         [(http::header::SET_COOKIE, cookie)],

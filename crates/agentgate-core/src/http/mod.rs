@@ -12,9 +12,11 @@ mod extract;
 mod mcp;
 mod oauth;
 mod openapi;
+mod session;
 mod trace;
 mod ui;
 
-pub use admin::{SESSION_COOKIE, admin_router};
+pub use admin::admin_router;
 pub use agent::agent_router;
 pub use error::ApiError;
+pub use session::SESSION_COOKIE;

@@ -5,14 +5,16 @@
 use std::collections::{BTreeMap, HashMap};
 
 use askama::Template;
-use axum::extract::{Form, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 
-use super::{Chrome, CsrfForm, Notice, done, error_status, form_session, page_session, render};
+use super::{Chrome, Notice, done, error_status, render};
 use crate::gateway::{AccountInfo, Gateway, OAuthClientConfig, OAuthClientInfo};
 use crate::http::extract::{Params, QueryParams};
+use crate::http::session::{AdminSession, SignedForm};
 use crate::secret::Secret;
 use crate::services::{self, Auth, ServiceDef};
 
@@ -51,7 +53,7 @@ struct AccountsPage {
 
 pub(super) fn accounts_page(
     gw: &Gateway,
-    token: &str,
+    session: &AdminSession,
     notice: Option<Notice>,
     status: StatusCode,
 ) -> Response {
@@ -61,7 +63,7 @@ pub(super) fn accounts_page(
     };
     render(
         AccountsPage {
-            chrome: Chrome::new(gw, token, "accounts", notice),
+            chrome: Chrome::new(gw, session, "accounts", notice),
             accounts,
             services: services::REGISTRY.iter().map(|d| service_view(d)).collect(),
         },
@@ -108,15 +110,14 @@ pub(super) struct AddQuery {
 
 pub(super) async fn add_page(
     State(gw): State<Gateway>,
-    headers: HeaderMap,
+    session: AdminSession,
     Params(service): Params<String>,
     QueryParams(q): QueryParams<AddQuery>,
 ) -> Response {
-    let token = page_session!(gw, headers);
     let Some(def) = services::find(&service) else {
         return accounts_page(
             &gw,
-            &token,
+            &session,
             Notice::error(format!("agentgate does not know a service {service:?}.")),
             StatusCode::NOT_FOUND,
         );
@@ -130,7 +131,7 @@ pub(super) async fn add_page(
         .unwrap_or_default();
     add_form(
         &gw,
-        &token,
+        &session,
         def,
         AddState {
             name: q.name.unwrap_or_default(),
@@ -151,7 +152,7 @@ struct AddState {
 
 fn add_form(
     gw: &Gateway,
-    token: &str,
+    session: &AdminSession,
     def: &'static ServiceDef,
     state: AddState,
     notice: Option<Notice>,
@@ -175,7 +176,7 @@ fn add_form(
     };
     render(
         AddPage {
-            chrome: Chrome::new(gw, token, "accounts", notice),
+            chrome: Chrome::new(gw, session, "accounts", notice),
             service: service_view(def),
             name: state.name,
             base_url: state.base_url,
@@ -203,10 +204,10 @@ fn add_form(
     )
 }
 
-fn unknown_service(gw: &Gateway, token: &str, service: &str) -> Response {
+fn unknown_service(gw: &Gateway, session: &AdminSession, service: &str) -> Response {
     accounts_page(
         gw,
-        token,
+        session,
         Notice::error(format!("agentgate does not know a service {service:?}.")),
         StatusCode::NOT_FOUND,
     )
@@ -217,14 +218,12 @@ fn unknown_service(gw: &Gateway, token: &str, service: &str) -> Response {
 /// `name`, `base_url`, `replace` and `csrf`.
 pub(super) async fn add_submit(
     State(gw): State<Gateway>,
-    headers: HeaderMap,
     Params(service): Params<String>,
-    Form(mut form): Form<HashMap<String, String>>,
+    SignedForm { session, mut form }: SignedForm<HashMap<String, String>>,
 ) -> Response {
-    let csrf = form.remove("csrf").unwrap_or_default();
-    let token = form_session!(gw, headers, &csrf);
+    form.remove("csrf");
     let Some(def) = services::find(&service) else {
-        return unknown_service(&gw, &token, &service);
+        return unknown_service(&gw, &session, &service);
     };
     let name = form
         .remove("name")
@@ -265,7 +264,7 @@ pub(super) async fn add_submit(
         }
         Err(e) => add_form(
             &gw,
-            &token,
+            &session,
             def,
             AddState {
                 name,
@@ -280,7 +279,6 @@ pub(super) async fn add_submit(
 
 #[derive(Deserialize)]
 pub(super) struct ConnectForm {
-    csrf: String,
     name: String,
     base_url: Option<String>,
 }
@@ -295,13 +293,11 @@ struct ContinuePage {
 /// Starts an OAuth connect and sends the browser on to the provider.
 pub(super) async fn connect_submit(
     State(gw): State<Gateway>,
-    headers: HeaderMap,
     Params(service): Params<String>,
-    Form(form): Form<ConnectForm>,
+    SignedForm { session, form }: SignedForm<ConnectForm>,
 ) -> Response {
-    let token = form_session!(gw, headers, &form.csrf);
     let Some(def) = services::find(&service) else {
-        return unknown_service(&gw, &token, &service);
+        return unknown_service(&gw, &session, &service);
     };
     let base_url = form
         .base_url
@@ -322,7 +318,7 @@ pub(super) async fn connect_submit(
         ),
         Err(e) => add_form(
             &gw,
-            &token,
+            &session,
             def,
             AddState {
                 name: form.name,
@@ -337,7 +333,6 @@ pub(super) async fn connect_submit(
 
 #[derive(Deserialize)]
 pub(super) struct OAuthClientForm {
-    csrf: String,
     service: String,
     client_id: String,
     client_secret: Option<String>,
@@ -346,13 +341,11 @@ pub(super) struct OAuthClientForm {
 /// Saves the OAuth client (app id and secret) a provider issued to this install.
 pub(super) async fn oauth_client_submit(
     State(gw): State<Gateway>,
-    headers: HeaderMap,
     Params(provider): Params<String>,
-    Form(form): Form<OAuthClientForm>,
+    SignedForm { session, form }: SignedForm<OAuthClientForm>,
 ) -> Response {
-    let token = form_session!(gw, headers, &form.csrf);
     let Some(def) = services::find(&form.service) else {
-        return unknown_service(&gw, &token, &form.service);
+        return unknown_service(&gw, &session, &form.service);
     };
     let back = format!("/ui/accounts/add/{}", def.key);
     match gw.set_oauth_client(
@@ -367,7 +360,7 @@ pub(super) async fn oauth_client_submit(
         Ok(()) => done(&back, "oauth-client"),
         Err(e) => add_form(
             &gw,
-            &token,
+            &session,
             def,
             AddState {
                 name: String::new(),
@@ -382,11 +375,9 @@ pub(super) async fn oauth_client_submit(
 
 pub(super) async fn test_submit(
     State(gw): State<Gateway>,
-    headers: HeaderMap,
     Params((service, name)): Params<(String, String)>,
-    Form(form): Form<CsrfForm>,
+    SignedForm { session, .. }: SignedForm<IgnoredAny>,
 ) -> Response {
-    let token = form_session!(gw, headers, &form.csrf);
     match gw.test_account(&service, &name).await {
         Ok(_) => Redirect::to(&format!(
             "/ui/accounts?done=account-tested#account-{service}-{name}"
@@ -394,7 +385,7 @@ pub(super) async fn test_submit(
         .into_response(),
         Err(e) => accounts_page(
             &gw,
-            &token,
+            &session,
             Notice::error(format!("Could not test: {e}")),
             error_status(&e),
         ),
@@ -403,16 +394,14 @@ pub(super) async fn test_submit(
 
 pub(super) async fn remove_submit(
     State(gw): State<Gateway>,
-    headers: HeaderMap,
     Params((service, name)): Params<(String, String)>,
-    Form(form): Form<CsrfForm>,
+    SignedForm { session, .. }: SignedForm<IgnoredAny>,
 ) -> Response {
-    let token = form_session!(gw, headers, &form.csrf);
     match gw.remove_account(&service, &name) {
         Ok(()) => done("/ui/accounts", "account-removed"),
         Err(e) => accounts_page(
             &gw,
-            &token,
+            &session,
             Notice::error(format!("Not removed: {e}")),
             error_status(&e),
         ),

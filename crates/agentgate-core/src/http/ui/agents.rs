@@ -3,15 +3,17 @@
 //! send and a retry of what it missed.
 
 use askama::Template;
-use axum::extract::{Form, State};
+use axum::extract::State;
 use axum::response::Response;
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 
-use super::{Chrome, CsrfForm, Notice, done, error_status, form_session, render};
+use super::{Chrome, Notice, done, error_status, render};
 use crate::agent::Agent;
 use crate::gateway::Gateway;
 use crate::http::extract::Params;
+use crate::http::session::{AdminSession, SignedForm};
 use crate::secret::Secret;
 
 struct AgentView {
@@ -34,16 +36,16 @@ struct AgentsPage {
 /// The agents page as a plain page (no new key to show).
 pub(super) fn agents_page(
     gw: &Gateway,
-    token: &str,
+    session: &AdminSession,
     notice: Option<Notice>,
     status: StatusCode,
 ) -> Response {
-    agents_page_with_key(gw, token, notice, None, status)
+    agents_page_with_key(gw, session, notice, None, status)
 }
 
 fn agents_page_with_key(
     gw: &Gateway,
-    token: &str,
+    session: &AdminSession,
     notice: Option<Notice>,
     new_key: Option<(String, String)>,
     status: StatusCode,
@@ -69,7 +71,7 @@ fn agents_page_with_key(
     // `Cache-Control: no-store` on every page, this one included.
     render(
         AgentsPage {
-            chrome: Chrome::new(gw, token, "agents", notice),
+            chrome: Chrome::new(gw, session, "agents", notice),
             agents,
             new_key,
             agent_url: gw.base_url(),
@@ -80,7 +82,6 @@ fn agents_page_with_key(
 
 #[derive(Deserialize)]
 pub(super) struct CreateForm {
-    csrf: String,
     name: String,
 }
 
@@ -88,14 +89,12 @@ pub(super) struct CreateForm {
 /// (no redirect), so the key never appears in an address or history.
 pub(super) async fn create_submit(
     State(gw): State<Gateway>,
-    headers: HeaderMap,
-    Form(form): Form<CreateForm>,
+    SignedForm { session, form }: SignedForm<CreateForm>,
 ) -> Response {
-    let token = form_session!(gw, headers, &form.csrf);
     match gw.create_agent(form.name.trim()) {
         Ok((agent, key)) => agents_page_with_key(
             &gw,
-            &token,
+            &session,
             Notice::ok(format!(
                 "Agent {} was created. Copy its key now: it is not shown again.",
                 agent.name
@@ -105,7 +104,7 @@ pub(super) async fn create_submit(
         ),
         Err(e) => agents_page(
             &gw,
-            &token,
+            &session,
             Notice::error(format!("Not created: {e}")),
             error_status(&e),
         ),
@@ -113,82 +112,75 @@ pub(super) async fn create_submit(
 }
 
 /// Shows the outcome of an action on one agent.
-fn after(gw: &Gateway, token: &str, outcome: crate::error::Result<()>, code: &str) -> Response {
+fn after(
+    gw: &Gateway,
+    session: &AdminSession,
+    outcome: crate::error::Result<()>,
+    code: &str,
+) -> Response {
     match outcome {
         Ok(()) => done("/ui/agents", code),
-        Err(e) => agents_page(gw, token, Notice::error(e.to_string()), error_status(&e)),
+        Err(e) => agents_page(gw, session, Notice::error(e.to_string()), error_status(&e)),
     }
 }
 
 #[derive(Deserialize)]
 pub(super) struct RenameForm {
-    csrf: String,
     new_name: String,
 }
 
 pub(super) async fn rename_submit(
     State(gw): State<Gateway>,
-    headers: HeaderMap,
     Params(name): Params<String>,
-    Form(form): Form<RenameForm>,
+    SignedForm { session, form }: SignedForm<RenameForm>,
 ) -> Response {
-    let token = form_session!(gw, headers, &form.csrf);
     let outcome = gw.rename_agent(&name, form.new_name.trim());
-    after(&gw, &token, outcome, "renamed")
+    after(&gw, &session, outcome, "renamed")
 }
 
 #[derive(Deserialize)]
 pub(super) struct EnabledForm {
-    csrf: String,
     enabled: String,
 }
 
 pub(super) async fn enabled_submit(
     State(gw): State<Gateway>,
-    headers: HeaderMap,
     Params(name): Params<String>,
-    Form(form): Form<EnabledForm>,
+    SignedForm { session, form }: SignedForm<EnabledForm>,
 ) -> Response {
-    let token = form_session!(gw, headers, &form.csrf);
     let outcome = gw.set_agent_enabled(&name, form.enabled == "true");
-    after(&gw, &token, outcome, "updated")
+    after(&gw, &session, outcome, "updated")
 }
 
 /// The options form: unchecked boxes are simply absent.
 #[derive(Deserialize)]
 pub(super) struct OptionsForm {
-    csrf: String,
     trusted: Option<String>,
     raw: Option<String>,
 }
 
 pub(super) async fn options_submit(
     State(gw): State<Gateway>,
-    headers: HeaderMap,
     Params(name): Params<String>,
-    Form(form): Form<OptionsForm>,
+    SignedForm { session, form }: SignedForm<OptionsForm>,
 ) -> Response {
-    let token = form_session!(gw, headers, &form.csrf);
     let outcome = gw
         .set_agent_trusted(&name, form.trusted.is_some())
         .and_then(|()| gw.set_agent_raw(&name, form.raw.is_some()));
-    after(&gw, &token, outcome, "updated")
+    after(&gw, &session, outcome, "updated")
 }
 
 pub(super) async fn revoke_submit(
     State(gw): State<Gateway>,
-    headers: HeaderMap,
     Params(name): Params<String>,
-    Form(form): Form<CsrfForm>,
+    SignedForm { session, .. }: SignedForm<IgnoredAny>,
 ) -> Response {
-    let token = form_session!(gw, headers, &form.csrf);
     let outcome = gw.revoke_agent(&name);
-    after(&gw, &token, outcome, "revoked")
+    after(&gw, &session, outcome, "revoked")
 }
 
 #[derive(Deserialize)]
 pub(super) struct WebhookForm {
-    csrf: String,
     url: String,
     /// Empty keeps the stored token; `remove_token` deletes it.
     token: Option<String>,
@@ -198,11 +190,9 @@ pub(super) struct WebhookForm {
 
 pub(super) async fn webhook_submit(
     State(gw): State<Gateway>,
-    headers: HeaderMap,
     Params(name): Params<String>,
-    Form(form): Form<WebhookForm>,
+    SignedForm { session, form }: SignedForm<WebhookForm>,
 ) -> Response {
-    let token = form_session!(gw, headers, &form.csrf);
     let url = form.url.trim();
     let secret = if form.remove_token.is_some() {
         Some(Secret::new(String::new()))
@@ -215,16 +205,14 @@ pub(super) async fn webhook_submit(
         secret,
         Some(form.on_approved.is_some()),
     );
-    after(&gw, &token, outcome, "webhook")
+    after(&gw, &session, outcome, "webhook")
 }
 
 pub(super) async fn webhook_test_submit(
     State(gw): State<Gateway>,
-    headers: HeaderMap,
     Params(name): Params<String>,
-    Form(form): Form<CsrfForm>,
+    SignedForm { session, .. }: SignedForm<IgnoredAny>,
 ) -> Response {
-    let token = form_session!(gw, headers, &form.csrf);
     let outcome = gw.test_webhook(&name).await;
-    after(&gw, &token, outcome, "webhook-tested")
+    after(&gw, &session, outcome, "webhook-tested")
 }

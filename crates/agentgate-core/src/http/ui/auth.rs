@@ -5,14 +5,16 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use askama::Template;
 use axum::extract::{ConnectInfo, Form, FromRequest, Request, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::{HeaderValue, StatusCode};
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 
-use super::{CsrfForm, form_session, render};
+use super::render;
 use crate::error::Error;
 use crate::gateway::Gateway;
-use crate::http::admin::SESSION_COOKIE;
 use crate::http::extract::QueryParams;
+use crate::http::session::SESSION_COOKIE;
+use crate::http::session::SignedForm;
 use crate::password::SESSION_LIFETIME;
 use crate::secret::Secret;
 
@@ -180,11 +182,9 @@ async fn signed_in(gw: &Gateway, ip: IpAddr, password: Secret) -> Response {
 
 pub(super) async fn logout(
     State(gw): State<Gateway>,
-    headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
+    SignedForm { session, .. }: SignedForm<IgnoredAny>,
 ) -> Response {
-    let token = form_session!(gw, headers, &form.csrf);
-    let _ = gw.logout(&token);
+    let _ = gw.logout(session.token());
     let mut resp = Redirect::to("/ui/login").into_response();
     resp.headers_mut().insert(
         http::header::SET_COOKIE,

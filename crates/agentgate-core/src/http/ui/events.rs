@@ -14,21 +14,25 @@ use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::Stream;
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::gateway::Gateway;
+use crate::http::session::AdminSession;
 
 /// How often the stream looks for changes made by other processes and checks
 /// that the session is still valid.
 const RECHECK: Duration = Duration::from_secs(3);
 
-pub(super) async fn stream(State(gw): State<Gateway>, headers: HeaderMap) -> Response {
-    let Ok(token) = super::session(&gw, &headers) else {
+pub(super) async fn stream(
+    State(gw): State<Gateway>,
+    session: Result<AdminSession, Response>,
+) -> Response {
+    let Ok(session) = session else {
         return (StatusCode::UNAUTHORIZED, "sign in again").into_response();
     };
-    Sse::new(events(gw, token))
+    Sse::new(events(gw, session.token().to_string()))
         .keep_alive(KeepAlive::default())
         .into_response()
 }

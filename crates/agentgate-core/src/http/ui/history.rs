@@ -4,12 +4,13 @@
 use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 use serde::Deserialize;
 
-use super::{Chrome, page_session, render};
+use super::{Chrome, render};
 use crate::gateway::Gateway;
 use crate::http::extract::QueryParams;
+use crate::http::session::AdminSession;
 use crate::queue::EntryFilter;
 use crate::queue::{NotificationState, Status};
 use crate::services;
@@ -50,10 +51,9 @@ pub(super) struct HistoryQuery {
 
 pub(super) async fn page(
     State(gw): State<Gateway>,
-    headers: HeaderMap,
+    session: AdminSession,
     QueryParams(q): QueryParams<HistoryQuery>,
 ) -> Response {
-    let token = page_session!(gw, headers);
     let status = q
         .status
         .as_deref()
@@ -75,7 +75,7 @@ pub(super) async fn page(
     let page = HistoryPage {
         chrome: Chrome::new(
             &gw,
-            &token,
+            &session,
             "history",
             super::done_notice(q.done.as_deref()),
         ),

@@ -4,9 +4,9 @@
 //! Every page and action works without it.
 //!
 //! Sign-in is the admin session cookie (HttpOnly, SameSite=Strict). Every form
-//! that changes something carries a CSRF token derived from the session (so
-//! nothing more is stored), and a request whose `Origin` is another site is
-//! refused. Everything an agent wrote (comments, bodies) is escaped by the
+//! that changes something is a [`super::session::SignedForm`]: it carries a
+//! CSRF token derived from the session (so nothing more is stored), and a post
+//! whose `Origin` is another site is refused. Everything an agent wrote (comments, bodies) is escaped by the
 //! templates, and the CSP allows only this origin's own script and style, with
 //! no framing.
 
@@ -26,11 +26,10 @@ use axum::extract::State;
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{MethodRouter, get, post};
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::{HeaderValue, StatusCode};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
-use super::admin::session_cookie;
+use super::session::AdminSession;
 use crate::error::Error;
 use crate::gateway::Gateway;
 
@@ -106,19 +105,21 @@ pub fn routes() -> Router<Gateway> {
 
 /// Renders a page for the signed-in admin, with a notice to show and the
 /// status to answer with.
-type PageFn = fn(&Gateway, &str, Option<Notice>, StatusCode) -> Response;
+type PageFn = fn(&Gateway, &AdminSession, Option<Notice>, StatusCode) -> Response;
 
 /// The GET route of a page that needs only a session and shows the notice of
 /// the action (`?done=`) that led to it.
 fn page(show: PageFn) -> MethodRouter<Gateway> {
     get(
         move |State(gw): State<Gateway>,
-              headers: HeaderMap,
+              session: AdminSession,
               super::extract::QueryParams(q): super::extract::QueryParams<DoneQuery>| async move {
-            match session(&gw, &headers) {
-                Ok(token) => show(&gw, &token, done_notice(q.done.as_deref()), StatusCode::OK),
-                Err(redirect) => *redirect,
-            }
+            show(
+                &gw,
+                &session,
+                done_notice(q.done.as_deref()),
+                StatusCode::OK,
+            )
         },
     )
 }
@@ -232,74 +233,6 @@ async fn icon(super::extract::Params(file): super::extract::Params<String>) -> R
     }
 }
 
-/// The signed-in admin's session token, or where to send the browser instead.
-fn session(gw: &Gateway, headers: &HeaderMap) -> Result<String, Box<Response>> {
-    let cookie = session_cookie(headers);
-    if let Some(token) = &cookie
-        && gw.admin_session_valid(token).unwrap_or(false)
-    {
-        return Ok(token.clone());
-    }
-    let to = if !gw.admin_password_set().unwrap_or(true) {
-        "/ui/setup"
-    } else if cookie.is_some() {
-        // A cookie that no longer works: the session ran out or was signed out.
-        "/ui/login?expired=1"
-    } else {
-        "/ui/login"
-    };
-    Err(Box::new(Redirect::to(to).into_response()))
-}
-
-/// The CSRF token of a session: a digest of it, so nothing more is stored and
-/// it dies with the session.
-fn csrf_for(session: &str) -> String {
-    hex::encode(Sha256::digest(format!("agentgate-csrf:{session}")))
-}
-
-/// The session of a signed-in admin posting a genuine form: redirects to
-/// sign-in without a session, refuses a missing CSRF token or another site.
-fn signed_in_form(gw: &Gateway, headers: &HeaderMap, csrf: &str) -> Result<String, Box<Response>> {
-    let token = session(gw, headers)?;
-    check_form(headers, &token, csrf)?;
-    Ok(token)
-}
-
-/// Refuses a form post that lacks the session's CSRF token or comes from
-/// another site.
-fn check_form(headers: &HeaderMap, session: &str, csrf: &str) -> Result<(), Box<Response>> {
-    if let (Some(origin), Some(host)) = (
-        headers
-            .get(http::header::ORIGIN)
-            .and_then(|v| v.to_str().ok()),
-        headers
-            .get(http::header::HOST)
-            .and_then(|v| v.to_str().ok()),
-    ) {
-        let origin_host = origin.split("://").nth(1).unwrap_or("");
-        if origin_host != host {
-            return Err(Box::new(forbidden("This form came from another site.")));
-        }
-    }
-    if !crate::keys::digests_equal(csrf.as_bytes(), csrf_for(session).as_bytes()) {
-        return Err(Box::new(forbidden(
-            "This form has expired. Go back, reload the page and try again.",
-        )));
-    }
-    Ok(())
-}
-
-fn forbidden(message: &str) -> Response {
-    (
-        StatusCode::FORBIDDEN,
-        Html(format!(
-            "<!doctype html><title>agentgate</title><p>{}</p>",
-            escape(message)
-        )),
-    )
-        .into_response()
-}
-
 use super::oauth::escape;
 
 fn render(t: impl Template, status: StatusCode) -> Response {
@@ -368,9 +301,14 @@ pub(super) struct Chrome {
 }
 
 impl Chrome {
-    fn new(gw: &Gateway, session: &str, current: &'static str, notice: Option<Notice>) -> Chrome {
+    fn new(
+        gw: &Gateway,
+        session: &AdminSession,
+        current: &'static str,
+        notice: Option<Notice>,
+    ) -> Chrome {
         Chrome {
-            csrf: csrf_for(session),
+            csrf: session.csrf(),
             current,
             pending: gw.pending_count().unwrap_or(0),
             paused: gw.is_paused().unwrap_or(false),
@@ -412,32 +350,3 @@ fn done(to: &str, code: &str) -> Response {
     let sep = if to.contains('?') { '&' } else { '?' };
     Redirect::to(&format!("{to}{sep}done={code}")).into_response()
 }
-
-/// The form of an action that carries nothing but its CSRF token.
-#[derive(Deserialize)]
-struct CsrfForm {
-    csrf: String,
-}
-
-/// Unwraps the signed-in session of a form post, or returns the response that
-/// refuses it.
-macro_rules! form_session {
-    ($gw:expr, $headers:expr, $csrf:expr) => {
-        match super::signed_in_form(&$gw, &$headers, $csrf) {
-            Ok(t) => t,
-            Err(r) => return *r,
-        }
-    };
-}
-use form_session;
-
-/// Unwraps the signed-in session of a page view, or returns the redirect to sign-in.
-macro_rules! page_session {
-    ($gw:expr, $headers:expr) => {
-        match super::session(&$gw, &$headers) {
-            Ok(t) => t,
-            Err(r) => return *r,
-        }
-    };
-}
-use page_session;

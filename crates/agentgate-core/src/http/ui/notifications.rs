@@ -2,13 +2,16 @@
 //! delivered, failed), a retry of one, and per agent a retry of all it missed.
 
 use askama::Template;
-use axum::extract::{Form, State};
+use axum::extract::State;
 use axum::response::Response;
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 
-use super::{Chrome, CsrfForm, Notice, done, error_status, form_session, render};
+use super::{Chrome, Notice, done, error_status, render};
+use serde::de::IgnoredAny;
+
 use crate::gateway::Gateway;
 use crate::http::extract::Params;
+use crate::http::session::{AdminSession, SignedForm};
 use crate::queue::NotificationState;
 
 struct Row {
@@ -35,7 +38,7 @@ const PAGE_ROWS: usize = 200;
 
 pub(super) fn notifications_page(
     gw: &Gateway,
-    token: &str,
+    session: &AdminSession,
     notice: Option<Notice>,
     status: StatusCode,
 ) -> Response {
@@ -71,7 +74,7 @@ pub(super) fn notifications_page(
         .collect();
     render(
         NotificationsPage {
-            chrome: Chrome::new(gw, token, "notifications", notice),
+            chrome: Chrome::new(gw, session, "notifications", notice),
             rows,
             agents,
         },
@@ -81,41 +84,47 @@ pub(super) fn notifications_page(
 
 pub(super) async fn retry_submit(
     State(gw): State<Gateway>,
-    headers: HeaderMap,
     Params(id): Params<i64>,
-    Form(form): Form<CsrfForm>,
+    SignedForm { session, .. }: SignedForm<IgnoredAny>,
 ) -> Response {
-    let token = form_session!(gw, headers, &form.csrf);
     match gw.retry_notification(id).await {
         Ok(n) if n.status == "delivered" => done("/ui/notifications", "retried"),
         Ok(n) => notifications_page(
             &gw,
-            &token,
+            &session,
             Notice::error(format!(
                 "Sent again, but not delivered: {}",
                 n.last_error.unwrap_or_else(|| "no answer".into())
             )),
             StatusCode::BAD_GATEWAY,
         ),
-        Err(e) => notifications_page(&gw, &token, Notice::error(e.to_string()), error_status(&e)),
+        Err(e) => notifications_page(
+            &gw,
+            &session,
+            Notice::error(e.to_string()),
+            error_status(&e),
+        ),
     }
 }
 
 pub(super) async fn retry_all_submit(
     State(gw): State<Gateway>,
-    headers: HeaderMap,
     Params(agent): Params<String>,
-    Form(form): Form<CsrfForm>,
+    SignedForm { session, .. }: SignedForm<IgnoredAny>,
 ) -> Response {
-    let token = form_session!(gw, headers, &form.csrf);
     match gw.retry_all_notifications(&agent).await {
         Ok(0) => notifications_page(
             &gw,
-            &token,
+            &session,
             Notice::ok(format!("{agent} missed nothing.")),
             StatusCode::OK,
         ),
         Ok(_) => done("/ui/notifications", "retried-all"),
-        Err(e) => notifications_page(&gw, &token, Notice::error(e.to_string()), error_status(&e)),
+        Err(e) => notifications_page(
+            &gw,
+            &session,
+            Notice::error(e.to_string()),
+            error_status(&e),
+        ),
     }
 }

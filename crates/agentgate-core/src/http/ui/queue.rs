@@ -3,15 +3,17 @@
 //! which the page's script swaps in when the event stream says the queue moved.
 
 use askama::Template;
-use axum::extract::{Form, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 
-use super::{Chrome, REVIEWER, error_status, form_session, page_session, render};
+use super::{Chrome, REVIEWER, error_status, render};
 use crate::error::Error;
 use crate::gateway::Gateway;
 use crate::http::extract::Params;
+use crate::http::session::{AdminSession, SignedForm};
 use crate::queue::EntryFilter;
 use crate::queue::{Entry, Status};
 use crate::services;
@@ -81,8 +83,8 @@ pub(super) fn view(gw: &Gateway, e: &Entry) -> EntryView {
 #[derive(Template)]
 #[template(path = "queue.html")]
 struct QueuePage {
-    chrome: Chrome,
     csrf: String,
+    chrome: Chrome,
     pending: Vec<EntryView>,
     recent: Vec<EntryView>,
 }
@@ -121,15 +123,19 @@ fn lists(gw: &Gateway) -> crate::error::Result<(Vec<EntryView>, Vec<EntryView>)>
 
 pub(super) async fn page(
     State(gw): State<Gateway>,
-    headers: HeaderMap,
+    session: AdminSession,
     crate::http::extract::QueryParams(q): crate::http::extract::QueryParams<super::DoneQuery>,
 ) -> Response {
-    let token = page_session!(gw, headers);
     let (pending, recent) = match lists(&gw) {
         Ok(l) => l,
         Err(e) => return super::unavailable("The queue", &e),
     };
-    let chrome = Chrome::new(&gw, &token, "queue", super::done_notice(q.done.as_deref()));
+    let chrome = Chrome::new(
+        &gw,
+        &session,
+        "queue",
+        super::done_notice(q.done.as_deref()),
+    );
     render(
         QueuePage {
             csrf: chrome.csrf.clone(),
@@ -141,15 +147,18 @@ pub(super) async fn page(
     )
 }
 
-pub(super) async fn fragment(State(gw): State<Gateway>, headers: HeaderMap) -> Response {
-    let Ok(token) = super::session(&gw, &headers) else {
+pub(super) async fn fragment(
+    State(gw): State<Gateway>,
+    session: Result<AdminSession, Response>,
+) -> Response {
+    let Ok(session) = session else {
         // The script reloads the page on this, which leads to sign-in.
         return (StatusCode::UNAUTHORIZED, "sign in again").into_response();
     };
     match lists(&gw) {
         Ok((pending, recent)) => render(
             QueueLists {
-                csrf: super::csrf_for(&token),
+                csrf: session.csrf(),
                 pending,
                 recent,
             },
@@ -161,27 +170,22 @@ pub(super) async fn fragment(State(gw): State<Gateway>, headers: HeaderMap) -> R
 
 #[derive(Deserialize)]
 pub(super) struct DecisionForm {
-    csrf: String,
     reason: Option<String>,
 }
 
 pub(super) async fn approve(
     State(gw): State<Gateway>,
-    headers: HeaderMap,
     Params(id): Params<String>,
-    Form(form): Form<DecisionForm>,
+    _: SignedForm<IgnoredAny>,
 ) -> Response {
-    form_session!(gw, headers, &form.csrf);
     decided(gw.approve_and_start(&id, REVIEWER))
 }
 
 pub(super) async fn reject(
     State(gw): State<Gateway>,
-    headers: HeaderMap,
     Params(id): Params<String>,
-    Form(form): Form<DecisionForm>,
+    SignedForm { form, .. }: SignedForm<DecisionForm>,
 ) -> Response {
-    form_session!(gw, headers, &form.csrf);
     decided(gw.reject(&id, REVIEWER, form.reason))
 }
 

@@ -3,13 +3,14 @@
 //! the admin may change while it runs.
 
 use askama::Template;
-use axum::extract::{Form, State};
+use axum::extract::State;
 use axum::response::Response;
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 use serde::Deserialize;
 
-use super::{Chrome, Notice, done, error_status, form_session, render};
+use super::{Chrome, Notice, done, error_status, render};
 use crate::gateway::{Gateway, Settings, SettingsUpdate};
+use crate::http::session::{AdminSession, SignedForm};
 
 #[derive(Template)]
 #[template(path = "settings.html")]
@@ -25,14 +26,14 @@ struct SettingsPage {
 
 pub(super) fn settings_page(
     gw: &Gateway,
-    token: &str,
+    session: &AdminSession,
     notice: Option<Notice>,
     status: StatusCode,
 ) -> Response {
     let config = gw.config();
     render(
         SettingsPage {
-            chrome: Chrome::new(gw, token, "settings", notice),
+            chrome: Chrome::new(gw, session, "settings", notice),
             agent_addr: config.agent_addr.to_string(),
             admin_addr: config.admin_addr.to_string(),
             public_url: gw.base_url(),
@@ -48,7 +49,6 @@ pub(super) fn settings_page(
 /// gateway for its range.
 #[derive(Deserialize)]
 pub(super) struct SettingsForm {
-    csrf: String,
     upstream_timeout_secs: String,
     pending_expiry_hours: String,
     reads_per_minute: String,
@@ -75,21 +75,24 @@ fn parse(form: &SettingsForm) -> Result<SettingsUpdate, String> {
 
 pub(super) async fn save_submit(
     State(gw): State<Gateway>,
-    headers: HeaderMap,
-    Form(form): Form<SettingsForm>,
+    SignedForm { session, form }: SignedForm<SettingsForm>,
 ) -> Response {
-    let token = form_session!(gw, headers, &form.csrf);
     let update = match parse(&form) {
         Ok(u) => u,
         Err(message) => {
-            return settings_page(&gw, &token, Notice::error(message), StatusCode::BAD_REQUEST);
+            return settings_page(
+                &gw,
+                &session,
+                Notice::error(message),
+                StatusCode::BAD_REQUEST,
+            );
         }
     };
     match gw.update_settings(update) {
         Ok(_) => done("/ui/settings", "settings"),
         Err(e) => settings_page(
             &gw,
-            &token,
+            &session,
             Notice::error(format!("Not saved: {e}")),
             error_status(&e),
         ),
@@ -98,7 +101,6 @@ pub(super) async fn save_submit(
 
 #[derive(Deserialize)]
 pub(super) struct PauseForm {
-    csrf: String,
     paused: String,
     /// The page to return to.
     back: Option<String>,
@@ -106,10 +108,8 @@ pub(super) struct PauseForm {
 
 pub(super) async fn pause_submit(
     State(gw): State<Gateway>,
-    headers: HeaderMap,
-    Form(form): Form<PauseForm>,
+    SignedForm { session, form }: SignedForm<PauseForm>,
 ) -> Response {
-    let token = form_session!(gw, headers, &form.csrf);
     let paused = form.paused == "true";
     // Only the UI's own pages are places to return to.
     let back = form
@@ -118,6 +118,11 @@ pub(super) async fn pause_submit(
         .unwrap_or_else(|| "/ui/settings".into());
     match gw.set_paused(paused) {
         Ok(()) => done(&back, if paused { "paused" } else { "resumed" }),
-        Err(e) => settings_page(&gw, &token, Notice::error(e.to_string()), error_status(&e)),
+        Err(e) => settings_page(
+            &gw,
+            &session,
+            Notice::error(e.to_string()),
+            error_status(&e),
+        ),
     }
 }
