@@ -43,8 +43,22 @@ const TIMESTAMP: &[FormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
 
 pub fn timestamp(t: OffsetDateTime) -> String {
+    format_utc(t, TIMESTAMP)
+}
+
+/// The same with microseconds, for the audit log: a read's record reaches the
+/// table in a later batch than a transition of the same millisecond, so
+/// milliseconds alone cannot say which came first.
+const PRECISE_TIMESTAMP: &[FormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
+
+pub fn precise_timestamp(t: OffsetDateTime) -> String {
+    format_utc(t, PRECISE_TIMESTAMP)
+}
+
+fn format_utc(t: OffsetDateTime, format: &[FormatItem<'static>]) -> String {
     t.to_offset(time::UtcOffset::UTC)
-        .format(TIMESTAMP)
+        .format(format)
         .unwrap_or_else(|_| t.unix_timestamp().to_string())
 }
 
@@ -65,5 +79,8 @@ mod tests {
         assert_eq!(timestamp(a), "2026-01-02T03:04:05.678Z");
         assert_eq!(parse_timestamp(&timestamp(a)), Some(a));
         assert!(timestamp(a) < timestamp(b));
+        let c = a + time::Duration::microseconds(1);
+        assert_eq!(precise_timestamp(a), "2026-01-02T03:04:05.678000Z");
+        assert!(precise_timestamp(a) < precise_timestamp(c));
     }
 }

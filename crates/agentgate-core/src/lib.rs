@@ -9,6 +9,7 @@
 //! layers over [`Gateway`] and [`server`].
 
 pub mod agent;
+pub mod answers;
 pub mod audit;
 pub mod clock;
 pub mod config;

@@ -32,24 +32,31 @@ pub struct EntryFilter {
 }
 
 /// One upstream request of a batch, frozen once submitted.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WriteRequest {
+    /// POST, PUT, PATCH or DELETE.
     pub method: String,
+    /// Relative to the service's API base; may carry a query string.
     pub path: String,
+    /// Any JSON value, or a string sent as is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub body: Option<Value>,
+    /// Extra headers; credential, cookie, host and routing headers are dropped.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, String>,
 }
 
 /// What happened to one request of an executed batch.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RequestResult {
     pub index: usize,
     pub ok: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
+    /// The service's answer: JSON when it parsed, else text (capped).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub body: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -80,7 +87,7 @@ pub struct Entry {
 }
 
 /// What an entry shows about the notification sent to its agent's webhook.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct NotificationState {
     pub id: i64,
     /// The queue entry it announces.

@@ -6,7 +6,7 @@ use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 
 use super::Gateway;
 use crate::audit::{AuditFilter, AuditRecord};
-use crate::clock::timestamp;
+use crate::clock::{precise_timestamp, timestamp};
 use crate::error::Result;
 use crate::queue::{Entry, Status};
 use crate::store::Store;
@@ -35,7 +35,7 @@ struct ReadRecord {
 impl ReadRecord {
     fn into_audit(self) -> AuditRecord {
         AuditRecord {
-            at: timestamp(self.at),
+            at: precise_timestamp(self.at),
             kind: "read".into(),
             agent: Some(self.agent),
             service: Some(self.service.into_owned()),
@@ -203,7 +203,7 @@ impl Gateway {
     pub(super) fn transitioned(&self, entry: &Entry, from: Option<Status>, to: Status, by: &str) {
         let (actor, surface) = actor_and_surface(by);
         self.record(AuditRecord {
-            at: timestamp(self.inner.clock.now()),
+            at: precise_timestamp(self.inner.clock.now()),
             kind: "transition".into(),
             agent: Some(entry.agent_name.clone()),
             service: Some(entry.service.clone()),

@@ -12,9 +12,10 @@ use std::time::Duration;
 
 use http::HeaderValue;
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::Gateway;
+use crate::answers::{AgentEntry, WebhookMessage};
 use crate::clock::timestamp;
 use crate::error::{Error, Result};
 use crate::queue::{Entry, NotificationState};
@@ -188,11 +189,17 @@ impl Gateway {
         for r in &rows {
             if let Some(e) = self.inner.store.entry(&r.entry_id)? {
                 lines.push(headline(&e, &r.event));
-                entries.push(agent_entry_view(&e));
+                entries.push(AgentEntry::from(&e));
             }
         }
-        let payload = json!({"text": lines.join("\n"), "mode": "now", "type": "queue.batch", "entries": entries});
-        self.post_to_agent(a.id, &payload)
+        let message = WebhookMessage {
+            text: lines.join("\n"),
+            mode: "now",
+            kind: "queue.batch".into(),
+            entry: None,
+            entries: Some(entries),
+        };
+        self.post_to_agent(a.id, &message)
             .await
             .map_err(|e| Error::Upstream(format!("the agent's webhook refused the batch: {e}")))?;
         let now = timestamp(self.inner.clock.now());
@@ -207,12 +214,17 @@ impl Gateway {
     /// Sends a test message to check an agent's webhook setup.
     pub async fn test_webhook(&self, agent: &str) -> Result<()> {
         let a = self.agent(agent)?;
-        let payload = json!({
-            "text": format!("🔔 [agentgate] Test message for agent {}: webhooks work.", a.name),
-            "mode": "now",
-            "type": "test",
-        });
-        self.post_to_agent(a.id, &payload)
+        let message = WebhookMessage {
+            text: format!(
+                "🔔 [agentgate] Test message for agent {}: webhooks work.",
+                a.name
+            ),
+            mode: "now",
+            kind: "test".into(),
+            entry: None,
+            entries: None,
+        };
+        self.post_to_agent(a.id, &message)
             .await
             .map_err(|e| Error::Upstream(format!("the test message was not delivered: {e}")))
     }
@@ -220,7 +232,7 @@ impl Gateway {
     async fn post_to_agent(
         &self,
         agent_id: i64,
-        payload: &Value,
+        payload: &impl serde::Serialize,
     ) -> std::result::Result<(), String> {
         let agent = self
             .inner
@@ -238,7 +250,7 @@ impl Gateway {
             .post(&url)
             .timeout(WEBHOOK_TIMEOUT)
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-            .body(payload.to_string());
+            .body(serde_json::to_string(payload).map_err(|e| e.to_string())?);
         if let Some(token) = self
             .inner
             .creds
@@ -353,34 +365,20 @@ fn payload(entry: &Entry, event: &str) -> Value {
         text.push_str(&format!("\nError: {err}"));
     }
     text.push_str(&format!("\nOriginal: \"{}\"", entry.comment));
-    json!({
-        "text": text,
-        "mode": "now",
-        "type": format!("queue.{event}"),
-        "entry": agent_entry_view(entry),
+    serde_json::to_value(WebhookMessage {
+        text,
+        mode: "now",
+        kind: format!("queue.{event}"),
+        entry: Some(AgentEntry::from(entry)),
+        entries: None,
     })
-}
-
-/// The agent's view of an entry, as the status endpoint shows it.
-pub(crate) fn agent_entry_view(e: &Entry) -> Value {
-    json!({
-        "id": e.id,
-        "status": e.status,
-        "service": e.service,
-        "account_name": e.account_name,
-        "comment": e.comment,
-        "requests": e.requests,
-        "submitted_at": e.submitted_at,
-        "reviewed_at": e.reviewed_at,
-        "completed_at": e.completed_at,
-        "rejection_reason": e.rejection_reason,
-        "results": e.results,
-        "notification": e.notification,
-    })
+    .unwrap_or_default()
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
     use crate::queue::{RequestResult, Status};
 

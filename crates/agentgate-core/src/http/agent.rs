@@ -1,5 +1,5 @@
-//! The agent API (see `docs/agent-api.md` in the shared contract): reads proxied
-//! at once, writes queued for a human, and discovery documents.
+//! The agent API (its contract is `docs/agent-api.md`): reads proxied at once,
+//! writes queued for a human, and discovery documents.
 
 use std::sync::Arc;
 
@@ -7,41 +7,68 @@ use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, RawPathParams, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
+use axum::routing::{any, get};
 use axum::{Extension, Json, Router};
 use http::{HeaderMap, Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::docs;
 use super::error::{ApiError, method_not_allowed, not_found};
 use super::extract::{JsonBody, OptionalJsonBody, Params, QueryParams, read_body};
-use super::openapi::{EntryDoc, EntryList, ErrorBody, QueuedAnswer, SubmitBody};
+use super::openapi::SubmitBody;
 use super::trace::{LogFields, trace_requests};
 use crate::agent::Agent;
+use crate::answers::{AgentEntry, AgentEntryList, ErrorBody, Health, Queued};
 use crate::config::DEFAULT_MAX_BODY_BYTES;
 use crate::error::Error;
 use crate::gateway::Gateway;
 use crate::queue::{Entry, Submission};
 
+/// The routes whose handlers describe themselves (`#[utoipa::path]`): the
+/// router and the OpenAPI document are collected from the same calls.
+fn documented() -> OpenApiRouter<Gateway> {
+    OpenApiRouter::with_openapi(super::openapi::agent_api_base())
+        .routes(routes!(readme))
+        .routes(routes!(agent_start_here))
+        .routes(routes!(openapi_json))
+        .routes(routes!(services))
+        .routes(routes!(skill))
+        .routes(routes!(category_skill))
+        .routes(routes!(list_all))
+        .routes(routes!(submit))
+        .routes(routes!(list_account))
+        .routes(routes!(status, withdraw))
+}
+
+/// Routes axum must register itself (any method, a wildcard, a nested
+/// service), described here instead; a test checks the document names every
+/// route the router has.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(health, account_root, proxy, mcp_doc))]
+struct HandRouted;
+
+/// The agent API's OpenAPI document, as `/api/openapi.json` serves it.
+pub fn document() -> utoipa::openapi::OpenApi {
+    with_hand_routed(documented().into_openapi())
+}
+
+fn with_hand_routed(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi;
+    doc.merge(HandRouted::openapi());
+    doc
+}
+
 pub fn agent_router(gw: Gateway) -> Router {
-    let api = Router::new()
-        .route("/api/readme", get(readme))
-        .route("/api/agent_start_here", get(agent_start_here))
-        .route("/api/openapi.json", get(openapi_json))
-        .route("/api/services", get(services))
-        .route("/api/skill", get(skill))
-        .route("/api/skill/{category}", get(category_skill))
-        .route("/api/queue/list", get(list_all))
-        .route("/api/queue/{service}/{account}/submit", post(submit))
-        .route("/api/queue/{service}/{account}/list", get(list_account))
-        .route(
-            "/api/queue/{service}/{account}/status/{id}",
-            get(status).delete(withdraw),
-        )
+    let (documented, doc) = documented().split_for_parts();
+    let doc: Arc<str> = with_hand_routed(doc).to_json().unwrap_or_default().into();
+    let api = documented
         .route("/api/{service}/{account}", any(account_root))
         .route("/api/{service}/{account}/{*path}", any(proxy))
-        .route_layer(middleware::from_fn_with_state(gw.clone(), require_agent));
+        .route_layer(middleware::from_fn_with_state(gw.clone(), require_agent))
+        .layer(Extension(OpenApiJson(doc)));
     // MCP behind the same agent-key middleware; the agent it finds travels in
     // the request's extensions to each tool call.
     let mcp = Router::new()
@@ -59,9 +86,16 @@ pub fn agent_router(gw: Gateway) -> Router {
         .with_state(gw)
 }
 
-#[utoipa::path(get, path = "/health", security(()), responses((status = 200, description = "The gateway is up")))]
-pub(super) async fn health() -> Json<Value> {
-    Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+/// The serialized document, made once when the router is built.
+#[derive(Clone)]
+struct OpenApiJson(Arc<str>);
+
+#[utoipa::path(get, path = "/health", security(()), responses((status = 200, description = "The gateway is up", body = Health)))]
+pub(super) async fn health() -> Json<Health> {
+    Json(Health {
+        status: "ok",
+        version: env!("CARGO_PKG_VERSION"),
+    })
 }
 
 /// Resolves the bearer key to an agent before any handler runs, and tells the
@@ -128,12 +162,10 @@ async fn agent_start_here(
 }
 
 #[utoipa::path(get, path = "/api/openapi.json", responses((status = 200, description = "This document", body = Object)))]
-async fn openapi_json() -> Response {
-    use utoipa::OpenApi;
-    let doc = super::openapi::AgentApiDoc::openapi();
+async fn openapi_json(Extension(OpenApiJson(doc)): Extension<OpenApiJson>) -> Response {
     (
         [(http::header::CONTENT_TYPE, "application/json")],
-        doc.to_json().unwrap_or_default(),
+        doc.to_string(),
     )
         .into_response()
 }
@@ -205,7 +237,7 @@ async fn account_root(
            ("X-Agentgate-Raw" = Option<bool>, Header, description = "The service's own JSON instead of the compact form")),
     responses(
         (status = 200, description = "GET: the service's own status, headers and body"),
-        (status = 202, description = "Any other method: queued as a one-request batch", body = QueuedAnswer),
+        (status = 202, description = "Any other method: queued as a one-request batch", body = Queued),
         (status = 400, description = "Invalid path or missing comment", body = ErrorBody),
         (status = 403, description = "Blocked for privacy, denied by policy, or access denied", body = ErrorBody),
         (status = 429, description = "Rate limit; see Retry-After", body = ErrorBody),
@@ -251,7 +283,7 @@ async fn proxy(
             let headers = req.headers().clone();
             let body = read_body(req, &()).await?;
             let entry = queue_direct_write(&gw, &agent, &service, &account, method, raw_path, query, &headers, body)?;
-            Ok((StatusCode::ACCEPTED, Json(queued_answer(&gw, &entry))).into_response())
+            Ok((StatusCode::ACCEPTED, Json(Queued::new(&gw.base_url(), &entry))).into_response())
         }
         other => Err(Error::invalid(format!(
             "{other} is not supported; use GET to read, or POST, PUT, PATCH or DELETE to queue a write"
@@ -330,33 +362,9 @@ fn queue_direct_write(
     Ok(gw.submit(agent, service, account, submission)?)
 }
 
-fn status_path(entry: &Entry) -> String {
-    format!(
-        "/api/queue/{}/{}/status/{}",
-        entry.service, entry.account_name, entry.id
-    )
-}
-
-fn queued_answer(gw: &Gateway, entry: &Entry) -> Value {
-    let what = if entry.status == crate::queue::Status::Pending {
-        "Queued for human approval."
-    } else {
-        "Approved by the account's policy; it runs now."
-    };
-    json!({
-        "id": entry.id,
-        "status": entry.status,
-        "message": format!(
-            "{what} Check the outcome with GET {}{}",
-            gw.base_url(), status_path(entry)
-        ),
-        "status_url": status_path(entry),
-    })
-}
-
 #[utoipa::path(post, path = "/api/queue/{service}/{account}/submit", params(("service" = String, Path), ("account" = String, Path)),
     request_body = SubmitBody,
-    responses((status = 201, description = "Queued (or approved by policy)", body = QueuedAnswer),
+    responses((status = 201, description = "Queued (or approved by policy)", body = Queued),
               (status = 400, description = "Invalid batch", body = ErrorBody),
               (status = 403, description = "Blocked, denied or access denied", body = ErrorBody),
               (status = 413, description = "Body over 1 MiB", body = ErrorBody)))]
@@ -365,15 +373,12 @@ async fn submit(
     Extension(agent): Extension<Arc<Agent>>,
     Params((service, account)): Params<(String, String)>,
     JsonBody(sub): JsonBody<Submission>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Queued>), ApiError> {
     let entry = gw.submit(&agent, &service, &account, sub)?;
-    Ok((StatusCode::CREATED, Json(queued_answer(&gw, &entry))))
-}
-
-/// The agent's view of an entry: the contract's fields, its requests and its
-/// notification.
-fn agent_view(e: &Entry) -> Value {
-    crate::gateway::webhooks::agent_entry_view(e)
+    Ok((
+        StatusCode::CREATED,
+        Json(Queued::new(&gw.base_url(), &entry)),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -390,13 +395,13 @@ const WAIT_POLL: std::time::Duration = std::time::Duration::from_millis(200);
 #[utoipa::path(get, path = "/api/queue/{service}/{account}/status/{id}",
     params(("service" = String, Path), ("account" = String, Path), ("id" = String, Path),
            ("wait" = Option<u64>, Query, description = "Seconds to wait for a decision (at most 60)")),
-    responses((status = 200, description = "The entry", body = EntryDoc), (status = 404, description = "No entry of yours", body = ErrorBody)))]
+    responses((status = 200, description = "The entry", body = AgentEntry), (status = 404, description = "No entry of yours", body = ErrorBody)))]
 async fn status(
     State(gw): State<Gateway>,
     Extension(agent): Extension<Arc<Agent>>,
     Params((service, account, id)): Params<(String, String, String)>,
     QueryParams(q): QueryParams<StatusQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AgentEntry>, ApiError> {
     let mut entry = gw.agent_entry(&agent, &service, &account, &id)?;
     // Polling the database (not an in-process signal) sees decisions made by
     // any process: the CLI approves without the server.
@@ -412,7 +417,7 @@ async fn status(
         tokio::time::sleep(WAIT_POLL).await;
         entry = gw.agent_entry(&agent, &service, &account, &id)?;
     }
-    Ok(Json(agent_view(&entry)))
+    Ok(Json(AgentEntry::from(&entry)))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -424,41 +429,35 @@ pub(super) struct WithdrawBody {
 #[utoipa::path(delete, path = "/api/queue/{service}/{account}/status/{id}",
     params(("service" = String, Path), ("account" = String, Path), ("id" = String, Path)),
     request_body(content = Option<WithdrawBody>, description = "Optional reason"),
-    responses((status = 200, description = "Withdrawn", body = EntryDoc), (status = 409, description = "Already decided", body = ErrorBody)))]
+    responses((status = 200, description = "Withdrawn", body = AgentEntry), (status = 409, description = "Already decided", body = ErrorBody)))]
 async fn withdraw(
     State(gw): State<Gateway>,
     Extension(agent): Extension<Arc<Agent>>,
     Params((service, account, id)): Params<(String, String, String)>,
     OptionalJsonBody(body): OptionalJsonBody<WithdrawBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AgentEntry>, ApiError> {
     let entry = gw.withdraw(&agent, &service, &account, &id, body.and_then(|b| b.reason))?;
-    Ok(Json(agent_view(&entry)))
+    Ok(Json(AgentEntry::from(&entry)))
 }
 
-#[utoipa::path(get, path = "/api/queue/list", responses((status = 200, description = "Your entries, newest first", body = EntryList)))]
+#[utoipa::path(get, path = "/api/queue/list", responses((status = 200, description = "Your entries, newest first", body = AgentEntryList)))]
 async fn list_all(
     State(gw): State<Gateway>,
     Extension(agent): Extension<Arc<Agent>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AgentEntryList>, ApiError> {
     let entries = gw.agent_entries(&agent, None, None)?;
-    Ok(Json(json!({
-        "count": entries.len(),
-        "entries": entries.iter().map(agent_view).collect::<Vec<_>>(),
-    })))
+    Ok(Json(AgentEntryList::new(&entries)))
 }
 
-#[utoipa::path(get, path = "/api/queue/{service}/{account}/list", params(("service" = String, Path), ("account" = String, Path)), responses((status = 200, description = "Your entries on this account, newest first", body = EntryList)))]
+#[utoipa::path(get, path = "/api/queue/{service}/{account}/list", params(("service" = String, Path), ("account" = String, Path)), responses((status = 200, description = "Your entries on this account, newest first", body = AgentEntryList)))]
 async fn list_account(
     State(gw): State<Gateway>,
     Extension(agent): Extension<Arc<Agent>>,
     Params((service, account)): Params<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AgentEntryList>, ApiError> {
     gw.account_info(&service, &account)?;
     let entries = gw.agent_entries(&agent, Some(&service), Some(&account))?;
-    Ok(Json(json!({
-        "count": entries.len(),
-        "entries": entries.iter().map(agent_view).collect::<Vec<_>>(),
-    })))
+    Ok(Json(AgentEntryList::new(&entries)))
 }
 
 #[cfg(test)]

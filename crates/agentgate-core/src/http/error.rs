@@ -5,8 +5,8 @@
 use axum::Json;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode};
-use serde_json::json;
 
+use crate::answers::ErrorBody;
 use crate::error::Error;
 
 #[derive(Debug)]
@@ -30,16 +30,18 @@ impl IntoResponse for ApiError {
         let body = match &self.0 {
             Error::Internal(cause) => {
                 tracing::error!(error = ?cause, "internal error");
-                json!({"error": "internal error; the gateway's log has the details"})
+                ErrorBody::new("internal error; the gateway's log has the details")
             }
-            Error::AlreadyDecided { id, status } => json!({
-                "error": self.0.to_string(), "id": id, "status": status,
-            }),
+            Error::AlreadyDecided { id, status } => ErrorBody {
+                error: self.0.to_string(),
+                id: Some(id.clone()),
+                status: Some(*status),
+            },
             Error::Credentials(msg) => {
                 tracing::error!(error = %msg, "credential store failure");
-                json!({"error": msg})
+                ErrorBody::new(msg.as_str())
             }
-            other => json!({"error": other.to_string()}),
+            other => ErrorBody::new(other.to_string()),
         };
         let mut resp = (status, Json(body)).into_response();
         if let Error::Throttled {
@@ -62,7 +64,7 @@ pub async fn not_found() -> ApiError {
 pub async fn method_not_allowed() -> Response {
     (
         StatusCode::METHOD_NOT_ALLOWED,
-        Json(json!({"error": "method not allowed on this route"})),
+        Json(ErrorBody::new("method not allowed on this route")),
     )
         .into_response()
 }

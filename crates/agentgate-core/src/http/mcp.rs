@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 
 use super::docs;
 use crate::agent::Agent;
+use crate::answers::{AgentEntry, AgentEntryList, Queued, ReadAnswer};
 use crate::config::DEFAULT_MAX_BODY_BYTES;
 use crate::error::Error;
 use crate::gateway::{AgentRead, Gateway};
@@ -110,7 +111,8 @@ fn ok(v: Value) -> CallToolResult {
     CallToolResult::success(vec![ContentBlock::text(v.to_string())])
 }
 
-fn outcome(r: Result<Value, Error>) -> Result<CallToolResult, ErrorData> {
+fn outcome<T: serde::Serialize>(r: Result<T, Error>) -> Result<CallToolResult, ErrorData> {
+    let r = r.and_then(|v| serde_json::to_value(v).map_err(|e| Error::Internal(e.into())));
     Ok(match r {
         Ok(v) => ok(v),
         Err(Error::Internal(e)) => {
@@ -169,7 +171,10 @@ impl AgentTools {
                 let body = serde_json::from_slice::<Value>(&resp.body).unwrap_or_else(|_| {
                     Value::String(String::from_utf8_lossy(&resp.body).into_owned())
                 });
-                json!({"status": resp.status.as_u16(), "body": body})
+                ReadAnswer {
+                    status: resp.status.as_u16(),
+                    body,
+                }
             });
         outcome(result)
     }
@@ -190,7 +195,7 @@ impl AgentTools {
         outcome(
             self.gw
                 .submit(&agent, &a.service, &a.account, submission)
-                .map(|e| json!({"id": e.id, "status": e.status})),
+                .map(|e| Queued::new(&self.gw.base_url(), &e)),
         )
     }
 
@@ -204,7 +209,7 @@ impl AgentTools {
         outcome(
             self.gw
                 .agent_entry(&agent, &a.service, &a.account, &a.id)
-                .map(|e| crate::gateway::webhooks::agent_entry_view(&e)),
+                .map(|e| AgentEntry::from(&e)),
         )
     }
 
@@ -218,7 +223,7 @@ impl AgentTools {
         outcome(
             self.gw
                 .withdraw(&agent, &a.service, &a.account, &a.id, a.reason)
-                .map(|e| crate::gateway::webhooks::agent_entry_view(&e)),
+                .map(|e| AgentEntry::from(&e)),
         )
     }
 
@@ -232,12 +237,7 @@ impl AgentTools {
         outcome(
             self.gw
                 .agent_entries(&agent, a.service.as_deref(), a.account.as_deref())
-                .map(|list| {
-                    json!({
-                        "count": list.len(),
-                        "entries": list.iter().map(crate::gateway::webhooks::agent_entry_view).collect::<Vec<_>>(),
-                    })
-                }),
+                .map(|list| AgentEntryList::new(&list)),
         )
     }
 }

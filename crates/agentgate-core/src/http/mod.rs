@@ -17,6 +17,6 @@ mod trace;
 mod ui;
 
 pub use admin::admin_router;
-pub use agent::agent_router;
+pub use agent::{agent_router, document as agent_api_document};
 pub use error::ApiError;
 pub use session::SESSION_COOKIE;

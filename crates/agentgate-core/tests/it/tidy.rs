@@ -299,18 +299,32 @@ fn the_code_map_and_the_tree_agree() {
     }
 }
 
-/// The routes of the agent listener, as its router spells them.
-fn agent_routes() -> BTreeSet<String> {
+/// Routes the agent router registers by hand (`.route("…")`,
+/// `.nest_service("…")`), in OpenAPI's spelling (`{*path}` is `{path}`).
+fn hand_routes() -> BTreeSet<String> {
     let text = std::fs::read_to_string(core_src().join("http/agent.rs")).unwrap();
     let mut routes = BTreeSet::new();
     for call in [".route(", ".nest_service("] {
         for (i, _) in text.match_indices(call) {
             let rest = text[i + call.len()..].trim_start();
             if let Some(rest) = rest.strip_prefix('"') {
-                routes.insert(rest[..rest.find('"').unwrap()].to_string());
+                routes.insert(openapi_spelling(&rest[..rest.find('"').unwrap()]));
             }
         }
     }
+    routes
+}
+
+fn openapi_spelling(route: &str) -> String {
+    route.replace("{*", "{")
+}
+
+/// Every route of the agent listener: the hand-registered ones and those
+/// utoipa-axum registers from the handlers' own annotations.
+fn agent_routes() -> BTreeSet<String> {
+    let doc = agentgate_core::http::agent_api_document();
+    let mut routes = hand_routes();
+    routes.extend(doc.paths.paths.keys().cloned());
     routes
 }
 
@@ -325,7 +339,7 @@ fn the_agent_contract_names_exactly_the_routes_that_exist() {
         .filter(|l| l.starts_with('|'))
         .filter_map(|l| l.split('|').nth(2))
         .filter_map(|cell| cell.trim().strip_prefix('`')?.strip_suffix('`'))
-        .map(str::to_string)
+        .map(openapi_spelling)
         .collect();
     let routes = agent_routes();
     assert!(routes.len() >= 10, "{routes:?}");
@@ -336,4 +350,20 @@ fn the_agent_contract_names_exactly_the_routes_that_exist() {
         "docs/agent-api.md and the router disagree: not documented {undocumented:?}, \
          documented but not routed {invented:?}"
     );
+}
+
+#[test]
+fn the_openapi_document_names_every_agent_route() {
+    let doc = agentgate_core::http::agent_api_document();
+    let documented: BTreeSet<String> = doc.paths.paths.keys().cloned().collect();
+    let undocumented: Vec<_> = hand_routes()
+        .into_iter()
+        // Where an OAuth provider sends the owner's browser back; not for agents.
+        .filter(|r| r != "/oauth/callback/{service}" && !documented.contains(r))
+        .collect();
+    assert!(
+        undocumented.is_empty(),
+        "routes missing from the OpenAPI document: {undocumented:?}"
+    );
+    assert!(documented.len() >= 14, "{documented:?}");
 }
