@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 /// One audit record: a read or a queue transition.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct AuditRecord {
     pub id: i64,
     pub at: String,

@@ -25,7 +25,7 @@ pub struct NewAccount {
     pub credentials: BTreeMap<String, Secret>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AccountInfo {
     pub service: String,
     pub service_name: &'static str,
@@ -44,7 +44,7 @@ pub struct AccountInfo {
     pub updated_at: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AccountTest {
     pub ok: bool,
     pub status: Option<u16>,

@@ -45,7 +45,7 @@ pub(super) struct PendingConnect {
 }
 
 /// The admin's OAuth client at a provider.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OAuthClientConfig {
     pub client_id: String,
@@ -73,7 +73,7 @@ enum Plan {
 }
 
 /// What the admin API shows of a provider's client: never the secret.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OAuthClientInfo {
     pub provider: &'static str,
     pub services: Vec<&'static str>,

@@ -20,7 +20,7 @@ pub const MAX_GRANT_MINUTES: i64 = 24 * 60;
 pub const MAX_RULES: usize = 200;
 
 /// A rule as the admin writes it: agents by name.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleSpec {
     /// GET, POST, PUT, PATCH, DELETE; absent (or "any") for every method.
@@ -33,14 +33,14 @@ pub struct RuleSpec {
 }
 
 /// An account's policy as the admin sees it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PolicyView {
     pub access_mode: AccessMode,
     pub access_agents: Vec<String>,
     pub rules: Vec<RuleSpec>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct GrantInfo {
     pub id: i64,
     pub agent: String,

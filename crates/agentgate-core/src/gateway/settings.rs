@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 
 /// Settings the admin can change while the gateway runs. Fields added later
 /// take their defaults when older stored settings lack them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     pub upstream_timeout_secs: u64,
@@ -35,7 +35,7 @@ impl Default for Settings {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsUpdate {
     pub upstream_timeout_secs: Option<u64>,

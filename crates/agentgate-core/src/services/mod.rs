@@ -40,7 +40,7 @@ pub static REGISTRY: &[&ServiceDef] = &[
 ];
 
 /// One field of an account's credentials, as the admin enters it.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
 pub struct CredentialField {
     pub name: &'static str,
     pub label: &'static str,
