@@ -18,7 +18,7 @@ use utoipa_axum::routes;
 use super::docs;
 use super::error::{ApiError, method_not_allowed, not_found};
 use super::extract::{JsonBody, OptionalJsonBody, Params, QueryParams, read_body};
-use super::openapi::SubmitBody;
+use super::openapi::{OpenApiJson, SubmitBody};
 use super::trace::{LogFields, trace_requests};
 use crate::agent::Agent;
 use crate::answers::{AgentEntry, AgentEntryList, ErrorBody, Health, Queued};
@@ -63,12 +63,12 @@ fn with_hand_routed(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenA
 
 pub fn agent_router(gw: Gateway) -> Router {
     let (documented, doc) = documented().split_for_parts();
-    let doc: Arc<str> = with_hand_routed(doc).to_json().unwrap_or_default().into();
+    let doc = OpenApiJson::new(&with_hand_routed(doc));
     let api = documented
         .route("/api/{service}/{account}", any(account_root))
         .route("/api/{service}/{account}/{*path}", any(proxy))
         .route_layer(middleware::from_fn_with_state(gw.clone(), require_agent))
-        .layer(Extension(OpenApiJson(doc)));
+        .layer(Extension(doc));
     // MCP behind the same agent-key middleware; the agent it finds travels in
     // the request's extensions to each tool call.
     let mcp = Router::new()
@@ -85,10 +85,6 @@ pub fn agent_router(gw: Gateway) -> Router {
         .layer(middleware::from_fn(trace_requests))
         .with_state(gw)
 }
-
-/// The serialized document, made once when the router is built.
-#[derive(Clone)]
-struct OpenApiJson(Arc<str>);
 
 #[utoipa::path(get, path = "/health", security(()), responses((status = 200, description = "The gateway is up", body = Health)))]
 pub(super) async fn health() -> Json<Health> {
@@ -162,12 +158,8 @@ async fn agent_start_here(
 }
 
 #[utoipa::path(get, path = "/api/openapi.json", responses((status = 200, description = "This document", body = Object)))]
-async fn openapi_json(Extension(OpenApiJson(doc)): Extension<OpenApiJson>) -> Response {
-    (
-        [(http::header::CONTENT_TYPE, "application/json")],
-        doc.to_string(),
-    )
-        .into_response()
+async fn openapi_json(Extension(doc): Extension<OpenApiJson>) -> OpenApiJson {
+    doc
 }
 
 /// Documents the MCP endpoint, which is a nested service with no handler of its own.

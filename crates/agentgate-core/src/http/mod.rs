@@ -16,7 +16,7 @@ mod session;
 mod trace;
 mod ui;
 
-pub use admin::admin_router;
+pub use admin::{admin_router, document as admin_api_document};
 pub use agent::{agent_router, document as agent_api_document};
 pub use error::ApiError;
 pub use session::SESSION_COOKIE;

@@ -1,0 +1,110 @@
+//! The write queue as the admin sees it: every agent's entries, and the
+//! decisions on them.
+
+use axum::Json;
+use axum::extract::State;
+use serde::Deserialize;
+
+use super::answers::EntryList;
+use crate::answers::ErrorBody;
+use crate::error::Error;
+use crate::gateway::Gateway;
+use crate::http::error::ApiError;
+use crate::http::extract::{OptionalJsonBody, Params, QueryParams};
+use crate::queue::{Entry, EntryFilter, Status};
+
+/// How the admin API names itself in `reviewed_by`.
+const REVIEWER: &str = "admin-api";
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(super) struct QueueQuery {
+    /// pending, approved, executing, completed, failed, rejected, withdrawn or expired.
+    status: Option<String>,
+    /// The agent's name.
+    agent: Option<String>,
+    service: Option<String>,
+    account: Option<String>,
+    /// At most this many (default 200, at most 1000).
+    limit: Option<usize>,
+}
+
+#[utoipa::path(get, path = "/admin/queue", params(QueueQuery), responses(
+    (status = 200, description = "Entries, newest first", body = EntryList),
+    (status = 400, description = "Unknown status or query field", body = ErrorBody),
+    (status = 401, description = "No admin session", body = ErrorBody)))]
+pub(super) async fn queue_list(
+    State(gw): State<Gateway>,
+    QueryParams(q): QueryParams<QueueQuery>,
+) -> Result<Json<EntryList>, ApiError> {
+    let status = q
+        .status
+        .as_deref()
+        .map(str::parse::<Status>)
+        .transpose()
+        .map_err(Error::from)?;
+    let entries = gw.entries(&EntryFilter {
+        status,
+        agent_name: q.agent,
+        service: q.service,
+        account: q.account,
+        limit: Some(q.limit.unwrap_or(200).min(1000)),
+        ..Default::default()
+    })?;
+    Ok(Json(EntryList {
+        count: entries.len(),
+        entries,
+    }))
+}
+
+#[utoipa::path(get, path = "/admin/queue/{id}", params(("id" = String, Path)), responses(
+    (status = 200, description = "The entry", body = Entry),
+    (status = 401, description = "No admin session", body = ErrorBody),
+    (status = 404, description = "No such entry", body = ErrorBody)))]
+pub(super) async fn queue_entry(
+    State(gw): State<Gateway>,
+    Params(id): Params<String>,
+) -> Result<Json<Entry>, ApiError> {
+    Ok(Json(gw.entry(&id)?))
+}
+
+/// Approves a pending entry; its batch starts at once.
+#[utoipa::path(post, path = "/admin/queue/{id}/approve", params(("id" = String, Path)), responses(
+    (status = 200, description = "Approved; the batch is running", body = Entry),
+    (status = 401, description = "No admin session", body = ErrorBody),
+    (status = 404, description = "No such entry", body = ErrorBody),
+    (status = 409, description = "Already decided", body = ErrorBody)))]
+pub(super) async fn approve(
+    State(gw): State<Gateway>,
+    Params(id): Params<String>,
+) -> Result<Json<Entry>, ApiError> {
+    Ok(Json(gw.approve_and_start(&id, REVIEWER)?))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RejectBody {
+    /// Told to the agent.
+    reason: Option<String>,
+}
+
+#[utoipa::path(post, path = "/admin/queue/{id}/reject", params(("id" = String, Path)),
+    request_body(content = Option<RejectBody>, description = "Optional reason"),
+    responses(
+        (status = 200, description = "Rejected", body = Entry),
+        (status = 400, description = "Not a JSON body of this shape", body = ErrorBody),
+        (status = 401, description = "No admin session", body = ErrorBody),
+        (status = 404, description = "No such entry", body = ErrorBody),
+        (status = 409, description = "Already decided", body = ErrorBody)))]
+pub(super) async fn reject(
+    State(gw): State<Gateway>,
+    Params(id): Params<String>,
+    OptionalJsonBody(body): OptionalJsonBody<RejectBody>,
+) -> Result<Json<Entry>, ApiError> {
+    Ok(Json(gw.reject(
+        &id,
+        REVIEWER,
+        body.and_then(|b| b.reason),
+    )?))
+}
