@@ -338,3 +338,95 @@ async fn settings_show_read_only_facts_and_change_live() {
         .await;
     assert_eq!(s, 400);
 }
+
+#[tokio::test]
+async fn the_admin_openapi_document_matches_the_real_routes() {
+    let app = spawn_app().await;
+    let r = app
+        .http
+        .get(format!("{}/admin/openapi.json", app.admin_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "the document needs a session too");
+    let (s, doc) = app.admin(Method::GET, "/admin/openapi.json", None).await;
+    assert_eq!(s, 200);
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
+    assert_eq!(doc["info"]["title"], "agentgate admin API");
+    let schemes = &doc["components"]["securitySchemes"];
+    assert_eq!(schemes["admin_session"]["scheme"], "bearer");
+    assert_eq!(schemes["agentgate_session"]["in"], "cookie");
+    let paths = doc["paths"].as_object().unwrap();
+    for expected in [
+        "/admin/status",
+        "/admin/setup",
+        "/admin/login",
+        "/admin/logout",
+        "/admin/openapi.json",
+        "/admin/queue",
+        "/admin/queue/{id}/approve",
+        "/admin/agents",
+        "/admin/agents/{name}",
+        "/admin/keys",
+        "/admin/keys/{name}",
+        "/admin/notifications",
+        "/admin/accounts",
+        "/admin/accounts/{service}/{name}",
+        "/admin/accounts/{service}/{name}/rules",
+        "/admin/grants",
+        "/admin/services",
+        "/admin/settings",
+        "/admin/pause",
+        "/admin/audit",
+        "/admin/oauth/clients/{provider}",
+    ] {
+        assert!(paths.contains_key(expected), "{expected} is not documented");
+    }
+    // Every documented operation is served by a real route: never the router's
+    // fallback or a 405. Placeholders name nothing that exists and the body
+    // `{}` lacks every required field, so nothing is changed; logout gets a
+    // session of its own kind (none), so the test's session survives.
+    let mut checked = 0;
+    for (template, ops) in paths {
+        for (m, _) in ops.as_object().unwrap() {
+            let url = template
+                .replace("{service}", "no-such-service")
+                .replace("{name}", "no-such-name")
+                .replace("{provider}", "no-such-provider")
+                .replace("{id}", "999999");
+            let method = Method::from_bytes(m.to_uppercase().as_bytes()).unwrap();
+            let token = if template == "/admin/logout" {
+                "agt_not_a_session"
+            } else {
+                app.admin_token.as_str()
+            };
+            let resp = app
+                .http
+                .request(method, format!("{}{url}", app.admin_url))
+                .bearer_auth(token)
+                .header("content-type", "application/json")
+                .body("{}")
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status().as_u16();
+            let body = resp.text().await.unwrap_or_default();
+            assert_ne!(status, 405, "{m} {url}");
+            assert!(
+                !body.contains("no such route"),
+                "{m} {url} is documented but not routed"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 45, "only {checked} operations checked");
+    // Nothing was changed on the way.
+    let (s, v) = app.admin(Method::GET, "/admin/pause", None).await;
+    assert_eq!((s, &v["paused"]), (200, &json!(false)));
+    let (_, v) = app.admin(Method::GET, "/admin/accounts", None).await;
+    assert_eq!(v["accounts"].as_array().unwrap().len(), 1);
+}
