@@ -6,6 +6,16 @@ use super::Store;
 use crate::audit::{AuditFilter, AuditRecord};
 use crate::error::Result;
 
+/// The columns a record is written with, in the order of the insert's
+/// parameters; `id` is the table's own (a macro, so that `concat!` builds each
+/// query at compile time).
+macro_rules! record_columns {
+    () => {
+        "at, kind, agent, service, account, method, path, status, latency_ms,
+         entry_id, from_status, to_status, actor, surface"
+    };
+}
+
 impl Store {
     pub fn insert_audit(&self, r: &AuditRecord) -> Result<()> {
         self.insert_audit_batch(std::slice::from_ref(r))
@@ -16,11 +26,11 @@ impl Store {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         {
-            let mut stmt = tx.prepare_cached(
-                "INSERT INTO audit (at, kind, agent, service, account, method, path, status, latency_ms,
-                                    entry_id, from_status, to_status, actor, surface)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-            )?;
+            let mut stmt = tx.prepare_cached(concat!(
+                "INSERT INTO audit (",
+                record_columns!(),
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+            ))?;
             for r in records {
                 stmt.execute(params![
                     r.at,
@@ -46,10 +56,11 @@ impl Store {
 
     /// Audit records, newest first.
     pub fn audit(&self, f: &AuditFilter) -> Result<Vec<AuditRecord>> {
-        let mut sql = String::from(
-            "SELECT id, at, kind, agent, service, account, method, path, status, latency_ms,
-                    entry_id, from_status, to_status, actor, surface FROM audit WHERE 1 = 1",
-        );
+        let mut sql = String::from(concat!(
+            "SELECT id, ",
+            record_columns!(),
+            " FROM audit WHERE 1 = 1"
+        ));
         let mut args: Vec<String> = Vec::new();
         for (clause, value) in [
             ("kind = ?", &f.kind),
