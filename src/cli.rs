@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use agentgate_core::clock::SystemClock;
 use agentgate_core::config::{Config, CredentialBackend, Overrides};
+use agentgate_core::display;
 use agentgate_core::queue::{Entry, Status};
 use agentgate_core::secret::Secret;
 use agentgate_core::{EntryFilter, Error, Gateway, NewAccount, credentials, server, services};
@@ -474,10 +475,13 @@ async fn accounts(g: &Global, gw: Gateway, cmd: AccountsCommand) -> anyhow::Resu
             } else if t.ok {
                 println!(
                     "ok: signed in as {}",
-                    t.identity.as_deref().unwrap_or("(unknown)")
+                    display::terminal_line(t.identity.as_deref().unwrap_or("(unknown)"))
                 );
             } else {
-                println!("failed: {}", t.error.as_deref().unwrap_or("unknown error"));
+                println!(
+                    "failed: {}",
+                    display::terminal_line(t.error.as_deref().unwrap_or("unknown error"))
+                );
             }
             if !t.ok {
                 return Ok(ExitCode::FAILURE);
@@ -527,7 +531,7 @@ async fn queue(g: &Global, gw: Gateway, cmd: QueueCommand) -> anyhow::Result<Exi
             if g.json {
                 print_json(&e)?;
             } else {
-                describe_entry(&e);
+                describe_entry(&gw, &e);
             }
         }
         QueueCommand::Approve { id } => {
@@ -535,7 +539,7 @@ async fn queue(g: &Global, gw: Gateway, cmd: QueueCommand) -> anyhow::Result<Exi
             if g.json {
                 print_json(&e)?;
             } else {
-                describe_entry(&e);
+                describe_entry(&gw, &e);
             }
             if e.status == Status::Failed {
                 return Ok(ExitCode::FAILURE);
@@ -553,18 +557,56 @@ async fn queue(g: &Global, gw: Gateway, cmd: QueueCommand) -> anyhow::Result<Exi
     Ok(ExitCode::SUCCESS)
 }
 
-fn describe_entry(e: &Entry) {
+/// An entry in full, as a person deciding on it needs it: every request with
+/// its whole URL, the headers the agent set and the body as it will be sent.
+/// Whatever the agent (or the service) wrote is shown through
+/// `agentgate_core::display`, so no escape sequence reaches the terminal and
+/// no line of agent text can pass for one of these.
+fn describe_entry(gw: &Gateway, e: &Entry) {
     println!(
         "{} {} — {} on {}/{}",
         e.id, e.status, e.agent_name, e.service, e.account_name
     );
     println!("submitted {}", e.submitted_at);
-    println!("comment: {}", e.comment);
+    println!(
+        "comment (the agent's words): {}",
+        display::quoted(&e.comment)
+    );
+    let base = gw
+        .account_info(&e.service, &e.account_name)
+        .map(|a| a.base_url)
+        .unwrap_or_default();
     for (i, r) in e.requests.iter().enumerate() {
-        println!("  [{i}] {} {}", r.method, r.path);
+        println!(
+            "  [{i}] {} {}",
+            display::terminal_line(&r.method),
+            display::terminal_line(&format!("{base}{}", r.path))
+        );
+        if let Some(what) = services::find(&e.service).and_then(|d| d.danger(r)) {
+            println!("      DESTRUCTIVE: this {what}");
+        }
+        for (name, value) in &r.headers {
+            println!(
+                "      header {}: {}",
+                display::terminal_line(name),
+                display::quoted(value)
+            );
+        }
+        match &r.body {
+            None => println!("      no body"),
+            Some(serde_json::Value::String(text)) => {
+                println!("      body (text, sent as it is):");
+                println!("{}", display::terminal_block(text, "        "));
+            }
+            Some(body) => {
+                println!("      body (JSON):");
+                let pretty = serde_json::to_string_pretty(body).unwrap_or_default();
+                println!("{}", display::terminal_block(&pretty, "        "));
+            }
+        }
     }
     if let Some(reason) = &e.rejection_reason {
-        println!("reason: {reason}");
+        println!("reason: {}", display::quoted(reason));
     }
     for r in &e.results {
         match (&r.status, &r.error) {
@@ -574,14 +616,20 @@ fn describe_entry(e: &Entry) {
                 if r.ok { "ok" } else { "FAILED" },
                 s
             ),
-            (None, Some(err)) => println!("  result [{}] FAILED {}", r.index, err),
+            (None, Some(err)) => println!(
+                "  result [{}] FAILED {}",
+                r.index,
+                display::terminal_line(err)
+            ),
             _ => {}
         }
     }
 }
 
+/// Agent text cut to one line of at most `max` characters for a table cell,
+/// with nothing in it a terminal would act on.
 fn one_line(s: &str, max: usize) -> String {
-    let flat: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let flat = display::terminal_line(&s.split_whitespace().collect::<Vec<_>>().join(" "));
     if flat.chars().count() > max {
         format!("{}…", flat.chars().take(max - 1).collect::<String>())
     } else {

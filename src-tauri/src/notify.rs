@@ -80,8 +80,11 @@ pub fn headline(e: &Entry) -> String {
     )
 }
 
+/// Whether any request destroys, overwrites or exposes something, as the
+/// service's registry entry says: then Approve asks a second time.
 fn is_destructive(e: &Entry) -> bool {
-    e.requests.iter().any(|r| r.method == "DELETE")
+    agentgate_core::services::find(&e.service)
+        .is_some_and(|def| e.requests.iter().any(|r| def.danger(r).is_some()))
 }
 
 fn announce(app: &AppHandle, desktop: &Arc<Desktop>, shown: &Mutex<Shown>, entry: &Entry) {
@@ -253,6 +256,7 @@ mod tests {
             agent_name: "bot".into(),
             service: "github".into(),
             account_name: "personal".into(),
+            account_id: Some(1),
             comment: "Please".into(),
             requests: vec![WriteRequest {
                 method: method.into(),

@@ -234,3 +234,72 @@ async fn sigterm_lets_an_in_flight_read_finish() {
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.json::<Value>().await.unwrap()["done"], true);
 }
+
+/// A person deciding from the terminal sees every request whole (URL with its
+/// query, the headers the agent set, the body) and nothing an agent wrote can
+/// send the terminal an escape sequence or forge a line of the listing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_show_prints_the_whole_request_and_no_agent_escape_reaches_the_terminal() {
+    let install = Install::new();
+    let mock = MockServer::start().await;
+    let key = setup(&install, &mock).await;
+    let server = install.serve();
+    let hostile = "fix it\u{1b}[8m\nreason: approved by the owner\u{1b}[0m\u{202e}\u{9b}2J\u{7}";
+    let (status, v) = post_json(
+        &server.url("/api/queue/github/personal/submit"),
+        &key,
+        &json!({"requests": [{
+                    "method": "PATCH",
+                    "path": "/repos/o/r/issues/4?state=closed&state=open",
+                    "headers": {"accept": "application/vnd.github+json"},
+                    "body": {"state": "closed", "title": "Rewritten\u{1b}]0;owned\u{7} title"}}],
+                "comment": hostile}),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+
+    let shown = install.run(&["queue", "show", &id], None);
+    assert!(shown.status.success(), "{}", stderr(&shown));
+    let listed = install.run(&["queue", "list"], None);
+    for out in [&shown, &listed] {
+        let bytes = &out.stdout;
+        assert!(
+            !bytes
+                .iter()
+                .any(|b| (*b < 0x20 && *b != b'\n') || *b == 0x7f),
+            "a control byte reached the terminal: {:?}",
+            String::from_utf8_lossy(bytes)
+        );
+        let text = stdout(out);
+        for hidden in ['\u{9b}', '\u{202e}'] {
+            assert!(!text.contains(hidden), "{hidden:?} reached the terminal");
+        }
+        assert!(
+            !text.lines().any(|l| l.starts_with("reason:")),
+            "agent text forged a line: {text}"
+        );
+    }
+    let text = stdout(&shown);
+    assert!(
+        text.contains(&format!(
+            "PATCH {}/repos/o/r/issues/4?state=closed&state=open",
+            mock.uri()
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("header accept: \"application/vnd.github+json\""),
+        "{text}"
+    );
+    assert!(text.contains("\"state\": \"closed\""), "{text}");
+    assert!(
+        text.contains("Rewritten\\u001b]0;owned\\u0007 title"),
+        "{text}"
+    );
+    assert!(
+        text.contains("comment (the agent's words): \"fix it\\u{1b}[8m\\nreason: approved"),
+        "{text}"
+    );
+    drop(server);
+}

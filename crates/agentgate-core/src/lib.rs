@@ -14,6 +14,7 @@ pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod credentials;
+pub mod display;
 pub mod error;
 mod gateway;
 pub mod headers;

@@ -71,6 +71,10 @@ pub struct Entry {
     pub agent_name: String,
     pub service: String,
     pub account_name: String,
+    /// The id of the account row it was submitted for (none for entries older
+    /// than that record).
+    #[serde(skip)]
+    pub account_id: Option<i64>,
     pub comment: String,
     pub requests: Vec<WriteRequest>,
     pub status: Status,

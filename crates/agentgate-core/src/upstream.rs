@@ -3,9 +3,10 @@
 //!
 //! Credentials are pinned to the account's host: the URL is built by
 //! [`crate::paths::AgentPath::resolve`], agents cannot set headers that carry
-//! credentials or change where a request goes, and redirects are followed only to
-//! the same scheme, host and port (anything else is handed back to the agent as the
-//! 3xx it is, with no request made).
+//! credentials or change where a request goes, and a read's redirects are
+//! followed only to the same scheme, host and port (anything else is handed back
+//! to the agent as the 3xx it is, with no request made). A write follows no
+//! redirect at all: its 3xx is its result.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -145,8 +146,10 @@ impl Upstream {
     }
 
     /// Sends one request and reads at most `max_bytes` of the answer within
-    /// `timeout`, following redirects that stay on the same scheme, host and port
-    /// (at most [`MAX_REDIRECTS`]); any other redirect is the answer.
+    /// `timeout`. A read (GET, HEAD) follows redirects that stay on the same
+    /// scheme, host and port (at most [`MAX_REDIRECTS`]); a write never
+    /// follows one, since a human approved it for one URL: its 3xx is the
+    /// answer, as is any other redirect.
     pub async fn send(
         &self,
         req: UpstreamRequest,
@@ -154,10 +157,10 @@ impl Upstream {
         max_bytes: usize,
     ) -> Result<UpstreamResponse, Error> {
         let UpstreamRequest {
-            mut method,
+            method,
             mut url,
             mut headers,
-            mut body,
+            body,
         } = req;
         headers
             .entry(http::header::USER_AGENT)
@@ -165,6 +168,7 @@ impl Upstream {
         headers
             .entry(http::header::ACCEPT)
             .or_insert(HeaderValue::from_static("*/*"));
+        let follows = method == Method::GET || method == Method::HEAD;
         let exchange = async {
             let mut redirects = 0;
             loop {
@@ -173,22 +177,11 @@ impl Upstream {
                     .await
                     .map_err(|e| transport_error(&url, timeout, &*e))?;
                 let status = resp.status();
-                if redirects < MAX_REDIRECTS
+                if follows
+                    && redirects < MAX_REDIRECTS
                     && let Some(next) = same_origin_redirect(&url, status, resp.headers())
                 {
                     redirects += 1;
-                    // As browsers and reqwest do: a 303 is fetched with GET, and so
-                    // is a 301 or 302 answered to a POST; the body stays behind.
-                    if (status == StatusCode::SEE_OTHER && method != Method::HEAD)
-                        || (method == Method::POST
-                            && matches!(status, StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND))
-                    {
-                        method = Method::GET;
-                        body = None;
-                        for name in BODY_HEADERS {
-                            headers.remove(*name);
-                        }
-                    }
                     url = next;
                     continue;
                 }
@@ -243,16 +236,6 @@ const MAX_REDIRECTS: usize = 5;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 const USER_AGENT: &str = concat!("agentgate/", env!("CARGO_PKG_VERSION"));
-
-/// Headers that describe a request body, removed when a redirect turns the
-/// request into a GET without one.
-const BODY_HEADERS: &[&str] = &[
-    "content-type",
-    "content-length",
-    "content-encoding",
-    "content-language",
-    "content-location",
-];
 
 enum Failure {
     Transport(BoxError),
@@ -377,13 +360,53 @@ mod tests {
     const SECS: Duration = Duration::from_secs(5);
 
     #[tokio::test]
-    async fn redirects_stay_on_the_origin_and_change_method_as_browsers_do() {
+    async fn reads_follow_same_origin_redirects_and_writes_none() {
         use wiremock::matchers::{method, path};
         use wiremock::{Mock, MockServer, ResponseTemplate};
         let server = MockServer::start().await;
         let redirect = |status: u16, to: &str| {
             ResponseTemplate::new(status).insert_header("location", to.to_string())
         };
+        let up = Upstream::new().unwrap();
+        let base = server.uri();
+
+        // A write never follows a redirect, of any kind: a human approved it
+        // for one URL, and its 3xx is the answer.
+        for (status, from) in [
+            (303, "/see-other"),
+            (307, "/temporary"),
+            (308, "/permanent"),
+        ] {
+            server.reset().await;
+            Mock::given(path(from))
+                .respond_with(redirect(status, "/after"))
+                .mount(&server)
+                .await;
+            Mock::given(path("/after"))
+                .respond_with(ResponseTemplate::new(201).set_body_string("moved"))
+                .mount(&server)
+                .await;
+            for m in [Method::POST, Method::PUT, Method::PATCH, Method::DELETE] {
+                let r = up
+                    .send(
+                        request(m.clone(), &format!("{base}{from}"), Some("{\"a\":1}")),
+                        SECS,
+                        1024,
+                    )
+                    .await
+                    .unwrap();
+                assert_eq!(r.status.as_u16(), status, "{m} {from}");
+                assert_eq!(r.headers["location"], "/after");
+            }
+            let seen = server.received_requests().await.unwrap();
+            assert!(
+                seen.iter().all(|r| r.url.path() == from),
+                "{status}: {seen:?}"
+            );
+        }
+
+        // A read follows a same-origin redirect.
+        server.reset().await;
         Mock::given(path("/see-other"))
             .respond_with(redirect(303, "/after"))
             .mount(&server)
@@ -393,53 +416,15 @@ mod tests {
             .respond_with(ResponseTemplate::new(200).set_body_string("got"))
             .mount(&server)
             .await;
-        let up = Upstream::new().unwrap();
-        let base = server.uri();
-
-        // A 303 after a POST fetches the new place with GET and without the body.
         let r = up
             .send(
-                request(Method::POST, &format!("{base}/see-other"), Some("{}")),
+                request(Method::GET, &format!("{base}/see-other"), None),
                 SECS,
                 1024,
             )
             .await
             .unwrap();
         assert_eq!((r.status.as_u16(), &r.body[..]), (200, &b"got"[..]));
-        let seen = server.received_requests().await.unwrap();
-        let after = seen.last().unwrap();
-        assert_eq!(after.method.as_str(), "GET");
-        assert!(after.body.is_empty());
-        assert!(after.headers.get("content-type").is_none());
-
-        // A 307 repeats the request as it was, body and all.
-        server.reset().await;
-        Mock::given(path("/temporary"))
-            .respond_with(redirect(307, "after"))
-            .mount(&server)
-            .await;
-        Mock::given(method("POST"))
-            .and(path("/after"))
-            .respond_with(ResponseTemplate::new(201).set_body_string("posted"))
-            .mount(&server)
-            .await;
-        let r = up
-            .send(
-                request(
-                    Method::POST,
-                    &format!("{base}/temporary"),
-                    Some("{\"a\":1}"),
-                ),
-                SECS,
-                1024,
-            )
-            .await
-            .unwrap();
-        assert_eq!((r.status.as_u16(), &r.body[..]), (201, &b"posted"[..]));
-        let seen = server.received_requests().await.unwrap();
-        assert_eq!(seen.len(), 2);
-        assert_eq!(seen[1].method.as_str(), "POST");
-        assert_eq!(seen[1].body, b"{\"a\":1}");
 
         // Five redirects are followed; the sixth is the answer.
         server.reset().await;

@@ -7,6 +7,7 @@ use super::Gateway;
 use crate::agent::Agent;
 use crate::error::{Error, Result};
 use crate::keys;
+use crate::queue::{EntryFilter, Status};
 use crate::secret::Secret;
 use crate::store::KeyedAgent;
 
@@ -100,11 +101,22 @@ impl Gateway {
     }
 
     /// Deletes the agent's key for good. Its queue entries stay as history.
+    /// Its pending writes are rejected by the system: nobody may approve them
+    /// any more (an approved one that has not run yet is refused when it would).
     pub fn revoke_agent(&self, name: &str) -> Result<()> {
+        let agent = self.agent(name)?;
         if !self.inner.store.delete_agent(name)? {
             return Err(Error::not_found(format!("no agent named {name:?}")));
         }
         tracing::info!(agent = %name, "agent revoked");
+        let pending = self.inner.store.entries(&EntryFilter {
+            status: Some(Status::Pending),
+            agent_id: Some(agent.id),
+            ..Default::default()
+        })?;
+        for entry in &pending {
+            self.reject_for_revoked_agent(entry)?;
+        }
         Ok(())
     }
 }

@@ -1,6 +1,8 @@
-//! Running approved batches: claiming an entry once, sending its requests in
-//! order, saving results as they come, and recovering after a crash.
+//! Running approved batches: claiming an entry once, checking again that it
+//! may still run, sending its requests in order, saving results as they come,
+//! and recovering after a crash.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -8,7 +10,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde_json::Value;
 
 use super::Gateway;
-use super::reads::UpstreamCall;
+use super::reads::{UpstreamCall, check_not_blocked};
 use crate::error::Result;
 use crate::headers;
 use crate::paths::AgentPath;
@@ -33,16 +35,19 @@ impl Gateway {
         let entry = self.entry(id)?;
         self.transitioned(&entry, Some(Status::Approved), Status::Executing, "system");
         let mut results = Vec::with_capacity(entry.requests.len());
-        let account = self.account_row(&entry.service, &entry.account_name);
+        let account = self.recheck(&entry);
+        if let Err(why) = &account {
+            tracing::warn!(entry = %id, reason = %why, "an approved batch was not run");
+        }
         for (index, request) in entry.requests.iter().enumerate() {
             let result = match &account {
                 Ok((def, row)) => self.run_request(def, row, index, request).await,
-                Err(e) => RequestResult {
+                Err(why) => RequestResult {
                     index,
                     ok: false,
                     status: None,
                     body: None,
-                    error: Some(e.to_string()),
+                    error: Some(why.clone()),
                 },
             };
             let ok = result.ok;
@@ -61,6 +66,60 @@ impl Gateway {
         tracing::info!(entry = %id, status = %status, "write executed");
         self.transitioned(&entry, Some(Status::Executing), status, "system");
         self.entry(id)
+    }
+
+    /// What made the batch acceptable when a human approved it, checked again
+    /// just before it runs: the agent still exists and is enabled, it may
+    /// still use the account, the account is the very one it was submitted for
+    /// (not another added since under the same name), and no privacy block,
+    /// write check or rule now refuses a request. Returns the account to run
+    /// it on, or why nothing may be sent.
+    fn recheck(
+        &self,
+        entry: &Entry,
+    ) -> std::result::Result<(&'static ServiceDef, Arc<AccountRow>), String> {
+        let not_run = |why: String| format!("not run: {why}");
+        let agent = match self.inner.store.agent_by_id(entry.agent_id) {
+            Ok(Some(agent)) => agent,
+            Ok(None) => {
+                return Err(not_run(format!(
+                    "the key of agent {:?} was revoked after this was submitted",
+                    entry.agent_name
+                )));
+            }
+            Err(e) => return Err(not_run(e.to_string())),
+        };
+        if !agent.enabled {
+            return Err(not_run(format!(
+                "agent {:?} was disabled after this was submitted",
+                agent.name
+            )));
+        }
+        let (def, row) = self
+            .account_row(&entry.service, &entry.account_name)
+            .map_err(|e| not_run(e.to_string()))?;
+        if entry.account_id.is_some_and(|id| id != row.id) {
+            return Err(not_run(format!(
+                "{}/{} was removed and added again after this was submitted; \
+                 the account of that name now is not the one it was approved for",
+                def.key, row.name
+            )));
+        }
+        self.require_access(&agent, def, &row)
+            .map_err(|e| not_run(e.to_string()))?;
+        for (i, r) in entry.requests.iter().enumerate() {
+            let path = AgentPath::parse_with_query(&r.path)
+                .map_err(|e| not_run(format!("requests[{i}]: {e}")))?;
+            check_not_blocked(def, &path).map_err(|e| not_run(format!("requests[{i}]: {e}")))?;
+            if let Some(check) = def.write_check
+                && let Some(why) = check(r, path.normalized())
+            {
+                return Err(not_run(format!("requests[{i}]: {why}")));
+            }
+            self.decide(&agent, def, &row, &r.method, &path)
+                .map_err(|e| not_run(format!("requests[{i}]: {e}")))?;
+        }
+        Ok((def, row))
     }
 
     /// Runs [`Gateway::execute`] in the background, tracked so that shutdown waits for it.

@@ -58,6 +58,7 @@ impl Gateway {
                 agent,
                 service: def.key,
                 account: &row.name,
+                account_id: row.id,
                 comment: &comment,
                 requests: &requests,
                 now: &now,
@@ -228,13 +229,16 @@ impl Gateway {
 
     /// Moves a pending entry to the human's decision, recorded with who decided
     /// and (for a rejection) why.
-    fn record_decision(
+    pub(super) fn record_decision(
         &self,
         id: &str,
         to: Status,
         by: &str,
         reason: Option<String>,
     ) -> Result<Entry> {
+        if to == Status::Approved {
+            self.check_approvable(id)?;
+        }
         let now = self.now();
         let reason = reason_text(reason);
         let moved = self.inner.store.decide(
@@ -253,6 +257,43 @@ impl Gateway {
         tracing::info!(entry = %id, by, status = %to, "write decided");
         self.transitioned_id(id, Some(Status::Pending), to, by);
         self.entry(id)
+    }
+
+    /// A write is approved only while its agent may still act: a revoked
+    /// agent's writes are rejected by the system, a disabled agent's wait
+    /// (held) until it is enabled again or a human rejects them.
+    fn check_approvable(&self, id: &str) -> Result<()> {
+        let Some(entry) = self.inner.store.entry(id)? else {
+            return Err(Error::not_found(format!("no queue entry {id:?}")));
+        };
+        match self.inner.store.agent_by_id(entry.agent_id)? {
+            None => {
+                self.reject_for_revoked_agent(&entry)?;
+                Err(self.already_decided(id))
+            }
+            Some(agent) if !agent.enabled => Err(Error::Conflict(format!(
+                "agent {:?} is disabled: its writes wait until it is enabled again (or reject them)",
+                agent.name
+            ))),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// Rejects a pending write of an agent whose key was revoked; one already
+    /// decided stays as it is.
+    pub(super) fn reject_for_revoked_agent(&self, entry: &Entry) -> Result<()> {
+        match self.record_decision(
+            &entry.id,
+            Status::Rejected,
+            "system",
+            Some(format!(
+                "the key of agent {:?} was revoked, so its writes can no longer be approved",
+                entry.agent_name
+            )),
+        ) {
+            Ok(_) | Err(Error::AlreadyDecided { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// Expires pending entries older than the configured lifetime; returns their ids.

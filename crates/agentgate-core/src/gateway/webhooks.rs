@@ -389,6 +389,7 @@ mod tests {
             agent_name: "bot".into(),
             service: "github".into(),
             account_name: "personal".into(),
+            account_id: Some(1),
             comment: "file the bug".into(),
             requests: vec![],
             status: Status::Completed,

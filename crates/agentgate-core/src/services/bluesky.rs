@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::{Auth, Category, CredentialField, ServiceDef};
+use super::{Auth, Category, CredentialField, Danger, ServiceDef};
 use crate::paths::BlockRule;
 
 pub static BLUESKY: ServiceDef = ServiceDef {
@@ -47,5 +47,22 @@ pub static BLUESKY: ServiceDef = ServiceDef {
     write_check: None,
     compact: Some(super::compact::bluesky),
     instance_oauth: None,
+    dangers: &[
+        Danger::new(
+            "POST",
+            "/com.atproto.repo.deleterecord",
+            "deletes a post or another record",
+        ),
+        Danger::new(
+            "POST",
+            "/com.atproto.repo.putrecord",
+            "replaces a record (the profile, a post)",
+        ),
+        Danger::new(
+            "POST",
+            "/com.atproto.repo.applywrites",
+            "writes several records at once, which may delete or replace them",
+        ),
+    ],
     summarize: Some(super::summary::bluesky),
 };

@@ -51,5 +51,6 @@ pub static FITBIT: ServiceDef = ServiceDef {
     write_check: None,
     compact: None,
     instance_oauth: None,
+    dangers: &[],
     summarize: None,
 };

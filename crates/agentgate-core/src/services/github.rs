@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::{Auth, Category, CredentialField, ServiceDef};
+use super::{Auth, Category, CredentialField, Danger, ServiceDef};
 
 pub static GITHUB: ServiceDef = ServiceDef {
     key: "github",
@@ -42,5 +42,74 @@ pub static GITHUB: ServiceDef = ServiceDef {
     write_check: None,
     compact: None,
     instance_oauth: None,
+    dangers: &[
+        Danger::new(
+            "PUT",
+            "/repos/*/*/contents/**",
+            "writes a file, replacing it if it exists",
+        ),
+        Danger::new("DELETE", "/repos/*/*", "deletes a whole repository"),
+        Danger::new(
+            "DELETE",
+            "/repos/*/*/git/refs/**",
+            "deletes a branch or tag",
+        ),
+        Danger::new("DELETE", "/repos/*/*/releases/*", "deletes a release"),
+        Danger::field(
+            "PATCH",
+            "/repos/*/*",
+            "private",
+            "changes who can see the repository",
+        ),
+        Danger::field(
+            "PATCH",
+            "/repos/*/*",
+            "visibility",
+            "changes who can see the repository",
+        ),
+        Danger::field("PATCH", "/repos/*/*", "archived", "archives the repository"),
+        Danger::field(
+            "PATCH",
+            "/repos/*/*/git/refs/**",
+            "force",
+            "force-moves a branch, which can drop commits",
+        ),
+        Danger::new(
+            "POST",
+            "/repos/*/*/transfer",
+            "gives the repository to another owner",
+        ),
+        Danger::new(
+            "PUT",
+            "/repos/*/*/collaborators/*",
+            "gives someone access to the repository",
+        ),
+        Danger::new(
+            "POST",
+            "/repos/*/*/keys",
+            "adds a deploy key: access to the repository",
+        ),
+        Danger::new(
+            "POST",
+            "/repos/*/*/hooks",
+            "adds a webhook: the repository's events go elsewhere",
+        ),
+        Danger::new(
+            "PATCH",
+            "/repos/*/*/hooks/*",
+            "changes where a webhook sends the repository's events",
+        ),
+        Danger::new(
+            "PUT",
+            "/repos/*/*/actions/secrets/*",
+            "sets a secret that workflows can read",
+        ),
+        Danger::new(
+            "PUT",
+            "/repos/*/*/branches/*/protection",
+            "changes a branch's protection",
+        ),
+        Danger::new("PUT", "/repos/*/*/pulls/*/merge", "merges a pull request"),
+    ],
     summarize: Some(super::summary::github),
 };

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::{Auth, Category, ClientAuth, OAuthSpec, ServiceDef};
+use super::{Auth, Category, ClientAuth, Danger, OAuthSpec, ServiceDef};
 
 pub static GOOGLE_CALENDAR_OAUTH: OAuthSpec = OAuthSpec {
     provider: "google",
@@ -48,6 +48,34 @@ pub static CALENDAR: ServiceDef = ServiceDef {
     write_check: None,
     compact: None,
     instance_oauth: None,
+    dangers: &[
+        Danger::new("PUT", "/calendars/*/events/*", "replaces an event"),
+        Danger::new(
+            "POST",
+            "/calendars/*/events/*/move",
+            "moves an event to another calendar",
+        ),
+        Danger::new(
+            "POST",
+            "/calendars/*/acl",
+            "shares the calendar with someone",
+        ),
+        Danger::new(
+            "PUT",
+            "/calendars/*/acl/*",
+            "changes who the calendar is shared with",
+        ),
+        Danger::new(
+            "PATCH",
+            "/calendars/*/acl/*",
+            "changes who the calendar is shared with",
+        ),
+        Danger::new(
+            "POST",
+            "/calendars/*/clear",
+            "deletes every event of the calendar",
+        ),
+    ],
     summarize: Some(super::summary::calendar),
 };
 
@@ -82,5 +110,13 @@ pub static YOUTUBE: ServiceDef = ServiceDef {
     write_check: None,
     compact: None,
     instance_oauth: None,
+    dangers: &[
+        Danger::new(
+            "PUT",
+            "/videos",
+            "replaces a video's title, description and settings",
+        ),
+        Danger::new("PUT", "/playlists", "replaces a playlist's details"),
+    ],
     summarize: None,
 };

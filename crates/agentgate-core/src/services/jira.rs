@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::{Auth, Category, CredentialField, ServiceDef};
+use super::{Auth, Category, CredentialField, Danger, ServiceDef};
 
 pub static JIRA: ServiceDef = ServiceDef {
     key: "jira",
@@ -51,5 +51,10 @@ pub static JIRA: ServiceDef = ServiceDef {
     write_check: None,
     compact: None,
     instance_oauth: None,
+    dangers: &[Danger::new(
+        "POST",
+        "/issue/*/transitions",
+        "moves an issue to another status",
+    )],
     summarize: None,
 };

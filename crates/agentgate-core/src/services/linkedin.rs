@@ -42,5 +42,6 @@ pub static LINKEDIN: ServiceDef = ServiceDef {
     write_check: None,
     compact: None,
     instance_oauth: None,
+    dangers: &[],
     summarize: None,
 };

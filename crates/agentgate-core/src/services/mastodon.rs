@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::{Auth, Category, CredentialField, InstanceOAuth, ServiceDef};
+use super::{Auth, Category, CredentialField, Danger, InstanceOAuth, ServiceDef};
 use crate::paths::BlockRule;
 use crate::queue::WriteRequest;
 
@@ -53,6 +53,14 @@ pub static MASTODON: ServiceDef = ServiceDef {
     write_check: Some(no_direct_statuses),
     compact: Some(super::compact::mastodon),
     instance_oauth: Some(&INSTANCE_OAUTH),
+    dangers: &[
+        Danger::new("PUT", "/api/v1/statuses/*", "edits a published post"),
+        Danger::new(
+            "PATCH",
+            "/api/v1/accounts/update_credentials",
+            "changes the profile",
+        ),
+    ],
     summarize: Some(super::summary::mastodon),
 };
 

@@ -167,6 +167,89 @@ pub struct ServiceDef {
     pub instance_oauth: Option<&'static InstanceOAuth>,
     /// Says in plain words what a write does, for the human who decides on it.
     pub summarize: Option<fn(&WriteRequest) -> Option<String>>,
+    /// Writes that destroy, overwrite or expose something, beyond deletions
+    /// (which every service's are): marked in every view, and approved only
+    /// after a second, explicit yes.
+    pub dangers: &'static [Danger],
+}
+
+/// A kind of write that destroys, overwrites or exposes something.
+#[derive(Debug, Clone, Copy)]
+pub struct Danger {
+    /// Upper case.
+    method: &'static str,
+    /// Over the decoded, lower-case path: `*` is exactly one segment, and a
+    /// final `**` any number of them.
+    path: &'static str,
+    /// Only when the body sets this top-level field.
+    field: Option<&'static str>,
+    /// What it does, in plain words ("deletes a whole repository").
+    pub what: &'static str,
+}
+
+impl Danger {
+    pub const fn new(method: &'static str, path: &'static str, what: &'static str) -> Danger {
+        Danger {
+            method,
+            path,
+            field: None,
+            what,
+        }
+    }
+
+    /// A write that is dangerous only when its body sets `field`.
+    pub const fn field(
+        method: &'static str,
+        path: &'static str,
+        field: &'static str,
+        what: &'static str,
+    ) -> Danger {
+        Danger {
+            method,
+            path,
+            field: Some(field),
+            what,
+        }
+    }
+
+    fn matches(&self, method: &str, normalized_path: &str, req: &WriteRequest) -> bool {
+        self.method.eq_ignore_ascii_case(method)
+            && segments_match(self.path, normalized_path)
+            && self.field.is_none_or(|f| body_sets(req, f))
+    }
+}
+
+/// Whether a path matches a pattern segment by segment: `*` is one segment,
+/// a final `**` any number (none included). A trailing slash is no segment.
+fn segments_match(pattern: &str, path: &str) -> bool {
+    let pattern: Vec<&str> = pattern.trim_matches('/').split('/').collect();
+    let path: Vec<&str> = path.trim_matches('/').split('/').collect();
+    for (i, p) in pattern.iter().enumerate() {
+        if *p == "**" && i == pattern.len() - 1 {
+            return path.len() >= i;
+        }
+        match path.get(i) {
+            Some(s) if *p == "*" || p == s => {}
+            _ => return false,
+        }
+    }
+    pattern.len() == path.len()
+}
+
+/// Whether a write's body sets a top-level field, however it is written: a
+/// JSON object, JSON held in a string, or form fields.
+fn body_sets(req: &WriteRequest, field: &str) -> bool {
+    match &req.body {
+        Some(Value::Object(o)) => o.contains_key(field),
+        Some(Value::String(text)) => {
+            serde_json::from_str::<Value>(text)
+                .ok()
+                .and_then(|v| v.as_object().map(|o| o.contains_key(field)))
+                .unwrap_or(false)
+                || url::form_urlencoded::parse(text.as_bytes()).any(|(k, _)| k == field)
+        }
+        _ => false,
+    }
 }
 
 impl ServiceDef {
@@ -188,6 +271,26 @@ impl std::fmt::Debug for ServiceDef {
 }
 
 impl ServiceDef {
+    /// What a write destroys, overwrites or exposes, if it does: a deletion on
+    /// any service, or one of the service's own [`Danger`]s. A path that does
+    /// not parse is treated as dangerous (it will be refused anyway).
+    pub fn danger(&self, req: &WriteRequest) -> Option<&'static str> {
+        let Ok(path) = crate::paths::AgentPath::parse_with_query(&req.path) else {
+            return Some("a request whose path is not valid");
+        };
+        let normalized = path.normalized();
+        if let Some(d) = self
+            .dangers
+            .iter()
+            .find(|d| d.matches(&req.method, normalized, req))
+        {
+            return Some(d.what);
+        }
+        req.method
+            .eq_ignore_ascii_case("DELETE")
+            .then_some("deletes something at the service")
+    }
+
     /// The privacy block that matches a normalised path, if any.
     pub fn blocked_rule(&self, normalized_path: &str) -> Option<&BlockRule> {
         self.blocked.iter().find(|r| r.matches(normalized_path))
@@ -277,5 +380,238 @@ mod tests {
         assert_eq!(back.field("token").unwrap().expose(), "t0k");
         assert!(back.field("other").is_err());
         assert!(!format!("{back:?}").contains("t0k"));
+    }
+
+    fn write(method: &str, path: &str, body: Option<Value>) -> WriteRequest {
+        WriteRequest {
+            method: method.into(),
+            path: path.into(),
+            body,
+            headers: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn destructive_writes_are_known_per_service() {
+        use serde_json::json;
+        let dangerous = [
+            (
+                "github",
+                "DELETE",
+                "/repos/o/r",
+                None,
+                "deletes a whole repository",
+            ),
+            (
+                "github",
+                "delete",
+                "/repos/o/r/issues/comments/99",
+                None,
+                "deletes something",
+            ),
+            (
+                "github",
+                "PUT",
+                "/repos/o/r/contents/docs/README.md",
+                Some(json!({"content": "eA=="})),
+                "replacing",
+            ),
+            (
+                "github",
+                "PATCH",
+                "/repos/o/r",
+                Some(json!({"private": false})),
+                "who can see",
+            ),
+            (
+                "github",
+                "PATCH",
+                "/repos/O/R",
+                Some(json!({"visibility": "public"})),
+                "who can see",
+            ),
+            (
+                "github",
+                "PATCH",
+                "/repos/o/r",
+                Some(json!("{\"private\": false}")),
+                "who can see",
+            ),
+            (
+                "github",
+                "PATCH",
+                "/repos/o/r/git/refs/heads/main",
+                Some(json!({"sha": "x", "force": true})),
+                "force-moves",
+            ),
+            (
+                "github",
+                "PUT",
+                "/repos/o/r/collaborators/mallory",
+                None,
+                "access",
+            ),
+            (
+                "github",
+                "POST",
+                "/repos/o/r/keys",
+                Some(json!({"key": "ssh-ed25519 x"})),
+                "deploy key",
+            ),
+            (
+                "github",
+                "POST",
+                "/repos/o/r/hooks",
+                Some(json!({"config": {}})),
+                "webhook",
+            ),
+            (
+                "github",
+                "PUT",
+                "/repos/o/r/actions/secrets/TOKEN",
+                None,
+                "secret",
+            ),
+            (
+                "bluesky",
+                "POST",
+                "/com.atproto.repo.deleteRecord",
+                Some(json!({})),
+                "deletes a post",
+            ),
+            (
+                "bluesky",
+                "POST",
+                "/com.atproto.repo.putRecord",
+                Some(json!({})),
+                "replaces",
+            ),
+            ("mastodon", "DELETE", "/api/v1/statuses/1", None, "deletes"),
+            (
+                "mastodon",
+                "PUT",
+                "/api/v1/statuses/1",
+                Some(json!({"status": "x"})),
+                "edits",
+            ),
+            (
+                "reddit",
+                "POST",
+                "/api/del",
+                Some(json!("id=t3_x")),
+                "deletes a post",
+            ),
+            (
+                "calendar",
+                "DELETE",
+                "/calendars/primary/events/e1",
+                None,
+                "deletes",
+            ),
+            (
+                "calendar",
+                "POST",
+                "/calendars/primary/acl",
+                Some(json!({})),
+                "shares",
+            ),
+            (
+                "jira",
+                "POST",
+                "/issue/ABC-1/transitions",
+                Some(json!({})),
+                "status",
+            ),
+            (
+                "youtube",
+                "PUT",
+                "/videos?part=snippet",
+                Some(json!({})),
+                "replaces",
+            ),
+            ("linkedin", "DELETE", "/ugcPosts/1", None, "deletes"),
+            (
+                "fitbit",
+                "DELETE",
+                "/1/user/-/foods/log/1.json",
+                None,
+                "deletes",
+            ),
+        ];
+        for (service, method, path, body, what) in dangerous {
+            let d = find(service).unwrap().danger(&write(method, path, body));
+            assert!(
+                d.is_some_and(|d| d.contains(what)),
+                "{service} {method} {path}: {d:?}"
+            );
+        }
+        let harmless = [
+            (
+                "github",
+                "POST",
+                "/repos/o/r/issues",
+                Some(json!({"title": "x"})),
+            ),
+            (
+                "github",
+                "PATCH",
+                "/repos/o/r/issues/4",
+                Some(json!({"state": "closed"})),
+            ),
+            (
+                "github",
+                "PATCH",
+                "/repos/o/r",
+                Some(json!({"description": "x"})),
+            ),
+            (
+                "bluesky",
+                "POST",
+                "/com.atproto.repo.createRecord",
+                Some(json!({})),
+            ),
+            (
+                "mastodon",
+                "POST",
+                "/api/v1/statuses",
+                Some(json!({"status": "hi"})),
+            ),
+            (
+                "reddit",
+                "POST",
+                "/api/comment",
+                Some(json!("thing_id=t3_x&text=hi")),
+            ),
+            (
+                "calendar",
+                "POST",
+                "/calendars/primary/events",
+                Some(json!({})),
+            ),
+        ];
+        for (service, method, path, body) in harmless {
+            let d = find(service).unwrap().danger(&write(method, path, body));
+            assert_eq!(d, None, "{service} {method} {path}");
+        }
+    }
+
+    #[test]
+    fn segment_patterns_match_whole_segments() {
+        assert!(segments_match("/repos/*/*", "/repos/o/r"));
+        assert!(segments_match("/repos/*/*", "/repos/o/r/"));
+        assert!(!segments_match("/repos/*/*", "/repos/o/r/issues"));
+        assert!(!segments_match("/repos/*/*", "/repos/o"));
+        assert!(segments_match(
+            "/repos/*/*/contents/**",
+            "/repos/o/r/contents/a/b.md"
+        ));
+        assert!(segments_match(
+            "/repos/*/*/contents/**",
+            "/repos/o/r/contents"
+        ));
+        assert!(!segments_match(
+            "/repos/*/*/contents/**",
+            "/repos/o/r/contentsx"
+        ));
     }
 }

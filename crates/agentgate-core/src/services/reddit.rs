@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::{Auth, Category, ClientAuth, OAuthSpec, ServiceDef};
+use super::{Auth, Category, ClientAuth, Danger, OAuthSpec, ServiceDef};
 use crate::paths::BlockRule;
 
 pub static REDDIT_OAUTH: OAuthSpec = OAuthSpec {
@@ -64,5 +64,13 @@ pub static REDDIT: ServiceDef = ServiceDef {
     write_check: None,
     compact: Some(super::compact::reddit),
     instance_oauth: None,
+    dangers: &[
+        Danger::new("POST", "/api/del", "deletes a post or comment"),
+        Danger::new(
+            "POST",
+            "/api/editusertext",
+            "replaces the text of a post or comment",
+        ),
+    ],
     summarize: None,
 };

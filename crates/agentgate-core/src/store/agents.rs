@@ -40,6 +40,17 @@ impl Store {
         }
     }
 
+    /// The agent of that id, if it was not revoked.
+    pub fn agent_by_id(&self, id: i64) -> Result<Option<Agent>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(concat!(
+            "SELECT ",
+            agent_columns!(),
+            " FROM agents WHERE id = ?1"
+        ))?;
+        Ok(stmt.query_row([id], agent_from_row).optional()?)
+    }
+
     pub fn agent_by_name(&self, name: &str) -> Result<Option<Agent>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(concat!(

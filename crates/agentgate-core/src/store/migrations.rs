@@ -133,6 +133,12 @@ const MIGRATIONS: &[&str] = &[
      BEGIN UPDATE queue_version SET n = n + 1; END;
      CREATE TRIGGER queue_version_on_delete AFTER DELETE ON queue
      BEGIN UPDATE queue_version SET n = n + 1; END;",
+    // 9: the account an entry was submitted for, by its id (never reused), so
+    // that an entry never runs against another account added later under the
+    // same name. Existing entries take the account of that name now.
+    "ALTER TABLE queue ADD COLUMN account_id INTEGER;
+     UPDATE queue SET account_id =
+        (SELECT a.id FROM accounts a WHERE a.service = queue.service AND a.name = queue.account_name);",
 ];
 
 impl Store {

@@ -162,6 +162,7 @@ pub(super) mod tests {
             agent,
             service: "github",
             account: "me",
+            account_id: 1,
             comment: "c",
             requests: &[],
             now: "t",

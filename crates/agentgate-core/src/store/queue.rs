@@ -27,6 +27,8 @@ pub(crate) struct NewEntry<'a> {
     pub agent: &'a Agent,
     pub service: &'a str,
     pub account: &'a str,
+    /// The account row's id, which a later account of the same name never has.
+    pub account_id: i64,
     pub comment: &'a str,
     pub requests: &'a [WriteRequest],
     pub now: &'a str,
@@ -53,9 +55,9 @@ impl Store {
         let requests =
             serde_json::to_string(e.requests).map_err(|e| internal(e, "serialize requests"))?;
         match self.conn().execute(
-            "INSERT INTO queue (id, agent_id, agent_name, service, account_name, comment, requests, status, submitted_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8)",
-            params![e.id, e.agent.id, e.agent.name, e.service, e.account, e.comment, requests, e.now],
+            "INSERT INTO queue (id, agent_id, agent_name, service, account_name, account_id, comment, requests, status, submitted_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9)",
+            params![e.id, e.agent.id, e.agent.name, e.service, e.account, e.account_id, e.comment, requests, e.now],
         ) {
             Ok(_) => Ok(true),
             Err(err) if is_unique_violation(&err) => Ok(false),
@@ -248,7 +250,8 @@ impl rusqlite::ToSql for Status {
 
 const ENTRY_COLUMNS: &str =
     "id, agent_id, agent_name, service, account_name, comment, requests, status,
-    submitted_at, reviewed_at, reviewed_by, started_at, completed_at, rejection_reason, results";
+    submitted_at, reviewed_at, reviewed_by, started_at, completed_at, rejection_reason, results,
+    account_id";
 
 fn entry_from_row(r: &Row<'_>) -> rusqlite::Result<Entry> {
     let status: String = r.get(7)?;
@@ -270,6 +273,7 @@ fn entry_from_row(r: &Row<'_>) -> rusqlite::Result<Entry> {
         completed_at: r.get(12)?,
         rejection_reason: r.get(13)?,
         results: json_column(r, 14)?,
+        account_id: r.get(15)?,
         notification: None,
     })
 }

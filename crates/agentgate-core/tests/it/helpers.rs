@@ -245,3 +245,20 @@ impl TestApp {
         self.server.as_ref().unwrap().agent_addr
     }
 }
+
+/// A client for the web admin that shows redirects instead of following them.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The CSRF token of the first form on a web admin page.
+pub fn csrf_of(html: &str) -> String {
+    let at = html
+        .find("name=\"csrf\" value=\"")
+        .expect("the page has a form")
+        + 19;
+    html[at..at + 64].to_string()
+}

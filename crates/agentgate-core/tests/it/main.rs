@@ -10,6 +10,7 @@ mod keychain;
 mod mcp;
 mod policy;
 mod queue;
+mod recheck;
 mod security;
 mod services;
 mod tidy;

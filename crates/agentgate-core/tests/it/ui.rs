@@ -11,21 +11,6 @@ use wiremock::{Mock, ResponseTemplate};
 
 use crate::helpers::*;
 
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-fn csrf_of(html: &str) -> String {
-    let at = html
-        .find("name=\"csrf\" value=\"")
-        .expect("the page has a form")
-        + 19;
-    html[at..at + 64].to_string()
-}
-
 /// Whether a response sends the browser to the sign-in page (with or without
 /// the note that a session ended).
 fn goes_to_sign_in(r: &reqwest::Response) -> bool {

@@ -7,7 +7,6 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
 use http::StatusCode;
 use serde::Deserialize;
-use serde::de::IgnoredAny;
 
 use super::{Chrome, REVIEWER, error_status, render};
 use crate::error::Error;
@@ -24,6 +23,8 @@ pub(super) struct RequestView {
     pub summary: String,
     pub body: Option<String>,
     pub destructive: bool,
+    /// What the request destroys, overwrites or exposes, in plain words.
+    pub danger: Option<&'static str>,
 }
 
 pub(super) struct EntryView {
@@ -37,6 +38,9 @@ pub(super) struct EntryView {
     pub status: String,
     pub reason: Option<String>,
     pub requests: Vec<RequestView>,
+    /// Whether any request destroys, overwrites or exposes something: then
+    /// Approve needs a second, explicit yes.
+    pub destructive: bool,
 }
 
 /// An entry as the admin reads it: plain-words summaries from the service's
@@ -58,7 +62,8 @@ pub(super) fn view(gw: &Gateway, e: &Entry) -> EntryView {
                 serde_json::Value::String(s) => s.clone(),
                 other => serde_json::to_string_pretty(other).unwrap_or_default(),
             }),
-            destructive: r.method == "DELETE",
+            destructive: def.and_then(|d| d.danger(r)).is_some(),
+            danger: def.and_then(|d| d.danger(r)),
         })
         .collect();
     let headline = match requests.as_slice() {
@@ -76,6 +81,7 @@ pub(super) fn view(gw: &Gateway, e: &Entry) -> EntryView {
         submitted_at: e.submitted_at.clone(),
         status: e.status.to_string(),
         reason: e.rejection_reason.clone(),
+        destructive: requests.iter().any(|r| r.destructive),
         requests,
     }
 }
@@ -173,11 +179,35 @@ pub(super) struct DecisionForm {
     reason: Option<String>,
 }
 
+#[derive(Deserialize)]
+pub(super) struct ApproveForm {
+    /// "yes" when the admin ticked the second confirmation a destructive
+    /// write asks for.
+    confirm: Option<String>,
+}
+
 pub(super) async fn approve(
     State(gw): State<Gateway>,
     Params(id): Params<String>,
-    _: SignedForm<IgnoredAny>,
+    SignedForm { form, .. }: SignedForm<ApproveForm>,
 ) -> Response {
+    // A write that destroys, overwrites or exposes something is approved only
+    // with the second, explicit yes its form asks for.
+    if let Ok(entry) = gw.entry(&id)
+        && let Some(def) = services::find(&entry.service)
+        && let Some(what) = entry.requests.iter().find_map(|r| def.danger(r))
+        && form.confirm.as_deref() != Some("yes")
+    {
+        return (
+            StatusCode::CONFLICT,
+            axum::response::Html(format!(
+                "<!doctype html><title>agentgate</title><p>This write {}. Tick \"Yes, approve it\" beside Approve to confirm, then approve again.</p><p><a href=\"/ui/queue#entry-{}\">Back to the queue</a></p>",
+                super::escape(what),
+                super::escape(&entry.id)
+            )),
+        )
+            .into_response();
+    }
     decided(gw.approve_and_start(&id, REVIEWER))
 }
 

@@ -1,0 +1,299 @@
+//! What made a write acceptable is checked again just before it runs: an entry
+//! approved while its agent could act, on the account it named, under rules that
+//! allowed it, never reaches the service once any of that stopped being true.
+//! And a write follows no redirect: a human approved one URL.
+
+use agentgate_core::Error;
+use agentgate_core::queue::Status;
+use reqwest::Method;
+use serde_json::json;
+use wiremock::matchers::{any, method, path};
+use wiremock::{Mock, ResponseTemplate};
+
+use crate::helpers::{TestApp, add_github, spawn_app};
+
+/// Every write the mock service received.
+async fn writes_received(app: &TestApp) -> usize {
+    app.upstream
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.method.as_str() != "GET")
+        .count()
+}
+
+async fn accept_everything(app: &TestApp) {
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"ok": true})))
+        .mount(&app.upstream)
+        .await;
+}
+
+/// Approves without running (the decision alone), so that the test can change
+/// the world between the human's decision and the batch's run.
+fn approve_only(app: &TestApp, id: &str) {
+    app.gw.approve(id, "test").unwrap();
+}
+
+#[tokio::test]
+async fn an_approved_write_of_a_revoked_agent_never_runs() {
+    let app = spawn_app().await;
+    accept_everything(&app).await;
+    let key = app.new_agent("bot");
+    let id = app
+        .agent(&key)
+        .submit_one("POST", "/repos/o/r/issues", json!({"title": "x"}))
+        .await;
+    approve_only(&app, &id);
+    app.gw.revoke_agent("bot").unwrap();
+    let e = app.gw.execute(&id).await.unwrap();
+    assert_eq!(e.status, Status::Failed);
+    let why = e.results[0].error.as_deref().unwrap();
+    assert!(
+        why.starts_with("not run:") && why.contains("revoked"),
+        "{why}"
+    );
+    assert_eq!(writes_received(&app).await, 0);
+}
+
+#[tokio::test]
+async fn revoking_an_agent_rejects_its_pending_writes_with_a_reason() {
+    let app = spawn_app().await;
+    accept_everything(&app).await;
+    let key = app.new_agent("bot");
+    let other = app.new_agent("other");
+    let mine = app.agent(&key).submit_one("POST", "/a", json!({})).await;
+    let theirs = app.agent(&other).submit_one("POST", "/b", json!({})).await;
+    app.gw.revoke_agent("bot").unwrap();
+    let e = app.gw.entry(&mine).unwrap();
+    assert_eq!(e.status, Status::Rejected);
+    assert_eq!(e.reviewed_by.as_deref(), Some("system"));
+    assert!(e.rejection_reason.unwrap().contains("revoked"));
+    assert_eq!(app.gw.entry(&theirs).unwrap().status, Status::Pending);
+    // Nobody can approve it any more, from any surface.
+    let (s, _) = app
+        .admin(Method::POST, &format!("/admin/queue/{mine}/approve"), None)
+        .await;
+    assert_eq!(s, 409);
+    assert_eq!(writes_received(&app).await, 0);
+}
+
+#[tokio::test]
+async fn a_disabled_agents_writes_are_held_and_its_approved_ones_do_not_run() {
+    let app = spawn_app().await;
+    accept_everything(&app).await;
+    let key = app.new_agent("bot");
+    let held = app.agent(&key).submit_one("POST", "/a", json!({})).await;
+    let approved = app.agent(&key).submit_one("POST", "/b", json!({})).await;
+    approve_only(&app, &approved);
+    app.gw.set_agent_enabled("bot", false).unwrap();
+
+    // Held: approving is refused and the entry stays pending.
+    assert!(matches!(
+        app.gw.approve_and_start(&held, "test"),
+        Err(Error::Conflict(m)) if m.contains("disabled")
+    ));
+    let (s, v) = app
+        .admin(Method::POST, &format!("/admin/queue/{held}/approve"), None)
+        .await;
+    assert_eq!(s, 409, "{v}");
+    assert_eq!(app.gw.entry(&held).unwrap().status, Status::Pending);
+
+    // Approved before the agent was disabled: not run.
+    let e = app.gw.execute(&approved).await.unwrap();
+    assert_eq!(e.status, Status::Failed);
+    assert!(e.results[0].error.as_deref().unwrap().contains("disabled"));
+    assert_eq!(writes_received(&app).await, 0);
+
+    // Enabled again, the held write can be approved and runs.
+    app.gw.set_agent_enabled("bot", true).unwrap();
+    app.gw.approve_and_start(&held, "test").unwrap();
+    assert_eq!(app.wait_done(&held).await.status, Status::Completed);
+    assert_eq!(writes_received(&app).await, 1);
+}
+
+#[tokio::test]
+async fn an_approved_write_does_not_run_once_the_agent_lost_access_or_a_rule_denies_it() {
+    let app = spawn_app().await;
+    accept_everything(&app).await;
+    let key = app.new_agent("bot");
+    app.new_agent("friend");
+
+    let first = app
+        .agent(&key)
+        .submit_one("POST", "/repos/o/r/issues", json!({}))
+        .await;
+    approve_only(&app, &first);
+    let (s, v) = app
+        .admin(
+            Method::PUT,
+            "/admin/accounts/github/personal/access",
+            Some(json!({"mode": "allowlist", "agents": ["friend"]})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let e = app.gw.execute(&first).await.unwrap();
+    assert_eq!(e.status, Status::Failed);
+    assert!(
+        e.results[0].error.as_deref().unwrap().contains("denied"),
+        "{:?}",
+        e.results
+    );
+
+    let (s, _) = app
+        .admin(
+            Method::PUT,
+            "/admin/accounts/github/personal/access",
+            Some(json!({"mode": "all", "agents": []})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let second = app
+        .agent(&key)
+        .submit_one("DELETE", "/repos/o/r", json!(null))
+        .await;
+    approve_only(&app, &second);
+    let (s, v) = app
+        .admin(
+            Method::PUT,
+            "/admin/accounts/github/personal/rules",
+            Some(json!({"rules": [{"method": "DELETE", "path": "/repos/*/*", "effect": "deny"}]})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let e = app.gw.execute(&second).await.unwrap();
+    assert_eq!(e.status, Status::Failed);
+    let why = e.results[0].error.as_deref().unwrap();
+    assert!(
+        why.contains("requests[0]") && why.contains("denied"),
+        "{why}"
+    );
+    assert_eq!(writes_received(&app).await, 0);
+}
+
+#[tokio::test]
+async fn an_account_removed_and_added_again_does_not_receive_the_old_entries() {
+    let app = spawn_app().await;
+    accept_everything(&app).await;
+    let key = app.new_agent("bot");
+    let id = app
+        .agent(&key)
+        .submit_one("POST", "/repos/o/r/issues", json!({}))
+        .await;
+    approve_only(&app, &id);
+    app.gw.remove_account("github", "personal").unwrap();
+    add_github(&app.gw, "personal", &app.upstream.uri());
+    let e = app.gw.execute(&id).await.unwrap();
+    assert_eq!(e.status, Status::Failed);
+    let why = e.results[0].error.as_deref().unwrap();
+    assert!(why.contains("added again"), "{why}");
+    assert_eq!(writes_received(&app).await, 0);
+}
+
+#[tokio::test]
+async fn a_write_answered_with_a_redirect_is_not_followed() {
+    let app = spawn_app().await;
+    for (status, from) in [
+        (307, "/repos/o/r/issues"),
+        (308, "/repos/o/r/labels"),
+        (303, "/repos/o/r/pulls"),
+    ] {
+        Mock::given(path(from))
+            .respond_with(ResponseTemplate::new(status).insert_header("location", "/elsewhere"))
+            .mount(&app.upstream)
+            .await;
+    }
+    Mock::given(method("POST"))
+        .and(path("/elsewhere"))
+        .respond_with(ResponseTemplate::new(201))
+        .mount(&app.upstream)
+        .await;
+    let key = app.new_agent("bot");
+    for (status, from) in [
+        (307, "/repos/o/r/issues"),
+        (308, "/repos/o/r/labels"),
+        (303, "/repos/o/r/pulls"),
+    ] {
+        let id = app
+            .agent(&key)
+            .submit_one("POST", from, json!({"title": "x"}))
+            .await;
+        let e = app.gw.approve_and_run(&id, "test").await.unwrap();
+        assert_eq!(e.status, Status::Failed, "a {status} is no success");
+        assert_eq!(e.results[0].status, Some(status));
+    }
+    let seen = app.upstream.received_requests().await.unwrap();
+    assert!(
+        seen.iter().all(|r| r.url.path() != "/elsewhere"),
+        "a write followed a redirect: {:?}",
+        seen.iter()
+            .map(|r| r.url.path().to_string())
+            .collect::<Vec<_>>()
+    );
+}
+
+mod destructive {
+    use super::*;
+    use crate::helpers::{client, csrf_of};
+
+    /// Beyond DELETE: a write that overwrites or exposes something is marked on
+    /// the queue page and is approved from the web admin only with the second
+    /// yes; without it nothing runs.
+    #[tokio::test]
+    async fn the_web_admin_asks_a_second_yes_for_destructive_writes() {
+        let app = spawn_app().await;
+        accept_everything(&app).await;
+        let key = app.new_agent("bot");
+        let (s, v) = app
+            .agent(&key)
+            .submit(
+                "personal",
+                json!({"requests": [{"method": "PATCH", "path": "/repos/o/r", "body": {"private": false}}],
+                       "comment": "tidy the settings"}),
+            )
+            .await;
+        assert_eq!(s, 201, "{v}");
+        let id = v["id"].as_str().unwrap().to_string();
+        let c = client();
+        let cookie = format!("agentgate_session={}", app.admin_token);
+        let html = c
+            .get(format!("{}/ui/queue", app.admin_url))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            html.contains("changes who can see the repository"),
+            "{html}"
+        );
+        assert!(html.contains("name=\"confirm\""), "{html}");
+        let csrf = csrf_of(&html);
+        let approve = format!("{}/ui/queue/{id}/approve", app.admin_url);
+
+        let r = c
+            .post(&approve)
+            .header("cookie", &cookie)
+            .form(&[("csrf", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 409);
+        assert_eq!(app.gw.entry(&id).unwrap().status, Status::Pending);
+        assert_eq!(writes_received(&app).await, 0);
+
+        let r = c
+            .post(&approve)
+            .header("cookie", &cookie)
+            .form(&[("csrf", csrf.as_str()), ("confirm", "yes")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303);
+        assert_eq!(app.wait_done(&id).await.status, Status::Completed);
+        assert_eq!(writes_received(&app).await, 1);
+    }
+}
