@@ -2,10 +2,13 @@
 //! freedesktop notification service on Linux).
 //!
 //! Each new pending entry pops one notification: who wants what, on which
-//! account, plus the agent's comment, with Approve, Reject and Review. Approve
-//! and Reject call the same core functions as every other surface, so an entry
-//! decided elsewhere is not decided twice; a destructive request (DELETE) asks
-//! once more before it is approved. When an entry is decided elsewhere its
+//! account, plus the agent's comment (quoted, markup escaped), with Approve,
+//! Reject and Review; a batch of several requests offers no Approve, since it
+//! may be approved only from a view that shows every request. Approve and
+//! Reject call the same core functions as every other surface, so an entry
+//! decided elsewhere is not decided twice; a destructive request (a deletion,
+//! or what the service's registry entry names) asks once more before it is
+//! approved, and its notification is critical. When an entry is decided elsewhere its
 //! notification is closed. More than [`BURST_LIMIT`] within [`BURST_WINDOW`]
 //! become one "N writes waiting" notification. Clicking the body (the
 //! `default` action, which daemons without buttons still offer) opens the
@@ -17,6 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use agentgate_core::QueueEvent;
+use agentgate_core::display;
 use agentgate_core::queue::{Entry, Status};
 use agentgate_core::services;
 use notify_rust::{Notification, Timeout};
@@ -80,11 +84,11 @@ pub fn headline(e: &Entry) -> String {
     )
 }
 
-/// Whether any request destroys, overwrites or exposes something, as the
-/// service's registry entry says: then Approve asks a second time.
-fn is_destructive(e: &Entry) -> bool {
-    agentgate_core::services::find(&e.service)
-        .is_some_and(|def| e.requests.iter().any(|r| def.danger(r).is_some()))
+/// What the entry destroys, overwrites or exposes, as the service's registry
+/// entry says, if anything: then Approve asks a second time.
+fn danger(e: &Entry) -> Option<&'static str> {
+    let def = services::find(&e.service)?;
+    e.requests.iter().find_map(|r| def.danger(r))
 }
 
 fn announce(app: &AppHandle, desktop: &Arc<Desktop>, shown: &Mutex<Shown>, entry: &Entry) {
@@ -109,15 +113,39 @@ fn announce(app: &AppHandle, desktop: &Arc<Desktop>, shown: &Mutex<Shown>, entry
     if entry.comment.chars().count() > COMMENT_CHARS {
         comment.push('…');
     }
+    // The agent's words go to a server that may render markup and to a person
+    // who must see where they start and end: escaped and quoted. A batch of
+    // several requests is approved only from a view that shows every one of
+    // them, so its notification offers Review, not Approve.
+    let batch = entry.requests.len() > 1;
+    let mut body = format!(
+        "The agent says: {}",
+        display::markup(&display::quoted(&comment))
+    );
+    if let Some(what) = danger(entry) {
+        body.push_str(&format!("\nThis {what}."));
+    }
+    if batch {
+        body.push_str(&format!(
+            "\n{} requests: review them all before approving.",
+            entry.requests.len()
+        ));
+    }
     let mut n = Notification::new();
     n.appname("agentgate")
-        .summary(&headline(entry))
-        .body(&comment)
-        .action("default", "Review")
-        .action("approve", "Approve")
-        .action("reject", "Reject")
+        .summary(&display::terminal_line(&headline(entry)))
+        .body(&body)
+        .action("default", "Review");
+    if !batch {
+        n.action("approve", "Approve");
+    }
+    n.action("reject", "Reject")
         .action("review", "Review")
         .timeout(Timeout::Never);
+    #[cfg(all(unix, not(target_os = "macos")))]
+    if danger(entry).is_some() {
+        n.urgency(notify_rust::Urgency::Critical);
+    }
     let handle = match n.show() {
         Ok(h) => h,
         Err(e) => {
@@ -132,11 +160,16 @@ fn announce(app: &AppHandle, desktop: &Arc<Desktop>, shown: &Mutex<Shown>, entry
         .by_entry
         .insert(entry.id.clone(), handle.id());
     let id = entry.id.clone();
-    let destructive = is_destructive(entry);
+    let danger = danger(entry);
     let headline = headline(entry);
     match chosen_action(handle).as_str() {
-        "approve" if destructive => confirm_destructive(app, desktop, &id, &headline),
-        "approve" => decide(desktop, &id, true),
+        // Only a one-request entry was offered Approve; a forged press on a
+        // batch's notification opens the review instead.
+        "approve" if batch => crate::show_window(app, Some(&id)),
+        "approve" => match danger {
+            Some(what) => confirm_destructive(app, desktop, &id, &headline, what),
+            None => decide(desktop, &id, true),
+        },
         "reject" => decide(desktop, &id, false),
         "review" | "default" => crate::show_window(app, Some(&id)),
         _ => {}
@@ -154,11 +187,25 @@ fn chosen_action(handle: notify_rust::NotificationHandle) -> String {
 }
 
 /// A destructive request is approved only after a second, explicit yes.
-fn confirm_destructive(app: &AppHandle, desktop: &Arc<Desktop>, id: &str, headline: &str) {
+fn confirm_destructive(
+    app: &AppHandle,
+    desktop: &Arc<Desktop>,
+    id: &str,
+    headline: &str,
+    what: &str,
+) {
+    let summary = if what.starts_with("deletes") {
+        "Really approve a deletion?"
+    } else {
+        "Really approve this?"
+    };
     let mut n = Notification::new();
     n.appname("agentgate")
-        .summary("Really approve a deletion?")
-        .body(&format!("{headline}\nThis cannot be undone."))
+        .summary(summary)
+        .body(&format!(
+            "{}\nThis {what}. It cannot be undone.",
+            display::markup(headline)
+        ))
         .action("confirm", "Yes, approve")
         .action("cancel", "Cancel")
         .action("default", "Review")
@@ -282,7 +329,7 @@ mod tests {
             headline(&entry("POST")),
             "bot wants to: Create issue 'Login bug' in o/r (on github/personal)"
         );
-        assert!(!is_destructive(&entry("POST")));
-        assert!(is_destructive(&entry("DELETE")));
+        assert!(danger(&entry("POST")).is_none());
+        assert!(danger(&entry("DELETE")).is_some());
     }
 }

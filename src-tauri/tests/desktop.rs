@@ -504,6 +504,55 @@ async fn notifications_approve_reject_confirm_close_and_coalesce() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
+    // A batch of several requests is approved only where every request is
+    // shown: its notification offers Review and Reject, not Approve.
+    let submit = |body: Value| {
+        reqwest::Client::new()
+            .post(format!("{}/api/queue/github/personal/submit", app.agent))
+            .bearer_auth(&key)
+            .json(&body)
+            .send()
+    };
+    let r = submit(json!({"requests": [
+            {"method": "POST", "path": "/repos/o/r/issues", "body": {"title": "Batch one"}},
+            {"method": "POST", "path": "/repos/o/r/issues", "body": {"title": "Batch two"}}],
+        "comment": "two at once"}))
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 201);
+    let (_, call) = monitor.wait_notified("Create issue 'Batch one'").await;
+    let actions = call.args.join("\n");
+    assert!(!actions.contains("\"approve\""), "{actions}");
+    assert!(
+        actions.contains("\"review\"") && actions.contains("\"reject\""),
+        "{actions}"
+    );
+
+    // Making a repository public is destructive though no DELETE: the
+    // notification is critical and Approve asks once more.
+    let r = submit(
+        json!({"requests": [{"method": "PATCH", "path": "/repos/o/r", "body": {"private": false}}],
+        "comment": "open it up"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 201);
+    let public: Value = r.json().await.unwrap();
+    let (id, call) = monitor.wait_notified("PATCH /repos/o/r").await;
+    let all = call.args.join("\n");
+    assert!(
+        all.contains("\"urgency\"") && all.contains("byte 2"),
+        "{all}"
+    );
+    press(id, "approve");
+    let (confirm, _) = monitor.wait_notified("Really approve this?").await;
+    press(confirm, "cancel");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        app.status(&key, public["id"].as_str().unwrap()).await["status"],
+        "pending"
+    );
+
     // A burst becomes one "N writes waiting" notification.
     let mut burst = Vec::new();
     for i in 0..5 {
