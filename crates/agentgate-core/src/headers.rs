@@ -39,10 +39,16 @@ const FORBIDDEN_WRITE_HEADERS: &[&str] = &[
     "x-real-ip",
     "x-original-url",
     "x-rewrite-url",
+    "atproto-proxy",
+];
+
+/// Headers that make a service run another method than the request's: a
+/// write carrying one is refused, not stripped, since the agent meant
+/// something else than what a human would see.
+const METHOD_OVERRIDES: &[&str] = &[
     "x-http-method",
     "x-http-method-override",
     "x-method-override",
-    "atproto-proxy",
 ];
 
 /// Response headers that describe the connection to agentgate's upstream, or would
@@ -70,6 +76,11 @@ pub fn agent_header(name: &str, value: &str) -> Result<Option<(String, String)>,
         .map_err(|_| format!("{name:?} is not a valid header name"))?;
     HeaderValue::from_str(value)
         .map_err(|_| format!("the value of header {name:?} is not valid"))?;
+    if METHOD_OVERRIDES.contains(&lname.as_str()) {
+        return Err(format!(
+            "the header {name:?} overrides the method; send the request with the method it means"
+        ));
+    }
     if FORBIDDEN_WRITE_HEADERS.contains(&lname.as_str())
         || lname.starts_with("x-forwarded-")
         || lname.starts_with("proxy-")
@@ -131,9 +142,15 @@ mod tests {
             "atproto-proxy",
             "Proxy-Authorization",
             "Transfer-Encoding",
-            "X-HTTP-Method-Override",
         ] {
             assert_eq!(agent_header(name, "x").unwrap(), None, "{name}");
+        }
+        for name in [
+            "X-HTTP-Method-Override",
+            "x-http-method",
+            "X-Method-Override",
+        ] {
+            assert!(agent_header(name, "DELETE").is_err(), "{name}");
         }
         assert_eq!(
             agent_header("Accept", "application/json").unwrap(),

@@ -47,6 +47,55 @@ pub struct WriteRequest {
     pub headers: BTreeMap<String, String>,
 }
 
+impl WriteRequest {
+    /// Every parameter the service may read from this request, decoded the
+    /// way it decodes them, duplicates kept: the query string's, the fields
+    /// of a form body, and the top-level fields of a JSON body (or of JSON
+    /// held in a string). Checks that look for a field look here, so that no
+    /// spelling or place of it goes unseen.
+    pub fn fields(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        if let Some((_, query)) = self.path.split_once('?') {
+            out.extend(
+                url::form_urlencoded::parse(query.as_bytes())
+                    .map(|(k, v)| (k.into_owned(), v.into_owned())),
+            );
+        }
+        let mut json_fields = |v: &Value| {
+            if let Value::Object(o) = v {
+                for (k, v) in o {
+                    let text = match v {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    out.push((k.clone(), text));
+                }
+            }
+        };
+        match &self.body {
+            Some(Value::String(text)) => {
+                if let Ok(v) = serde_json::from_str::<Value>(text) {
+                    json_fields(&v);
+                }
+                out.extend(
+                    url::form_urlencoded::parse(text.as_bytes())
+                        .map(|(k, v)| (k.into_owned(), v.into_owned())),
+                );
+            }
+            Some(v) => json_fields(v),
+            None => {}
+        }
+        out
+    }
+}
+
+/// Whether a parameter's name is `name`, also as part of a bracketed name
+/// (`status[visibility]`, `visibility[]`) as Rails-style services read them.
+pub fn field_named(key: &str, name: &str) -> bool {
+    key.split(['[', ']'])
+        .any(|part| part.trim().eq_ignore_ascii_case(name))
+}
+
 /// What happened to one request of an executed batch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RequestResult {
@@ -210,12 +259,42 @@ fn validate_request(r: Value) -> Result<WriteRequest, String> {
         }
         Some(_) => return Err("\"headers\" must be an object of strings".into()),
     };
-    Ok(WriteRequest {
+    let request = WriteRequest {
         method,
         path,
         body,
         headers,
-    })
+    };
+    // A method override would run another method than the one a human
+    // approves (a POST that the service treats as a DELETE).
+    if let Some((k, _)) = request
+        .fields()
+        .into_iter()
+        .find(|(k, _)| field_named(k, "_method"))
+    {
+        return Err(format!(
+            "the parameter {k:?} overrides the method; send the request with the method it means"
+        ));
+    }
+    // A string body is sent as it is: labelled JSON (or not labelled at all,
+    // which is sent as JSON) the human would see a string where the service
+    // reads a document.
+    if let Some(Value::String(text)) = &request.body {
+        let json_type = request
+            .headers
+            .get("content-type")
+            .is_none_or(|t| t.to_ascii_lowercase().contains("json"));
+        if json_type {
+            return Err(if serde_json::from_str::<Value>(text).is_ok() {
+                "the body is a string holding JSON; send the JSON itself as \"body\"".into()
+            } else {
+                "a text body needs a \"content-type\" header saying what it is \
+                 (e.g. application/x-www-form-urlencoded or text/plain)"
+                    .into()
+            });
+        }
+    }
+    Ok(request)
 }
 
 #[cfg(test)]

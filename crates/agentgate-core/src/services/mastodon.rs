@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use super::{Auth, Category, CredentialField, Danger, InstanceOAuth, ServiceDef};
 use crate::paths::BlockRule;
-use crate::queue::WriteRequest;
+use crate::queue::{WriteRequest, field_named};
 
 /// Instead of pasting a token, the admin can sign in on the instance: agentgate
 /// registers itself there as an app and runs the authorization code flow.
@@ -65,25 +65,15 @@ pub static MASTODON: ServiceDef = ServiceDef {
 };
 
 /// Direct-visibility statuses are private messages: refused like a blocked path.
-fn no_direct_statuses(req: &WriteRequest, normalized_path: &str) -> Option<String> {
-    if !normalized_path.starts_with("/api/v1/statuses") {
-        return None;
-    }
-    let visibility = match &req.body {
-        Some(Value::Object(o)) => o
-            .get("visibility")
-            .and_then(Value::as_str)
-            .map(str::to_string),
-        // Form-encoded bodies sent as a string.
-        Some(Value::String(s)) => s.split('&').find_map(|kv| {
-            kv.strip_prefix("visibility=")
-                .map(|v| v.to_ascii_lowercase())
-        }),
-        _ => None,
-    };
-    visibility
-        .filter(|v| v.eq_ignore_ascii_case("direct"))
-        .map(|_| {
+/// Direct-visibility statuses are private messages. Every parameter of every
+/// write is looked at, decoded and with duplicates (the query string, form
+/// fields, JSON), under any spelling of the name Mastodon would read as
+/// `visibility`.
+fn no_direct_statuses(req: &WriteRequest, _normalized_path: &str) -> Option<String> {
+    req.fields()
+        .iter()
+        .any(|(k, v)| field_named(k, "visibility") && v.trim().eq_ignore_ascii_case("direct"))
+        .then(|| {
             "direct-visibility statuses are private messages and are blocked for privacy"
                 .to_string()
         })

@@ -6,6 +6,7 @@ mod agent_api;
 mod audit;
 mod bad_input;
 mod helpers;
+mod hostile_writes;
 mod keychain;
 mod mcp;
 mod policy;
