@@ -209,14 +209,20 @@ impl Gateway {
         let (def, row) = self.account_row(service, name)?;
         let agent = self.agent(agent)?;
         let path = AgentPath::parse_with_query(path).map_err(|e| Error::invalid(e.to_string()))?;
-        if let Some(rule) = def.blocked_rule(path.normalized()) {
+        if let Some(refusal) = def.refusal(path.normalized()) {
             return Ok(Decision {
                 outcome: Outcome::Denied,
                 rule: None,
-                reason: format!(
-                    "the path is blocked for privacy on {} ({:?})",
-                    def.display_name, rule.0
-                ),
+                reason: match refusal {
+                    crate::services::Refusal::Privacy(rule) => format!(
+                        "the path is blocked for privacy on {} ({rule:?})",
+                        def.display_name
+                    ),
+                    crate::services::Refusal::AccountControl(rule) => format!(
+                        "the path controls the {} account itself and is never an agent's ({rule:?})",
+                        def.display_name
+                    ),
+                },
             });
         }
         let now = self.inner.clock.now();

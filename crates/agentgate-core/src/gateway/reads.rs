@@ -14,7 +14,7 @@ use crate::agent::Agent;
 use crate::error::{Error, Result};
 use crate::headers;
 use crate::paths::AgentPath;
-use crate::services::{self, ServiceDef};
+use crate::services::{self, Refusal, ServiceDef};
 use crate::store::AccountRow;
 use crate::upstream::{UpstreamRequest, UpstreamResponse};
 
@@ -200,11 +200,16 @@ fn compact(def: &ServiceDef, path: &AgentPath, mut resp: UpstreamResponse) -> Up
 }
 
 pub(super) fn check_not_blocked(def: &ServiceDef, path: &AgentPath) -> Result<()> {
-    if let Some(rule) = def.blocked_rule(path.normalized()) {
-        return Err(Error::Blocked(format!(
-            "{} is blocked for privacy on {} (rule {:?}); agentgate never reads or writes it",
-            path, def.display_name, rule.0
-        )));
+    match def.refusal(path.normalized()) {
+        None => Ok(()),
+        Some(Refusal::Privacy(rule)) => Err(Error::Blocked(format!(
+            "{} is blocked for privacy on {} (rule {rule:?}); agentgate never reads or writes it",
+            path, def.display_name
+        ))),
+        Some(Refusal::AccountControl(rule)) => Err(Error::Blocked(format!(
+            "{} controls the {} account itself: it mints credentials or takes the account over \
+             (rule {rule:?}), so agentgate never lets an agent call it",
+            path, def.display_name
+        ))),
     }
-    Ok(())
 }

@@ -23,7 +23,7 @@ fn account_doc(gw: &Gateway, a: &AccountInfo) -> Value {
         "example_reads": def.map(|d| d.example_reads.iter()
             .map(|p| format!("/api/{}/{}{}", a.service, a.name, p)).collect::<Vec<_>>()),
         "write_guidelines": def.map(|d| d.write_guidelines),
-        "blocked_paths": def.map(|d| d.blocked.iter().map(|b| b.0).collect::<Vec<_>>()),
+        "blocked_paths": def.map(|d| d.blocked.iter().chain(d.control).map(|b| b.0).collect::<Vec<_>>()),
     })
 }
 
@@ -207,6 +207,13 @@ pub fn category_skill(gw: &Gateway, agent: &Agent, category: &str) -> Result<Opt
             text.push_str(&format!(
                 "\nBlocked for privacy (403): `{}`\n",
                 blocked.join("`, `")
+            ));
+        }
+        if !def.control.is_empty() {
+            let control: Vec<&str> = def.control.iter().map(|b| b.0).collect();
+            text.push_str(&format!(
+                "\nAccount control, never an agent's (403): `{}`\n",
+                control.join("`, `")
             ));
         }
     }

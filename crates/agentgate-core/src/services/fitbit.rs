@@ -3,6 +3,7 @@
 use serde_json::Value;
 
 use super::{Auth, Category, ClientAuth, OAuthSpec, ServiceDef};
+use crate::paths::BlockRule;
 
 pub static FITBIT_OAUTH: OAuthSpec = OAuthSpec {
     provider: "fitbit",
@@ -32,6 +33,7 @@ pub static FITBIT: ServiceDef = ServiceDef {
     base_url_template: None,
     credential_fields: &[],
     blocked: &[],
+    control: &[BlockRule("/oauth2"), BlockRule("/1.1/oauth2")],
     example_reads: &[
         "/1/user/-/profile.json",
         "/1/user/-/activities/date/today.json",

@@ -3,6 +3,7 @@
 use serde_json::Value;
 
 use super::{Auth, Category, CredentialField, Danger, ServiceDef};
+use crate::paths::BlockRule;
 
 pub static GITHUB: ServiceDef = ServiceDef {
     key: "github",
@@ -19,6 +20,17 @@ pub static GITHUB: ServiceDef = ServiceDef {
         secret: true,
     }],
     blocked: &[],
+    control: &[
+        BlockRule("/user/keys"),
+        BlockRule("/user/gpg_keys"),
+        BlockRule("/user/ssh_signing_keys"),
+        BlockRule("/user/emails"),
+        BlockRule("/user/migrations"),
+        BlockRule("/user/codespaces/secrets"),
+        BlockRule("/authorizations"),
+        BlockRule("/applications"),
+        BlockRule("/admin"),
+    ],
     example_reads: &[
         "/user",
         "/user/repos?sort=updated&per_page=10",

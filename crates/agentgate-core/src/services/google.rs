@@ -33,6 +33,7 @@ pub static CALENDAR: ServiceDef = ServiceDef {
     base_url_template: None,
     credential_fields: &[],
     blocked: &[],
+    control: &[],
     example_reads: &[
         "/users/me/calendarList",
         "/calendars/primary/events?maxResults=10&singleEvents=true&orderBy=startTime&timeMin={RFC 3339 time}",
@@ -90,6 +91,7 @@ pub static YOUTUBE: ServiceDef = ServiceDef {
     base_url_template: None,
     credential_fields: &[],
     blocked: &[],
+    control: &[],
     example_reads: &[
         "/channels?part=snippet,statistics&mine=true",
         "/playlists?part=snippet&mine=true",

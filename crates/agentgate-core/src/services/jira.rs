@@ -29,6 +29,7 @@ pub static JIRA: ServiceDef = ServiceDef {
         },
     ],
     blocked: &[],
+    control: &[],
     example_reads: &[
         "/myself",
         "/search/jql?jql=assignee=currentUser()%20AND%20statusCategory!=Done&maxResults=20",

@@ -25,7 +25,17 @@ pub static LINKEDIN: ServiceDef = ServiceDef {
     default_base_url: Some("https://api.linkedin.com/v2"),
     base_url_template: None,
     credential_fields: &[],
-    blocked: &[BlockRule("/messaging*"), BlockRule("/conversations*")],
+    blocked: &[
+        BlockRule("/messaging*"),
+        BlockRule("/conversations*"),
+        BlockRule("/messages*"),
+        BlockRule("/rest/messaging*"),
+        BlockRule("/rest/conversations*"),
+        BlockRule("/rest/messages*"),
+        BlockRule("/v2/messag*"),
+        BlockRule("/v2/conversations*"),
+    ],
+    control: &[],
     example_reads: &["/userinfo", "/me"],
     write_guidelines: &[
         "Share a post: POST /ugcPosts with author \"urn:li:person:<id from /userinfo sub>\", lifecycleState \"PUBLISHED\" and a shareCommentary text.",

@@ -35,6 +35,16 @@ pub static MASTODON: ServiceDef = ServiceDef {
         BlockRule("/api/v1/conversations*"),
         BlockRule("/api/v1/markers*"),
     ],
+    control: &[
+        BlockRule("/oauth"),
+        BlockRule("/auth"),
+        BlockRule("/api/v1/apps"),
+        BlockRule("/api/v1/push"),
+        BlockRule("/api/v1/emails"),
+        BlockRule("/api/v1/admin"),
+        BlockRule("/api/v2/admin"),
+        BlockRule("/settings"),
+    ],
     example_reads: &[
         "/api/v1/timelines/home?limit=20",
         "/api/v1/accounts/verify_credentials",

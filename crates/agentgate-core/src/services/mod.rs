@@ -148,6 +148,10 @@ pub struct ServiceDef {
     pub base_url_template: Option<&'static str>,
     pub credential_fields: &'static [CredentialField],
     pub blocked: &'static [BlockRule],
+    /// Paths that mint credentials or take over the account (sessions, app
+    /// passwords, keys, tokens, email and password, identity): refused
+    /// outright for reads and writes alike, never queued.
+    pub control: &'static [BlockRule],
     pub example_reads: &'static [&'static str],
     pub write_guidelines: &'static [&'static str],
     /// A read that answers with the account's own identity.
@@ -171,6 +175,16 @@ pub struct ServiceDef {
     /// (which every service's are): marked in every view, and approved only
     /// after a second, explicit yes.
     pub dangers: &'static [Danger],
+}
+
+/// Why a path is never an agent's to call, with the matching rule's pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Private messages and the like.
+    Privacy(&'static str),
+    /// Sessions, app passwords, keys, tokens, email, password, identity: what
+    /// would let an agent act as the account without agentgate.
+    AccountControl(&'static str),
 }
 
 /// A kind of write that destroys, overwrites or exposes something.
@@ -289,6 +303,18 @@ impl ServiceDef {
         req.method
             .eq_ignore_ascii_case("DELETE")
             .then_some("deletes something at the service")
+    }
+
+    /// Why an agent may never call this path, if it may not: a privacy block
+    /// or an account-control endpoint, with the rule that matched.
+    pub fn refusal(&self, normalized_path: &str) -> Option<Refusal> {
+        if let Some(rule) = self.blocked_rule(normalized_path) {
+            return Some(Refusal::Privacy(rule.0));
+        }
+        self.control
+            .iter()
+            .find(|r| r.matches(normalized_path))
+            .map(|rule| Refusal::AccountControl(rule.0))
     }
 
     /// The privacy block that matches a normalised path, if any.

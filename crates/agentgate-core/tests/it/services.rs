@@ -1101,3 +1101,92 @@ async fn mastodon_signs_in_on_its_own_instance_registering_agentgate_once() {
         .await;
     assert_eq!(s, 400);
 }
+
+/// What would let an agent act as the account without agentgate (sessions,
+/// service-auth tokens, app passwords, keys, emails, identity, push
+/// subscriptions, the token endpoints on the API's own host) is refused for
+/// reads and writes alike, however it is spelled, with its own reason; and
+/// the further private-message routes of Reddit and LinkedIn are blocked.
+#[tokio::test]
+async fn account_control_and_further_private_routes_are_never_an_agents() {
+    let app = spawn_app().await;
+    let base = app.upstream.uri();
+    add(
+        &app,
+        "bluesky",
+        "b",
+        &format!("{base}/xrpc"),
+        &[("identifier", "me"), ("app_password", "p")],
+    );
+    add(&app, "mastodon", "m", &base, &[("access_token", "t")]);
+    connect(&app, "reddit", "reddit", "r", json!({"access_token": "a", "refresh_token": "r", "expires_in": 3600, "token_type": "bearer"})).await;
+    connect(
+        &app,
+        "linkedin",
+        "linkedin",
+        "l",
+        json!({"access_token": "a", "expires_in": 3600, "token_type": "Bearer"}),
+    )
+    .await;
+    app.upstream.reset().await;
+    let key = app.new_agent("grabby");
+    let control = [
+        (
+            "bluesky/b",
+            "/com.atproto.server.getServiceAuth?aud=did:web:api.bsky.chat&lxm=chat.bsky.convo.getMessages",
+        ),
+        ("bluesky/b", "/COM.ATPROTO.SERVER.GETSERVICEAUTH"),
+        ("bluesky/b", "/com.atproto.server.%67etServiceAuth"),
+        ("bluesky/b", "/com.atproto.server.createAppPassword"),
+        ("bluesky/b", "/com.atproto.server.deleteSession"),
+        ("bluesky/b", "/com.atproto.server.updateEmail"),
+        ("bluesky/b", "/com.atproto.identity.updateHandle"),
+        ("bluesky/b", "/com.atproto.identity.signPlcOperation"),
+        ("github/personal", "/user/keys"),
+        ("github/personal", "/user/keys/1"),
+        ("github/personal", "/User/GPG_Keys"),
+        ("github/personal", "/user/emails/"),
+        ("github/personal", "/authorizations"),
+        ("github/personal", "/applications/abc/token"),
+        ("mastodon/m", "/oauth/revoke"),
+        ("mastodon/m", "/api/v1/push/subscription"),
+        ("mastodon/m", "/api/v1/apps"),
+    ];
+    let privacy = [
+        ("reddit/r", "/prefs/friends"),
+        ("reddit/r", "/prefs/blocked"),
+        ("reddit/r", "/Prefs/Messaging"),
+        ("reddit/r", "/prefs/trusted"),
+        ("reddit/r", "/api/read_message"),
+        ("linkedin/l", "/messages"),
+        ("linkedin/l", "/rest/messaging/conversations"),
+    ];
+    for (account, p, why) in control
+        .iter()
+        .map(|(a, p)| (a, p, "controls the"))
+        .chain(privacy.iter().map(|(a, p)| (a, p, "privacy")))
+    {
+        let (s, v) = app.agent(&key).get(&format!("/api/{account}{p}")).await;
+        assert_eq!(s, 403, "read {account}{p}: {v}");
+        assert!(v["error"].as_str().unwrap().contains(why), "{v}");
+        let (service, name) = account.split_once('/').unwrap();
+        for m in ["POST", "PUT", "DELETE"] {
+            let r = app
+                .agent(&key)
+                .req(Method::POST, &format!("/api/queue/{service}/{name}/submit"))
+                .json(&json!({"requests": [{"method": m, "path": p, "body": {}}], "comment": "c"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 403, "{m} {account}{p}");
+        }
+    }
+    assert!(app.gw.entries(&Default::default()).unwrap().is_empty());
+    assert!(
+        app.upstream.received_requests().await.unwrap().is_empty(),
+        "nothing refused reached a service"
+    );
+    // What an agent may do still works: reading its own profile.
+    let (s, _) = app.agent(&key).get("/api/github/personal/user").await;
+    assert_ne!(s, 403);
+}
