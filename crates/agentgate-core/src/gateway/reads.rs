@@ -86,6 +86,9 @@ impl Gateway {
                 false,
             )
             .await?;
+        // Private items leave the answer before anything else looks at it,
+        // so the raw and the compact form are both without them.
+        let resp = without_private_items(def, &path, resp)?;
         if read.raw || agent.raw_responses || !resp.status.is_success() {
             return Ok(resp);
         }
@@ -197,6 +200,39 @@ fn compact(def: &ServiceDef, path: &AgentPath, mut resp: UpstreamResponse) -> Up
         );
     }
     resp
+}
+
+/// Takes private items (direct messages) out of an answer that can carry
+/// them, says how many in `X-Agentgate-Private-Removed`, and refuses an answer
+/// that is private itself or that cannot be checked.
+fn without_private_items(
+    def: &ServiceDef,
+    path: &AgentPath,
+    mut resp: UpstreamResponse,
+) -> Result<UpstreamResponse> {
+    let Some(filter) = def.private_items else {
+        return Ok(resp);
+    };
+    if !resp.status.is_success() || filter(path.normalized(), None).is_none() {
+        return Ok(resp);
+    }
+    let mut parsed = serde_json::from_slice::<Value>(&resp.body).ok();
+    match filter(path.normalized(), parsed.as_mut()) {
+        None => Ok(resp),
+        Some(Err(why)) => Err(Error::Blocked(why)),
+        Some(Ok(0)) => Ok(resp),
+        Some(Ok(removed)) => {
+            let body = serde_json::to_vec(&parsed).map_err(|e| Error::Internal(e.into()))?;
+            resp.body = Bytes::from(body);
+            resp.headers.remove(http::header::CONTENT_ENCODING);
+            resp.headers.remove(http::header::ETAG);
+            resp.headers.insert(
+                HeaderName::from_static("x-agentgate-private-removed"),
+                HeaderValue::from(removed),
+            );
+            Ok(resp)
+        }
+    }
 }
 
 pub(super) fn check_not_blocked(def: &ServiceDef, path: &AgentPath) -> Result<()> {

@@ -73,6 +73,7 @@ pub static BLUESKY: ServiceDef = ServiceDef {
     write_check: None,
     compact: Some(super::compact::bluesky),
     instance_oauth: None,
+    private_items: None,
     dangers: &[
         Danger::new(
             "POST",

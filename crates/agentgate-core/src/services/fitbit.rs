@@ -53,6 +53,7 @@ pub static FITBIT: ServiceDef = ServiceDef {
     write_check: None,
     compact: None,
     instance_oauth: None,
+    private_items: None,
     dangers: &[],
     summarize: None,
 };

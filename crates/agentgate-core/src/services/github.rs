@@ -54,6 +54,7 @@ pub static GITHUB: ServiceDef = ServiceDef {
     write_check: None,
     compact: None,
     instance_oauth: None,
+    private_items: None,
     dangers: &[
         Danger::new(
             "PUT",

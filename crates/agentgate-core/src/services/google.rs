@@ -49,6 +49,7 @@ pub static CALENDAR: ServiceDef = ServiceDef {
     write_check: None,
     compact: None,
     instance_oauth: None,
+    private_items: None,
     dangers: &[
         Danger::new("PUT", "/calendars/*/events/*", "replaces an event"),
         Danger::new(
@@ -112,6 +113,7 @@ pub static YOUTUBE: ServiceDef = ServiceDef {
     write_check: None,
     compact: None,
     instance_oauth: None,
+    private_items: None,
     dangers: &[
         Danger::new(
             "PUT",

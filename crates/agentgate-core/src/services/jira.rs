@@ -52,6 +52,7 @@ pub static JIRA: ServiceDef = ServiceDef {
     write_check: None,
     compact: None,
     instance_oauth: None,
+    private_items: None,
     dangers: &[Danger::new(
         "POST",
         "/issue/*/transitions",

@@ -63,6 +63,7 @@ pub static MASTODON: ServiceDef = ServiceDef {
     write_check: Some(no_direct_statuses),
     compact: Some(super::compact::mastodon),
     instance_oauth: Some(&INSTANCE_OAUTH),
+    private_items: Some(private_items),
     dangers: &[
         Danger::new("PUT", "/api/v1/statuses/*", "edits a published post"),
         Danger::new(
@@ -87,4 +88,165 @@ fn no_direct_statuses(req: &WriteRequest, _normalized_path: &str) -> Option<Stri
             "direct-visibility statuses are private messages and are blocked for privacy"
                 .to_string()
         })
+}
+
+/// Reads whose answers can hold statuses (and so direct messages): their
+/// answers are checked, and one that does not parse is refused.
+const STATUS_BEARING: &[&str] = &[
+    "/api/v1/notifications",
+    "/api/v2/notifications",
+    "/api/v1/timelines",
+    "/api/v1/statuses",
+    "/api/v1/bookmarks",
+    "/api/v1/favourites",
+    "/api/v1/search",
+    "/api/v2/search",
+    "/api/v1/scheduled_statuses",
+    "/api/v1/trends",
+    "/api/v1/conversations",
+];
+
+/// What of a status a sub-resource shows without saying the status's
+/// visibility (its source text, edit history, link card, translation):
+/// unknowable, so refused. Who boosted or favourited it says no more than
+/// the account list.
+fn hides_visibility(segments: &[&str]) -> bool {
+    matches!(segments, ["api", "v1", "statuses", _, sub] if !matches!(*sub, "context" | "reblogged_by" | "favourited_by"))
+}
+
+/// Direct-visibility statuses are private messages: wherever one appears in
+/// an answer (a notification's status, a timeline, a thread's context, a
+/// search, a scheduled status's parameters, a reblog), the list item holding
+/// it is removed, and grouped notifications that point at a removed status go
+/// with it. An answer that is itself private (one status or notification
+/// fetched by id) is refused.
+fn private_items(
+    normalized_path: &str,
+    answer: Option<&mut Value>,
+) -> Option<Result<usize, String>> {
+    let segments: Vec<&str> = normalized_path.trim_matches('/').split('/').collect();
+    let bearing = STATUS_BEARING
+        .iter()
+        .any(|p| normalized_path == *p || normalized_path.starts_with(&format!("{p}/")))
+        || matches!(
+            segments.as_slice(),
+            ["api", "v1", "accounts", _, "statuses"]
+        );
+    if !bearing {
+        return None;
+    }
+    if hides_visibility(&segments) {
+        return Some(Err(format!(
+            "{normalized_path} shows a status without saying whether it is a private message, so agentgate does not pass it on"
+        )));
+    }
+    let Some(answer) = answer else {
+        return Some(Err(format!(
+            "the answer to {normalized_path} could not be checked for private messages (it is not JSON), so agentgate does not pass it on"
+        )));
+    };
+    if holds_direct(answer) && !matches!(answer, Value::Array(_)) && !is_container(answer) {
+        return Some(Err(
+            "this is a private message (a direct-visibility status); agentgate never reads them"
+                .into(),
+        ));
+    }
+    let mut removed_ids = Vec::new();
+    let removed = strip_direct(answer, &mut removed_ids);
+    // Grouped notifications (v2) name their status by id.
+    let mut orphans = 0;
+    if !removed_ids.is_empty() {
+        orphans = strip_referring(answer, &removed_ids);
+    }
+    Some(Ok(removed + orphans))
+}
+
+/// Whether an object is a direct status itself: `visibility: "direct"`.
+fn is_direct(v: &Value) -> bool {
+    v.get("visibility")
+        .and_then(Value::as_str)
+        .is_some_and(|s| s.trim().eq_ignore_ascii_case("direct"))
+}
+
+/// Whether a direct status is anywhere inside.
+fn holds_direct(v: &Value) -> bool {
+    match v {
+        Value::Object(o) => is_direct(v) || o.values().any(holds_direct),
+        Value::Array(a) => a.iter().any(holds_direct),
+        _ => false,
+    }
+}
+
+/// An answer whose top level is a wrapper of lists (a thread's context, a
+/// search, grouped notifications) rather than one item.
+fn is_container(v: &Value) -> bool {
+    v.as_object().is_some_and(|o| {
+        !o.is_empty()
+            && !o.contains_key("id")
+            && o.values().all(|x| {
+                matches!(x, Value::Array(_)) || x.is_null() || x.is_string() || x.is_number()
+            })
+    })
+}
+
+/// Removes every list element that holds a direct status; returns how many,
+/// and collects the ids of the direct statuses removed.
+fn strip_direct(v: &mut Value, removed_ids: &mut Vec<String>) -> usize {
+    match v {
+        Value::Array(items) => {
+            let before = items.len();
+            items.retain(|item| {
+                if holds_direct(item) {
+                    collect_direct_ids(item, removed_ids);
+                    false
+                } else {
+                    true
+                }
+            });
+            let mut n = before - items.len();
+            for item in items.iter_mut() {
+                n += strip_direct(item, removed_ids);
+            }
+            n
+        }
+        Value::Object(o) => o.values_mut().map(|x| strip_direct(x, removed_ids)).sum(),
+        _ => 0,
+    }
+}
+
+fn collect_direct_ids(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(o) => {
+            if is_direct(v)
+                && let Some(id) = o.get("id").and_then(Value::as_str)
+            {
+                out.push(id.to_string());
+            }
+            o.values().for_each(|x| collect_direct_ids(x, out));
+        }
+        Value::Array(a) => a.iter().for_each(|x| collect_direct_ids(x, out)),
+        _ => {}
+    }
+}
+
+/// Removes list elements that refer to a removed status by `status_id`.
+fn strip_referring(v: &mut Value, ids: &[String]) -> usize {
+    match v {
+        Value::Array(items) => {
+            let before = items.len();
+            items.retain(|item| {
+                !item
+                    .get("status_id")
+                    .and_then(Value::as_str)
+                    .is_some_and(|id| ids.iter().any(|r| r == id))
+            });
+            let n = before - items.len();
+            n + items
+                .iter_mut()
+                .map(|x| strip_referring(x, ids))
+                .sum::<usize>()
+        }
+        Value::Object(o) => o.values_mut().map(|x| strip_referring(x, ids)).sum(),
+        _ => 0,
+    }
 }

@@ -171,11 +171,23 @@ pub struct ServiceDef {
     pub instance_oauth: Option<&'static InstanceOAuth>,
     /// Says in plain words what a write does, for the human who decides on it.
     pub summarize: Option<fn(&WriteRequest) -> Option<String>>,
+    /// Takes private items out of a read's answer (given the normalised path):
+    /// `None` for paths whose answers carry none, else the number removed, or
+    /// why the answer may not be passed on at all. An answer it must look at
+    /// but cannot parse is refused.
+    pub private_items: Option<PrivateItems>,
     /// Writes that destroy, overwrite or expose something, beyond deletions
     /// (which every service's are): marked in every view, and approved only
     /// after a second, explicit yes.
     pub dangers: &'static [Danger],
 }
+
+/// A service's filter of private items: given the normalised path and the
+/// parsed answer (`None` when it is not JSON), `None` when the path's answers
+/// carry no private items, else how many were removed, or why the answer may
+/// not be passed on. Called with no answer first, to ask whether the path is
+/// one to look at.
+pub type PrivateItems = fn(&str, Option<&mut Value>) -> Option<Result<usize, String>>;
 
 /// Why a path is never an agent's to call, with the matching rule's pattern.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -72,6 +72,7 @@ pub static REDDIT: ServiceDef = ServiceDef {
     write_check: None,
     compact: Some(super::compact::reddit),
     instance_oauth: None,
+    private_items: None,
     dangers: &[
         Danger::new("POST", "/api/del", "deletes a post or comment"),
         Danger::new(

@@ -10,6 +10,7 @@ mod hostile_writes;
 mod keychain;
 mod mcp;
 mod policy;
+mod private_reads;
 mod queue;
 mod recheck;
 mod security;

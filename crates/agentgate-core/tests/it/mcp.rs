@@ -13,7 +13,10 @@ use wiremock::{Mock, ResponseTemplate};
 
 use crate::helpers::*;
 
-async fn connect(app: &TestApp, key: &str) -> Result<RunningService<RoleClient, ()>, String> {
+pub(crate) async fn connect(
+    app: &TestApp,
+    key: &str,
+) -> Result<RunningService<RoleClient, ()>, String> {
     let transport = StreamableHttpClientTransport::from_config(
         StreamableHttpClientTransportConfig::with_uri(format!("{}/mcp", app.agent_url))
             .auth_header(key),
@@ -21,7 +24,7 @@ async fn connect(app: &TestApp, key: &str) -> Result<RunningService<RoleClient, 
     ().serve(transport).await.map_err(|e| e.to_string())
 }
 
-async fn call(
+pub(crate) async fn call(
     client: &RunningService<RoleClient, ()>,
     tool: &'static str,
     args: Value,

@@ -1,0 +1,188 @@
+//! Reads whose answers can carry private messages: Mastodon's direct
+//! statuses leave every answer (notifications, timelines, threads, search,
+//! grouped notifications), raw and compact, REST and MCP alike; one fetched by
+//! id is refused with the reason; an answer that cannot be checked is not
+//! passed on.
+
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, ResponseTemplate};
+
+use crate::helpers::{TestApp, spawn_app};
+use crate::mcp::{call, connect};
+
+const SECRET: &str = "the secret text of a private mention";
+
+fn status(id: &str, visibility: &str, text: &str) -> Value {
+    json!({"id": id, "visibility": visibility, "content": format!("<p>{text}</p>"),
+           "created_at": "2026-11-30T10:00:00.000Z", "url": format!("https://m.example/@a/{id}"),
+           "account": {"id": "9", "acct": "alice", "display_name": "Alice"}})
+}
+
+async fn mastodon(app: &TestApp) {
+    app.gw
+        .add_account(agentgate_core::NewAccount {
+            service: "mastodon".into(),
+            name: "m".into(),
+            base_url: Some(app.upstream.uri()),
+            credentials: [(
+                "access_token".to_string(),
+                agentgate_core::secret::Secret::new("t"),
+            )]
+            .into_iter()
+            .collect(),
+        })
+        .unwrap();
+    let answers = [
+        (
+            "/api/v1/notifications",
+            json!([
+            {"id": "1", "type": "mention", "account": {"id": "9", "acct": "alice"}, "status": status("101", "direct", SECRET)},
+            {"id": "2", "type": "mention", "account": {"id": "9", "acct": "alice"}, "status": status("102", "public", "hello all")},
+            {"id": "3", "type": "follow", "account": {"id": "8", "acct": "bob"}}]),
+        ),
+        (
+            "/api/v2/notifications",
+            json!({
+            "accounts": [{"id": "9", "acct": "alice"}],
+            "statuses": [status("101", "direct", SECRET), status("102", "public", "hello all")],
+            "notification_groups": [
+                {"group_key": "a", "type": "mention", "status_id": "101", "sample_account_ids": ["9"]},
+                {"group_key": "b", "type": "mention", "status_id": "102", "sample_account_ids": ["9"]}]}),
+        ),
+        (
+            "/api/v1/timelines/home",
+            json!([
+                status("101", "direct", SECRET),
+                status("102", "public", "hello all")
+            ]),
+        ),
+        ("/api/v1/statuses/101", status("101", "direct", SECRET)),
+        ("/api/v1/statuses/102", status("102", "public", "hello all")),
+        (
+            "/api/v1/statuses/102/context",
+            json!({"ancestors": [status("101", "direct", SECRET)], "descendants": [status("103", "unlisted", "a reply")]}),
+        ),
+        (
+            "/api/v2/search",
+            json!({"accounts": [], "hashtags": [], "statuses": [status("101", "direct", SECRET)]}),
+        ),
+        (
+            "/api/v1/notifications/1",
+            json!({"id": "1", "type": "mention", "status": status("101", "direct", SECRET)}),
+        ),
+        (
+            "/api/v1/scheduled_statuses",
+            json!([{"id": "5", "params": {"text": SECRET, "visibility": "direct"}}]),
+        ),
+    ];
+    for (p, body) in answers {
+        Mock::given(method("GET"))
+            .and(path(p))
+            .respond_with(ResponseTemplate::new(200).set_body_json(body))
+            .mount(&app.upstream)
+            .await;
+    }
+    Mock::given(method("GET"))
+        .and(path("/api/v1/statuses/101/source"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"id": "101", "text": SECRET})),
+        )
+        .mount(&app.upstream)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/bookmarks"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(format!("<html>{SECRET}</html>")))
+        .mount(&app.upstream)
+        .await;
+}
+
+#[tokio::test]
+async fn direct_messages_never_reach_an_agent_through_a_permitted_read() {
+    let app = spawn_app().await;
+    mastodon(&app).await;
+    let key = app.new_agent("reader");
+    for raw in [false, true] {
+        for (p, removed) in [
+            ("/api/v1/notifications", "1"),
+            ("/api/v2/notifications", "2"),
+            ("/api/v1/timelines/home", "1"),
+            ("/api/v1/statuses/102/context", "1"),
+            ("/api/v2/search?q=secret", "1"),
+            ("/api/v1/scheduled_statuses", "1"),
+        ] {
+            let r = app
+                .agent(&key)
+                .req(reqwest::Method::GET, &format!("/api/mastodon/m{p}"))
+                .header("x-agentgate-raw", if raw { "true" } else { "false" })
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{p}");
+            assert_eq!(
+                r.headers()
+                    .get("x-agentgate-private-removed")
+                    .map(|v| v.to_str().unwrap().to_string())
+                    .as_deref(),
+                Some(removed),
+                "{p} raw={raw}"
+            );
+            let text = r.text().await.unwrap();
+            assert!(!text.contains(SECRET), "{p} raw={raw}: {text}");
+            assert!(!text.contains("\"101\""), "{p} raw={raw}: {text}");
+            if p.contains("notifications") || p.contains("timelines") {
+                assert!(text.contains("hello all"), "the public item stays: {text}");
+            }
+        }
+    }
+    // Fetched by id, a private message is refused with the reason.
+    for p in [
+        "/api/v1/statuses/101",
+        "/api/v1/notifications/1",
+        "/api/v1/statuses/101/source",
+    ] {
+        let (s, v) = app.agent(&key).get(&format!("/api/mastodon/m{p}")).await;
+        assert_eq!(s, 403, "{p}: {v}");
+        assert!(!v.to_string().contains(SECRET), "{v}");
+    }
+    // A public one passes untouched.
+    let (s, v) = app
+        .agent(&key)
+        .get("/api/mastodon/m/api/v1/statuses/102")
+        .await;
+    assert_eq!(s, 200, "{v}");
+    // An answer that cannot be checked is not passed on.
+    let r = app
+        .agent(&key)
+        .req(reqwest::Method::GET, "/api/mastodon/m/api/v1/bookmarks")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(!r.text().await.unwrap().contains(SECRET));
+}
+
+#[tokio::test]
+async fn mcp_reads_are_filtered_the_same_way() {
+    let app = spawn_app().await;
+    mastodon(&app).await;
+    let key = app.new_agent("mcp-reader");
+    let client = connect(&app, &key).await.unwrap();
+    let (err, read) = call(
+        &client,
+        "read",
+        json!({"service": "mastodon", "account": "m", "path": "/api/v1/notifications"}),
+    )
+    .await;
+    assert!(!err, "{read}");
+    assert!(!read.to_string().contains(SECRET), "{read}");
+    assert!(read.to_string().contains("hello all"), "{read}");
+    let (err, read) = call(
+        &client,
+        "read",
+        json!({"service": "mastodon", "account": "m", "path": "/api/v1/statuses/101"}),
+    )
+    .await;
+    assert!(err, "{read}");
+    assert!(!read.to_string().contains(SECRET), "{read}");
+}
