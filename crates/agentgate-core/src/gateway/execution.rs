@@ -35,11 +35,14 @@ impl Gateway {
         let entry = self.entry(id)?;
         self.transitioned(&entry, Some(Status::Approved), Status::Executing, "system");
         let mut results = Vec::with_capacity(entry.requests.len());
-        let account = self.recheck(&entry);
-        if let Err(why) = &account {
-            tracing::warn!(entry = %id, reason = %why, "an approved batch was not run");
-        }
         for (index, request) in entry.requests.iter().enumerate() {
+            // Checked before every request, not once per batch: a batch can
+            // take minutes, and a revocation or a removed account in the
+            // middle of it stops what is left.
+            let account = self.recheck(&entry);
+            if let Err(why) = &account {
+                tracing::warn!(entry = %id, index, reason = %why, "the rest of an approved batch was not run");
+            }
             let result = match &account {
                 Ok((def, row)) => self.run_request(def, row, index, request).await,
                 Err(why) => RequestResult {
@@ -69,7 +72,7 @@ impl Gateway {
     }
 
     /// What made the batch acceptable when a human approved it, checked again
-    /// just before it runs: the agent still exists and is enabled, it may
+    /// just before each of its requests runs: the agent still exists and is enabled, it may
     /// still use the account, the account is the very one it was submitted for
     /// (not another added since under the same name), and no privacy block,
     /// write check or rule now refuses a request. Returns the account to run

@@ -74,7 +74,7 @@ impl FromRequestParts<Gateway> for AdminSession {
         if is_page(parts) {
             page_session(gw, &parts.headers).map_err(IntoResponse::into_response)
         } else {
-            api_session(gw, &parts.headers).map_err(IntoResponse::into_response)
+            api_session(gw, parts).map_err(IntoResponse::into_response)
         }
     }
 }
@@ -86,7 +86,8 @@ fn is_page(parts: &Parts) -> bool {
     path == "/ui" || path.starts_with("/ui/")
 }
 
-fn api_session(gw: &Gateway, headers: &HeaderMap) -> Result<AdminSession, ApiError> {
+fn api_session(gw: &Gateway, parts: &Parts) -> Result<AdminSession, ApiError> {
+    let headers = &parts.headers;
     let Some(token) = api_token(headers) else {
         return Err(Error::Unauthorized("log in first: POST /admin/login".into()).into());
     };
@@ -96,11 +97,39 @@ fn api_session(gw: &Gateway, headers: &HeaderMap) -> Result<AdminSession, ApiErr
             Error::Unauthorized("agent keys are not accepted on the admin API".into()).into(),
         );
     }
-    if gw.admin_session_valid(&token)? {
-        Ok(AdminSession { token })
-    } else {
-        Err(Error::Unauthorized("the session is unknown or expired: log in again".into()).into())
+    if !gw.admin_session_valid(&token)? {
+        return Err(
+            Error::Unauthorized("the session is unknown or expired: log in again".into()).into(),
+        );
     }
+    // A browser sends the cookie with requests made by any page on this host,
+    // whatever its port (SameSite does not separate ports): a change made
+    // with the cookie must come from the admin's own pages, as JSON. Scripts
+    // with the bearer token are not browsers and need neither.
+    // Ending the session is exempt: the worst a foreign page can do with it
+    // is sign the admin out.
+    let by_cookie = headers.get(http::header::AUTHORIZATION).is_none();
+    if by_cookie && !parts.method.is_safe() && parts.uri.path() != "/admin/logout" {
+        if !from_own_origin(headers, true) {
+            return Err(Error::Forbidden(
+                "a change made with the session cookie must come from the admin's own pages \
+                 (its Origin); scripts send the token as \"Authorization: Bearer agt_...\""
+                    .into(),
+            )
+            .into());
+        }
+        let has_body = headers
+            .get(http::header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0")
+            || headers.contains_key(http::header::TRANSFER_ENCODING);
+        if has_body && !media_type_is(headers, "application/json") {
+            return Err(Error::invalid(
+                "a change made with the session cookie sends its body as Content-Type: application/json",
+            )
+            .into());
+        }
+    }
+    Ok(AdminSession { token })
 }
 
 /// A web page's session, from the cookie only; without one, the redirect to
@@ -148,12 +177,7 @@ impl<T: DeserializeOwned> FromRequest<Gateway> for SignedForm<T> {
         if !same_origin(&parts.headers) {
             return Err(forbidden("This form came from another site."));
         }
-        let form_type = parts
-            .headers
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-        if !form_type {
+        if !media_type_is(&parts.headers, "application/x-www-form-urlencoded") {
             return Err(page_error(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "This action takes a form from the web admin's own pages.",
@@ -182,12 +206,48 @@ impl<T: DeserializeOwned> FromRequest<Gateway> for SignedForm<T> {
 
 /// Whether a form post comes from this origin: an `Origin` naming another host
 /// is refused (browsers send it on every cross-site post).
-fn same_origin(headers: &HeaderMap) -> bool {
-    let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
-    match (header(http::header::ORIGIN), header(http::header::HOST)) {
-        (Some(origin), Some(host)) => origin.split("://").nth(1).unwrap_or("") == host,
-        _ => true,
+/// Whether a browser's request comes from this listener's own pages: its
+/// one `Origin` is exactly `http://<Host>` (the admin listener speaks plain
+/// HTTP on loopback), or, when the browser sent no Origin, its
+/// `Sec-Fetch-Site` says same-origin. Without either, `required` decides.
+fn from_own_origin(headers: &HeaderMap, required: bool) -> bool {
+    let mut origins = headers.get_all(http::header::ORIGIN).iter();
+    let (origin, second) = (origins.next(), origins.next());
+    if second.is_some() {
+        return false;
     }
+    let mut hosts = headers.get_all(http::header::HOST).iter();
+    let (host, second_host) = (hosts.next(), hosts.next());
+    if second_host.is_some() {
+        return false;
+    }
+    match origin {
+        Some(origin) => host.is_some_and(|h| {
+            origin
+                .to_str()
+                .ok()
+                .and_then(|o| o.strip_prefix("http://"))
+                .is_some_and(|o| h.to_str().is_ok_and(|h| o == h))
+        }),
+        None => match headers.get("sec-fetch-site") {
+            Some(site) => site.as_bytes() == b"same-origin",
+            None => !required,
+        },
+    }
+}
+
+/// Whether the request's Content-Type is exactly this media type (parameters
+/// such as a charset aside, in any letter case).
+fn media_type_is(headers: &HeaderMap, expected: &str) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case(expected))
+}
+
+fn same_origin(headers: &HeaderMap) -> bool {
+    from_own_origin(headers, false)
 }
 
 pub(super) fn forbidden(message: &str) -> Response {

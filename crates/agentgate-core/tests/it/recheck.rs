@@ -297,3 +297,163 @@ mod destructive {
         assert_eq!(writes_received(&app).await, 1);
     }
 }
+
+/// SameSite does not separate ports: a page on another port of this host gets
+/// the admin's cookie sent along. Every cookie-authenticated change on the
+/// admin API must come from the admin's own origin, as JSON; the bearer token
+/// (scripts) needs neither.
+#[tokio::test]
+async fn the_admin_api_refuses_cookie_changes_from_other_origins() {
+    let app = spawn_app().await;
+    accept_everything(&app).await;
+    let key = app.new_agent("bot");
+    let id = app
+        .agent(&key)
+        .submit_one("DELETE", "/repos/o/victim", json!(null))
+        .await;
+    let own = app.admin_url.clone();
+    let cookie = format!("agentgate_session={}", app.admin_token);
+    let approve = format!("{}/admin/queue/{id}/approve", app.admin_url);
+    let grant = format!("{}/admin/grants", app.admin_url);
+    let other_scheme = own.replacen("http://", "https://", 1);
+    let attempts: Vec<(Option<&str>, Option<&str>, Option<&str>)> = vec![
+        (None, None, None),
+        (Some("http://127.0.0.1:8000"), None, None),
+        (Some("http://localhost:1"), None, Some("text/plain")),
+        (Some("null"), None, None),
+        (Some(&other_scheme), None, None),
+        (None, Some("same-site"), None),
+        (None, Some("cross-site"), Some("text/plain")),
+    ];
+    for (origin, site, content_type) in attempts {
+        for (url, body) in [
+            (&approve, String::new()),
+            (
+                &grant,
+                r#"{"agent":"bot","service":"github","account":"personal","minutes":1440}"#
+                    .to_string(),
+            ),
+        ] {
+            let mut req = app.http.post(url).header("cookie", &cookie).body(body);
+            if let Some(o) = origin {
+                req = req.header("origin", o);
+            }
+            if let Some(s) = site {
+                req = req.header("sec-fetch-site", s);
+            }
+            if let Some(t) = content_type {
+                req = req.header("content-type", t);
+            }
+            let r = req.send().await.unwrap();
+            assert!(
+                matches!(r.status().as_u16(), 400 | 403),
+                "{url} from {origin:?}/{site:?} as {content_type:?}: {}",
+                r.status()
+            );
+        }
+    }
+    // Two Origin headers, one of them right, are no proof either.
+    let r = app
+        .http
+        .post(&approve)
+        .header("cookie", &cookie)
+        .header("origin", own.as_str())
+        .header("origin", "http://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    // From the admin's own origin but not as JSON: refused.
+    let r = app
+        .http
+        .post(&grant)
+        .header("cookie", &cookie)
+        .header("origin", own.as_str())
+        .header("content-type", "text/plain")
+        .body(r#"{"agent":"bot","service":"github","account":"personal","minutes":5}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(app.gw.grants().unwrap().is_empty());
+    assert_eq!(app.gw.entry(&id).unwrap().status, Status::Pending);
+    assert_eq!(writes_received(&app).await, 0);
+
+    // The admin's own page, as JSON, may; and so may a script with the token.
+    let r = app
+        .http
+        .post(&grant)
+        .header("cookie", &cookie)
+        .header("origin", own.as_str())
+        .json(&json!({"agent": "bot", "service": "github", "account": "personal", "minutes": 5}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let (s, _) = app
+        .admin(Method::POST, &format!("/admin/queue/{id}/approve"), None)
+        .await;
+    assert_eq!(s, 200);
+}
+
+/// A batch can take long: what changes while it runs stops the rest of it.
+#[tokio::test]
+async fn a_revocation_in_the_middle_of_a_batch_stops_the_rest() {
+    for change in ["revoke", "disable", "remove account", "rule"] {
+        let app = spawn_app().await;
+        Mock::given(path("/slow"))
+            .respond_with(
+                ResponseTemplate::new(201).set_delay(std::time::Duration::from_millis(800)),
+            )
+            .mount(&app.upstream)
+            .await;
+        accept_everything(&app).await;
+        let key = app.new_agent("bot");
+        let (s, v) = app
+            .agent(&key)
+            .submit(
+                "personal",
+                json!({"requests": [{"method": "POST", "path": "/slow", "body": {}},
+                                    {"method": "DELETE", "path": "/repos/o/second"}],
+                       "comment": "two steps"}),
+            )
+            .await;
+        assert_eq!(s, 201, "{v}");
+        let id = v["id"].as_str().unwrap().to_string();
+        app.gw.approve_and_start(&id, "test").unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        match change {
+            "revoke" => app.gw.revoke_agent("bot").unwrap(),
+            "disable" => app.gw.set_agent_enabled("bot", false).unwrap(),
+            "remove account" => app.gw.remove_account("github", "personal").unwrap(),
+            _ => {
+                let (s, v) = app
+                    .admin(
+                        Method::PUT,
+                        "/admin/accounts/github/personal/rules",
+                        Some(json!({"rules": [{"path": "/repos/o/**", "effect": "deny"}]})),
+                    )
+                    .await;
+                assert_eq!(s, 200, "{v}");
+            }
+        }
+        let e = app.wait_done(&id).await;
+        assert_eq!(e.status, Status::Failed, "{change}");
+        assert_eq!(e.results.len(), 2, "{change}: {:?}", e.results);
+        assert!(e.results[0].ok);
+        assert!(
+            e.results[1]
+                .error
+                .as_deref()
+                .unwrap()
+                .starts_with("not run:"),
+            "{change}: {:?}",
+            e.results
+        );
+        let seen = app.upstream.received_requests().await.unwrap();
+        assert!(
+            seen.iter().all(|r| r.method.as_str() != "DELETE"),
+            "{change}: the second request was sent"
+        );
+    }
+}
