@@ -52,6 +52,10 @@ pub struct AgentPath {
     segments: Vec<String>,
     /// The decoded, lower-cased path that blocks and rules match, made once.
     normalized: String,
+    /// The same without what some servers ignore when they route: `;`
+    /// parameters of a segment and a `.json` or `.xml` format suffix; `None`
+    /// when there is nothing to drop.
+    loose: Option<String>,
     query: Option<String>,
 }
 
@@ -91,11 +95,20 @@ impl AgentPath {
             None | Some("") => None,
             Some(q) => Some(check_query(q)?),
         };
+        let loose = loosen(&normalized);
         Ok(AgentPath {
             segments,
             normalized,
+            loose,
             query,
         })
+    }
+
+    /// Both forms a block or a destructive-write rule must be matched
+    /// against: the path as decoded, and as a server that drops `;`
+    /// parameters and format suffixes would route it.
+    pub fn match_forms(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.normalized.as_str()).chain(self.loose.as_deref())
     }
 
     /// Parses `path?query` as agents write it in a queued request.
@@ -180,6 +193,23 @@ fn check_query(q: &str) -> Result<String, PathError> {
     }
     // Non-ASCII characters are encoded so the query is plain ASCII upstream.
     Ok(utf8_percent_encode(q, QUERY).to_string())
+}
+
+/// The path as servers that ignore `;` parameters (Tomcat, Jersey: Jira)
+/// and format suffixes (Rails: Mastodon; Reddit) route it.
+fn loosen(normalized: &str) -> Option<String> {
+    let mut out: String = normalized
+        .split('/')
+        .map(|segment| segment.split(';').next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("/");
+    for suffix in [".json", ".xml"] {
+        if let Some(stripped) = out.strip_suffix(suffix) {
+            out = stripped.to_string();
+            break;
+        }
+    }
+    (out != normalized).then_some(out)
 }
 
 /// A path pattern blocked on a service: `prefix*` blocks everything starting with

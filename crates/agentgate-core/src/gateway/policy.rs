@@ -88,7 +88,14 @@ impl Gateway {
             trusted: agent.trusted,
             granted_until,
         };
-        let decision = policy::decide(&row.policy, &facts, method, path.normalized(), now);
+        // Rules are matched against the path as decoded and as servers that
+        // drop `;` parameters or format suffixes route it; the stricter
+        // decision holds, so no spelling dodges a rule.
+        let decision = path
+            .match_forms()
+            .map(|form| policy::decide(&row.policy, &facts, method, form, now))
+            .max_by_key(|d| strictness(d.outcome))
+            .unwrap_or_else(|| policy::decide(&row.policy, &facts, method, path.normalized(), now));
         match decision.outcome {
             Outcome::NoAccess => Err(access_denied(def, &row.name)),
             Outcome::Denied => Err(Error::Forbidden(format!(
@@ -209,7 +216,7 @@ impl Gateway {
         let (def, row) = self.account_row(service, name)?;
         let agent = self.agent(agent)?;
         let path = AgentPath::parse_with_query(path).map_err(|e| Error::invalid(e.to_string()))?;
-        if let Some(refusal) = def.refusal(path.normalized()) {
+        if let Some(refusal) = path.match_forms().find_map(|form| def.refusal(form)) {
             return Ok(Decision {
                 outcome: Outcome::Denied,
                 rule: None,
@@ -314,6 +321,17 @@ impl Gateway {
             return Err(Error::not_found(format!("no grant {id}")));
         }
         Ok(())
+    }
+}
+
+/// How much a decision holds an agent back, to pick the stricter of two.
+fn strictness(outcome: Outcome) -> u8 {
+    match outcome {
+        Outcome::NoAccess => 4,
+        Outcome::Denied => 3,
+        Outcome::Queue => 2,
+        Outcome::Read => 1,
+        Outcome::AutoApprove => 0,
     }
 }
 

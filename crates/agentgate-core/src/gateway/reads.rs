@@ -236,7 +236,7 @@ fn without_private_items(
 }
 
 pub(super) fn check_not_blocked(def: &ServiceDef, path: &AgentPath) -> Result<()> {
-    match def.refusal(path.normalized()) {
+    match path.match_forms().find_map(|form| def.refusal(form)) {
         None => Ok(()),
         Some(Refusal::Privacy(rule)) => Err(Error::Blocked(format!(
             "{} is blocked for privacy on {} (rule {rule:?}); agentgate never reads or writes it",

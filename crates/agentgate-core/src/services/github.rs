@@ -123,6 +123,62 @@ pub static GITHUB: ServiceDef = ServiceDef {
             "changes a branch's protection",
         ),
         Danger::new("PUT", "/repos/*/*/pulls/*/merge", "merges a pull request"),
+        Danger::new("POST", "/repos/*/*/merges", "merges a branch"),
+        Danger::new(
+            "PATCH",
+            "/repos/*/*/hooks/*/config",
+            "changes where a webhook sends the repository's events",
+        ),
+        Danger::new(
+            "PUT",
+            "/repos/*/*/environments/*/secrets/*",
+            "sets a secret that deployments can read",
+        ),
+        Danger::new(
+            "PUT",
+            "/repos/*/*/dependabot/secrets/*",
+            "sets a secret that Dependabot can read",
+        ),
+        Danger::new(
+            "PUT",
+            "/repos/*/*/codespaces/secrets/*",
+            "sets a secret that codespaces can read",
+        ),
+        Danger::new(
+            "PATCH",
+            "/repos/*/*/invitations/*",
+            "changes what an invited collaborator may do",
+        ),
+        Danger::new(
+            "POST",
+            "/repos/*/*/actions/workflows/*/dispatches",
+            "starts a workflow, which can deploy or publish",
+        ),
+        Danger::new(
+            "POST",
+            "/repos/*/*/dispatches",
+            "starts workflows, which can deploy or publish",
+        ),
+        Danger::new(
+            "PUT",
+            "/repos/*/*/actions/permissions/**",
+            "changes what workflows may do",
+        ),
+        Danger::new(
+            "POST",
+            "/orgs/**",
+            "changes the organization (members, teams, hooks, secrets or settings)",
+        ),
+        Danger::new(
+            "PUT",
+            "/orgs/**",
+            "changes the organization (members, teams, hooks, secrets or settings)",
+        ),
+        Danger::new(
+            "PATCH",
+            "/orgs/**",
+            "changes the organization (members, teams, hooks, secrets or settings)",
+        ),
     ],
     summarize: Some(super::summary::github),
 };

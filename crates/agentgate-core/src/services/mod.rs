@@ -304,12 +304,11 @@ impl ServiceDef {
         let Ok(path) = crate::paths::AgentPath::parse_with_query(&req.path) else {
             return Some("a request whose path is not valid");
         };
-        let normalized = path.normalized();
-        if let Some(d) = self
-            .dangers
-            .iter()
-            .find(|d| d.matches(&req.method, normalized, req))
-        {
+        if let Some(d) = path.match_forms().find_map(|form| {
+            self.dangers
+                .iter()
+                .find(|d| d.matches(&req.method, form, req))
+        }) {
             return Some(d.what);
         }
         req.method

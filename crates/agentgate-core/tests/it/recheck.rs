@@ -457,3 +457,33 @@ async fn a_revocation_in_the_middle_of_a_batch_stops_the_rest() {
         );
     }
 }
+
+/// A rule cannot be dodged by a spelling some servers route the same way:
+/// `;` parameters in a segment, a format suffix.
+#[tokio::test]
+async fn rules_hold_for_semicolon_and_format_spellings() {
+    let app = spawn_app().await;
+    accept_everything(&app).await;
+    let key = app.new_agent("bot");
+    let (s, v) = app
+        .admin(
+            Method::PUT,
+            "/admin/accounts/github/personal/rules",
+            Some(json!({"rules": [{"path": "/repos/o/secret/**", "effect": "deny"},
+                                  {"method": "POST", "path": "/repos/*/*/issues", "effect": "auto_approve"}]})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    for p in [
+        "/repos/o/secret;x/contents",
+        "/repos/o/secret/contents.json",
+        "/repos/o/SECRET;v=2/x",
+    ] {
+        let (s, v) = app
+            .agent(&key)
+            .get(&format!("/api/github/personal{p}"))
+            .await;
+        assert_eq!(s, 403, "{p}: {v}");
+    }
+    assert!(app.upstream.received_requests().await.unwrap().is_empty());
+}

@@ -1151,6 +1151,9 @@ async fn account_control_and_further_private_routes_are_never_an_agents() {
         ("mastodon/m", "/oauth/revoke"),
         ("mastodon/m", "/api/v1/push/subscription"),
         ("mastodon/m", "/api/v1/apps"),
+        ("github/personal", "/user/keys;x=1"),
+        ("github/personal", "/user/emails.json"),
+        ("bluesky/b", "/com.atproto.server.getServiceAuth;x"),
     ];
     let privacy = [
         ("reddit/r", "/prefs/friends"),
@@ -1160,6 +1163,9 @@ async fn account_control_and_further_private_routes_are_never_an_agents() {
         ("reddit/r", "/api/read_message"),
         ("linkedin/l", "/messages"),
         ("linkedin/l", "/rest/messaging/conversations"),
+        ("reddit/r", "/api/v1/me/friends.json"),
+        ("reddit/r", "/message;x/inbox"),
+        ("reddit/r", "/prefs/friends.json"),
     ];
     for (account, p, why) in control
         .iter()
