@@ -7,20 +7,72 @@
 use std::fmt::Write;
 
 /// Characters that are invisible, reorder the text around them or end a line:
-/// controls (C0, DEL, C1, which hold the terminal's escape sequences),
-/// bidirectional overrides and isolates, zero-width characters and the
-/// Unicode line and paragraph separators.
+/// controls (C0, DEL, C1, which hold the terminal's escape sequences), format
+/// characters (bidirectional overrides and isolates, zero-width joiners,
+/// invisible tags, Arabic and Egyptian format marks), every character Unicode
+/// says to ignore by default (soft hyphen, variation selectors, Hangul
+/// fillers, ...), and the Unicode line and paragraph separators.
 fn is_hidden(c: char) -> bool {
     c.is_control()
         || matches!(
             c,
-            '\u{061C}'
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{0600}'..='\u{0605}'
+                | '\u{061C}'
+                | '\u{06DD}'
+                | '\u{070F}'
+                | '\u{0890}'..='\u{0891}'
+                | '\u{08E2}'
+                | '\u{115F}'..='\u{1160}'
+                | '\u{17B4}'..='\u{17B5}'
+                | '\u{180B}'..='\u{180F}'
                 | '\u{200B}'..='\u{200F}'
                 | '\u{2028}'..='\u{202E}'
-                | '\u{2060}'..='\u{2069}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
                 | '\u{FEFF}'
-                | '\u{FFF9}'..='\u{FFFB}'
+                | '\u{FFA0}'
+                | '\u{FFF0}'..='\u{FFFB}'
+                | '\u{110BD}'
+                | '\u{110CD}'
+                | '\u{13430}'..='\u{1343F}'
+                | '\u{1BCA0}'..='\u{1BCA3}'
+                | '\u{1D173}'..='\u{1D17A}'
+                | '\u{E0000}'..='\u{E0FFF}'
         )
+}
+
+/// Longest run of spaces shown as it is; a longer one could push the rest of
+/// a line onto a terminal line of its own, where it would look like the
+/// gateway's.
+const MAX_SPACES: usize = 3;
+
+/// Writes `s`, each character through `escape` (which writes it and says so,
+/// or leaves it to be written as it is), with every run of more than
+/// [`MAX_SPACES`] spaces folded into `[N spaces]`.
+fn fold(out: &mut String, s: &str, escape: impl Fn(&mut String, char) -> bool) {
+    let mut spaces = 0usize;
+    let flush = |out: &mut String, n: usize| {
+        if n > MAX_SPACES {
+            let _ = write!(out, " [{n} spaces] ");
+        } else {
+            out.extend(std::iter::repeat_n(' ', n));
+        }
+    };
+    for c in s.chars() {
+        if c == ' ' {
+            spaces += 1;
+            continue;
+        }
+        flush(out, spaces);
+        spaces = 0;
+        if !escape(out, c) {
+            out.push(c);
+        }
+    }
+    flush(out, spaces);
 }
 
 fn escape_into(out: &mut String, c: char) {
@@ -39,13 +91,12 @@ fn escape_into(out: &mut String, c: char) {
 /// sends the terminal nothing but printable characters.
 pub fn terminal_line(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if is_hidden(c) {
-            escape_into(&mut out, c);
-        } else {
-            out.push(c);
+    fold(&mut out, s, |out, c| {
+        is_hidden(c) && {
+            escape_into(out, c);
+            true
         }
-    }
+    });
     out
 }
 
@@ -54,16 +105,21 @@ pub fn terminal_line(s: &str) -> String {
 /// it can pass for one of the gateway's; every other hidden character escaped.
 pub fn terminal_block(s: &str, indent: &str) -> String {
     let mut out = String::with_capacity(s.len() + indent.len());
-    out.push_str(indent);
-    for c in s.chars() {
-        if c == '\n' {
+    for (i, line) in s.split('\n').enumerate() {
+        if i > 0 {
             out.push('\n');
-            out.push_str(indent);
-        } else if is_hidden(c) {
-            escape_into(&mut out, c);
-        } else {
-            out.push(c);
         }
+        out.push_str(indent);
+        // A line's own indentation (pretty-printed JSON) is kept; runs of
+        // spaces after its first character are folded.
+        let text = line.trim_start_matches(' ');
+        out.push_str(&line[..line.len() - text.len()]);
+        fold(&mut out, text, |out, c| {
+            is_hidden(c) && {
+                escape_into(out, c);
+                true
+            }
+        });
     }
     out
 }
@@ -74,14 +130,21 @@ pub fn terminal_block(s: &str, indent: &str) -> String {
 pub fn quoted(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if is_hidden(c) => escape_into(&mut out, c),
-            c => out.push(c),
+    fold(&mut out, s, |out, c| match c {
+        '"' => {
+            out.push_str("\\\"");
+            true
         }
-    }
+        '\\' => {
+            out.push_str("\\\\");
+            true
+        }
+        c if is_hidden(c) => {
+            escape_into(out, c);
+            true
+        }
+        _ => false,
+    });
     out.push('"');
     out
 }
@@ -140,6 +203,39 @@ mod tests {
         let q = quoted("Bug\" (on github/personal) SAFE: read-only \"");
         assert_eq!(q, "\"Bug\\\" (on github/personal) SAFE: read-only \\\"\"");
         assert_inert(&quoted(HOSTILE));
+    }
+
+    #[test]
+    fn every_invisible_character_is_shown() {
+        let sneaky = "ok\u{ad}\u{E0041}\u{206a}\u{180e}\u{3164}\u{34f}\u{fe0f}\u{115f}\u{ffa0}\u{17b4}\u{1bca0}\u{13430}\u{600}\u{1d173} done";
+        for shown in [
+            terminal_line(sneaky),
+            quoted(sneaky),
+            terminal_block(sneaky, "  "),
+        ] {
+            assert_inert(&shown);
+            assert!(shown.is_ascii(), "{shown}");
+        }
+    }
+
+    #[test]
+    fn long_runs_of_spaces_cannot_wrap_into_a_line_of_their_own() {
+        let forged = format!(
+            "Please approve.{}  [1] DELETE http://x/repos/o/r{}reason: fine",
+            " ".repeat(70),
+            " ".repeat(50)
+        );
+        for shown in [terminal_line(&forged), quoted(&forged)] {
+            assert!(!shown.contains("    "), "{shown}");
+            assert!(shown.contains("[72 spaces]"), "{shown}");
+        }
+        let block = terminal_block(
+            &format!("{{\n    \"t\": \"x{}reason: y\"\n}}", " ".repeat(90)),
+            "  ",
+        );
+        assert!(block.contains("\n      \"t\""), "indentation kept: {block}");
+        assert!(block.contains("[90 spaces]"), "{block}");
+        assert_eq!(terminal_line("a   b"), "a   b");
     }
 
     #[test]
