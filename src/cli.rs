@@ -272,6 +272,7 @@ fn load_config(g: &Global, serve: Option<&ServeArgs>) -> anyhow::Result<Config> 
         base_url: serve.and_then(|s| s.base_url.clone()),
         credential_backend: g.credential_backend,
         secrets_key_file: g.secrets_key_file.clone(),
+        admin_hosts: None,
     })
 }
 

@@ -11,6 +11,7 @@
 //! | credential backend | `credential_backend` | `AGENTGATE_CREDENTIAL_BACKEND` | `keychain` |
 //! | key of the encrypted file | `secrets_key_file` | `AGENTGATE_SECRETS_KEY_FILE` | none |
 //! | upstream timeout | `upstream_timeout_secs` | — | 30 |
+//! | other names of the admin listener | `admin_hosts` | `AGENTGATE_ADMIN_HOSTS` (comma-separated) | none |
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -75,6 +76,9 @@ pub struct Config {
     pub secrets_key_file: Option<PathBuf>,
     pub upstream_timeout: Duration,
     pub max_response_bytes: usize,
+    /// Names the admin listener answers to besides 127.0.0.1, localhost,
+    /// [::1] and its own address (a reverse proxy's name, say).
+    pub admin_hosts: Vec<String>,
 }
 
 impl Config {
@@ -89,6 +93,7 @@ impl Config {
             secrets_key_file: None,
             upstream_timeout: DEFAULT_UPSTREAM_TIMEOUT,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            admin_hosts: Vec::new(),
         }
     }
 
@@ -141,6 +146,7 @@ impl Config {
             c.credential_backend = b;
         }
         c.secrets_key_file = o.secrets_key_file.or(file.secrets_key_file);
+        c.admin_hosts = o.admin_hosts.or(file.admin_hosts).unwrap_or_default();
         if let Some(t) = file.upstream_timeout_secs {
             if !(1..=600).contains(&t) {
                 bail!("upstream_timeout_secs must be between 1 and 600, not {t}");
@@ -169,6 +175,7 @@ pub struct Overrides {
     pub base_url: Option<String>,
     pub credential_backend: Option<CredentialBackend>,
     pub secrets_key_file: Option<PathBuf>,
+    pub admin_hosts: Option<Vec<String>>,
 }
 
 impl Overrides {
@@ -182,6 +189,7 @@ impl Overrides {
             base_url: self.base_url.or(other.base_url),
             credential_backend: self.credential_backend.or(other.credential_backend),
             secrets_key_file: self.secrets_key_file.or(other.secrets_key_file),
+            admin_hosts: self.admin_hosts.or(other.admin_hosts),
         }
     }
 
@@ -210,6 +218,12 @@ impl Overrides {
             base_url: var("BASE_URL"),
             credential_backend: parsed("AGENTGATE_CREDENTIAL_BACKEND")?,
             secrets_key_file: var("AGENTGATE_SECRETS_KEY_FILE").map(PathBuf::from),
+            admin_hosts: var("AGENTGATE_ADMIN_HOSTS").map(|v| {
+                v.split(',')
+                    .map(|h| h.trim().to_string())
+                    .filter(|h| !h.is_empty())
+                    .collect()
+            }),
         })
     }
 }
@@ -224,6 +238,7 @@ struct FileConfig {
     credential_backend: Option<CredentialBackend>,
     secrets_key_file: Option<PathBuf>,
     upstream_timeout_secs: Option<u64>,
+    admin_hosts: Option<Vec<String>>,
 }
 
 impl FileConfig {

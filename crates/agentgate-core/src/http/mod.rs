@@ -9,6 +9,7 @@ mod agent;
 mod docs;
 mod error;
 mod extract;
+mod host;
 mod mcp;
 mod oauth;
 mod openapi;

@@ -246,8 +246,22 @@ fn media_type_is(headers: &HeaderMap, expected: &str) -> bool {
         .is_some_and(|t| t.trim().eq_ignore_ascii_case(expected))
 }
 
-fn same_origin(headers: &HeaderMap) -> bool {
+pub(super) fn same_origin(headers: &HeaderMap) -> bool {
     from_own_origin(headers, false)
+}
+
+/// First-run setup and sign-in need no session, so nothing but the origin
+/// tells a browser's request from a foreign page apart: one that names
+/// another origin is refused (scripts and the CLI send none).
+pub(super) fn refuse_foreign_origin(headers: &HeaderMap) -> Result<(), ApiError> {
+    if same_origin(headers) {
+        Ok(())
+    } else {
+        Err(Error::Forbidden(
+            "this request came from another site's page; set up and sign in from agentgate's own pages".into(),
+        )
+        .into())
+    }
 }
 
 pub(super) fn forbidden(message: &str) -> Response {

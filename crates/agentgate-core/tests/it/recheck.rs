@@ -487,3 +487,81 @@ async fn rules_hold_for_semicolon_and_format_spellings() {
     }
     assert!(app.upstream.received_requests().await.unwrap().is_empty());
 }
+
+/// DNS rebinding: a page under a name it controls makes the browser talk to
+/// 127.0.0.1 with that name in Host. The admin listener answers only to its
+/// own names; and before a password exists, no foreign page can set one.
+#[tokio::test]
+async fn the_admin_listener_answers_only_its_own_names_and_setup_refuses_foreign_pages() {
+    let data = tempfile::tempdir().unwrap();
+    let gw = agentgate_core::Gateway::open(
+        crate::helpers::test_config(data.path()),
+        Box::new(agentgate_core::credentials::MemoryStore::default()),
+        std::sync::Arc::new(agentgate_core::clock::SystemClock),
+    )
+    .unwrap();
+    let server = agentgate_core::server::start(gw.clone()).await.unwrap();
+    let addr = server.admin_addr;
+    let url = format!("http://{addr}");
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for host in [
+        format!("rebind.evil.example:{}", addr.port()),
+        "evil.example".to_string(),
+        format!("127.0.0.1.evil.example:{}", addr.port()),
+        format!("localhost@evil.example:{}", addr.port()),
+    ] {
+        for (m, p) in [
+            ("GET", "/admin/status"),
+            ("POST", "/admin/setup"),
+            ("GET", "/ui/setup"),
+            ("POST", "/admin/login"),
+        ] {
+            let r = http
+                .request(m.parse().unwrap(), format!("{url}{p}"))
+                .header("host", &host)
+                .json(&json!({"password": "attacker chose this"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 421, "{m} {p} as {host}");
+        }
+    }
+    for host in [
+        format!("localhost:{}", addr.port()),
+        format!("[::1]:{}", addr.port()),
+    ] {
+        let r = http
+            .get(format!("{url}/admin/status"))
+            .header("host", &host)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{host}");
+    }
+    // A foreign page cannot claim the first password, by API or form.
+    let r = http
+        .post(format!("{url}/admin/setup"))
+        .header("origin", "https://evil.example")
+        .header("content-type", "text/plain")
+        .body(r#"{"password": "attacker chose this"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = http
+        .post(format!("{url}/ui/setup"))
+        .header("origin", "http://127.0.0.1:1")
+        .form(&[
+            ("password", "attacker chose this"),
+            ("password2", "attacker chose this"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(!gw.admin_password_set().unwrap());
+    server.shutdown().await;
+}

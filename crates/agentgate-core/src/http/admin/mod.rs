@@ -32,7 +32,7 @@ use self::answers::{Done, NewSession, PasswordStatus};
 use super::error::{ApiError, method_not_allowed, not_found};
 use super::extract::JsonBody;
 use super::openapi::OpenApiJson;
-use super::session::{AdminSession, SESSION_COOKIE};
+use super::session::{AdminSession, SESSION_COOKIE, refuse_foreign_origin};
 use super::trace::trace_requests;
 use crate::answers::ErrorBody;
 use crate::config::DEFAULT_MAX_BODY_BYTES;
@@ -167,6 +167,10 @@ pub fn admin_router(gw: Gateway) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(DEFAULT_MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(
+            gw.clone(),
+            super::host::only_own_names,
+        ))
         .layer(middleware::from_fn(trace_requests))
         .with_state(gw)
 }
@@ -216,8 +220,10 @@ pub(super) struct PasswordBody {
     (status = 409, description = "A password is set already", body = ErrorBody)))]
 async fn setup(
     State(gw): State<Gateway>,
+    headers: http::HeaderMap,
     JsonBody(body): JsonBody<PasswordBody>,
 ) -> Result<Json<Done>, ApiError> {
+    refuse_foreign_origin(&headers)?;
     gw.setup_admin_password(&Secret::new(body.password))?;
     Ok(Json(Done::saying(
         "admin password set; log in with POST /admin/login",
@@ -234,6 +240,7 @@ async fn setup(
     (status = 429, description = "Too many failed attempts; see Retry-After", body = ErrorBody)))]
 async fn login(State(gw): State<Gateway>, req: Request) -> Result<Response, ApiError> {
     let ip = client_ip(req.extensions().get::<ConnectInfo<SocketAddr>>());
+    refuse_foreign_origin(req.headers())?;
     let JsonBody(body) = JsonBody::<PasswordBody>::from_request_with(req, &gw).await?;
     let token = gw.login(ip, Secret::new(body.password)).await?;
     let cookie = format!(

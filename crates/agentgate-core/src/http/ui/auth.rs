@@ -52,6 +52,9 @@ pub(super) async fn setup_page(State(gw): State<Gateway>) -> Response {
 }
 
 pub(super) async fn setup_submit(State(gw): State<Gateway>, req: Request) -> Response {
+    if !crate::http::session::same_origin(req.headers()) {
+        return crate::http::session::forbidden("This form came from another site.");
+    }
     let ip = client_ip(&req);
     let Form(form) = match Form::<PasswordForm>::from_request(req, &gw).await {
         Ok(f) => f,
@@ -105,6 +108,9 @@ pub(super) async fn login_page(
 }
 
 pub(super) async fn login_submit(State(gw): State<Gateway>, req: Request) -> Response {
+    if !crate::http::session::same_origin(req.headers()) {
+        return crate::http::session::forbidden("This form came from another site.");
+    }
     let ip = client_ip(&req);
     match Form::<PasswordForm>::from_request(req, &gw).await {
         Ok(Form(form)) => signed_in(&gw, ip, Secret::new(form.password)).await,
