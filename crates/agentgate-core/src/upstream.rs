@@ -156,6 +156,20 @@ impl Upstream {
         timeout: Duration,
         max_bytes: usize,
     ) -> Result<UpstreamResponse, Error> {
+        self.send_following(req, timeout, max_bytes, &|_| true)
+            .await
+    }
+
+    /// [`Upstream::send`], following a read's same-origin redirect only where
+    /// `may_follow` allows (the caller's privacy blocks and rules); any other
+    /// redirect is the answer.
+    pub async fn send_following(
+        &self,
+        req: UpstreamRequest,
+        timeout: Duration,
+        max_bytes: usize,
+        may_follow: &(dyn Fn(&Url) -> bool + Sync),
+    ) -> Result<UpstreamResponse, Error> {
         let UpstreamRequest {
             method,
             mut url,
@@ -180,6 +194,7 @@ impl Upstream {
                 if follows
                     && redirects < MAX_REDIRECTS
                     && let Some(next) = same_origin_redirect(&url, status, resp.headers())
+                    && may_follow(&next)
                 {
                     redirects += 1;
                     url = next;

@@ -185,6 +185,7 @@ impl Gateway {
                     path: &path,
                     headers: HeaderMap::new(),
                     body: None,
+                    follow: None,
                 },
                 row.needs_reconnect.is_some(),
             )

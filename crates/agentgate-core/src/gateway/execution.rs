@@ -197,6 +197,7 @@ impl Gateway {
                     path: &path,
                     headers,
                     body,
+                    follow: None,
                 },
                 false,
             )

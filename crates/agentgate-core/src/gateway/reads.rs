@@ -37,6 +37,9 @@ pub(super) struct UpstreamCall<'a> {
     /// The agent's own headers, already filtered.
     pub(super) headers: HeaderMap,
     pub(super) body: Option<Bytes>,
+    /// For an agent's read: whether a redirect to this path is one the
+    /// agent's rules allow.
+    pub(super) follow: Option<&'a (dyn Fn(&AgentPath) -> bool + Sync)>,
 }
 
 impl Gateway {
@@ -73,6 +76,7 @@ impl Gateway {
         check_not_blocked(def, &path)?;
         self.decide(agent, def, &row, "GET", &path)?;
         tracing::debug!(agent = %agent.name, "read");
+        let rules_allow = |next: &AgentPath| self.decide(agent, def, &row, "GET", next).is_ok();
         let resp = self
             .call_upstream(
                 def,
@@ -82,6 +86,7 @@ impl Gateway {
                     path: &path,
                     headers: headers::read_headers(read.headers),
                     body: None,
+                    follow: Some(&rules_allow),
                 },
                 false,
             )
@@ -110,6 +115,7 @@ impl Gateway {
             path,
             headers: agent_headers,
             body,
+            follow,
         } = call;
         let base = effective_base_url(def, row)?;
         let url = path
@@ -127,11 +133,28 @@ impl Gateway {
                 headers.insert(name, value);
             }
         }
+        // A redirect is followed only to a path the agent could have asked
+        // for itself: under the account's base, past the privacy blocks, and
+        // (for an agent's read) allowed by the account's rules.
+        let may_follow = |next: &Url| {
+            let Some(rest) = next
+                .path()
+                .strip_prefix(base.path().trim_end_matches('/'))
+                .filter(|rest| rest.is_empty() || rest.starts_with('/'))
+            else {
+                return false;
+            };
+            let Ok(next_path) = AgentPath::parse(rest, next.query()) else {
+                return false;
+            };
+            check_not_blocked(def, &next_path).is_ok()
+                && follow.is_none_or(|allowed| allowed(&next_path))
+        };
         let send = |auth: HeaderMap| {
             let mut headers = headers.clone();
             // Credentials go last so nothing an agent sent can replace them.
             headers.extend(auth);
-            self.inner.upstream.send(
+            self.inner.upstream.send_following(
                 UpstreamRequest {
                     method: method.clone(),
                     url: url.clone(),
@@ -140,6 +163,7 @@ impl Gateway {
                 },
                 self.upstream_timeout(),
                 self.inner.config.max_response_bytes,
+                &may_follow,
             )
         };
         let first_refused = force_refresh.then_some((row.id, row.secret_version));

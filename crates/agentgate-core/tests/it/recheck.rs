@@ -565,3 +565,53 @@ async fn the_admin_listener_answers_only_its_own_names_and_setup_refuses_foreign
     assert!(!gw.admin_password_set().unwrap());
     server.shutdown().await;
 }
+
+/// A read follows a same-origin redirect only to where the agent could have
+/// read itself: not into a path the rules deny, not into a privacy block.
+#[tokio::test]
+async fn a_read_is_not_redirected_past_the_rules_or_a_privacy_block() {
+    let app = spawn_app().await;
+    Mock::given(path("/rd"))
+        .respond_with(ResponseTemplate::new(302).insert_header("location", "/landed/secret"))
+        .mount(&app.upstream)
+        .await;
+    Mock::given(path("/ok"))
+        .respond_with(ResponseTemplate::new(302).insert_header("location", "/fine"))
+        .mount(&app.upstream)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/landed/secret"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("denied content"))
+        .mount(&app.upstream)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/fine"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true})))
+        .mount(&app.upstream)
+        .await;
+    let key = app.new_agent("bot");
+    let (s, v) = app
+        .admin(
+            Method::PUT,
+            "/admin/accounts/github/personal/rules",
+            Some(json!({"rules": [{"path": "/landed/**", "effect": "deny"}]})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let r = app
+        .agent(&key)
+        .req(Method::GET, "/api/github/personal/rd")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302, "the redirect is the answer");
+    assert!(!r.text().await.unwrap().contains("denied content"));
+    let (s, v) = app.agent(&key).get("/api/github/personal/ok").await;
+    assert_eq!(
+        (s, v),
+        (200, json!({"ok": true})),
+        "allowed redirects are followed"
+    );
+    let seen = app.upstream.received_requests().await.unwrap();
+    assert!(seen.iter().all(|r| r.url.path() != "/landed/secret"));
+}
