@@ -83,6 +83,11 @@ struct Inner {
     agent_port: AtomicU16,
     /// One lock per account, so that concurrent requests refresh its tokens once.
     refresh_locks: Mutex<HashMap<AccountKey, Arc<tokio::sync::Mutex<()>>>>,
+    /// When each account lately asked its provider for new credentials
+    /// because a service refused them: at most
+    /// [`signin::REFRESHES_PER_INTERVAL`] per [`signin::MIN_REFRESH_INTERVAL`],
+    /// whatever agents provoke.
+    last_refresh: Mutex<HashMap<AccountKey, Vec<std::time::Instant>>>,
     /// Digests of unused launch secrets, with their expiry.
     launch_secrets: Mutex<Vec<(Vec<u8>, time::OffsetDateTime)>>,
     /// Queue transitions, for live surfaces.
@@ -139,6 +144,7 @@ impl Gateway {
                 executions: TaskTracker::new(),
                 agent_port: AtomicU16::new(config_port),
                 refresh_locks: Mutex::new(HashMap::new()),
+                last_refresh: Mutex::new(HashMap::new()),
                 pending_connects: Mutex::new(HashMap::new()),
                 events: events::channel(),
                 launch_secrets: Mutex::new(Vec::new()),

@@ -470,15 +470,23 @@ impl Gateway {
                 self.upstream_timeout(),
             ))
             .await
-            .map_err(|e| match e {
-                RequestTokenError::Request(err) => RefreshError::Unreachable(Error::Upstream(
-                    format!("cannot reach {}: {err}", spec.provider),
-                )),
-                other => RefreshError::Refused(format!(
-                    "{} refused the refresh: {}",
+            .map_err(|e| match &e {
+                // Only the provider's explicit word that this grant is over
+                // needs the owner; a rate limit, a server error or an answer
+                // that does not parse says nothing about the grant, and must
+                // not let an agent cut the account off by provoking refreshes.
+                RequestTokenError::ServerResponse(r) if refusal(r.error()) => {
+                    RefreshError::Refused(format!(
+                        "{} refused the refresh: {}",
+                        spec.provider,
+                        describe(&e)
+                    ))
+                }
+                _ => RefreshError::Unreachable(Error::Upstream(format!(
+                    "{} could not refresh the credentials now ({}); try again later",
                     spec.provider,
-                    describe(&other)
-                )),
+                    describe(&e)
+                ))),
             })?;
         let mut out = current.clone();
         apply_token(&mut out, &token, self.inner.clock.now().unix_timestamp());
@@ -541,6 +549,20 @@ fn apply_token(out: &mut Credentials, token: &BasicTokenResponse, now: i64) {
     match token.expires_in() {
         Some(d) => out.set("expires_at", (now + d.as_secs() as i64).to_string()),
         None => out.remove("expires_at"),
+    }
+}
+
+/// The OAuth error codes that say the grant itself is refused.
+fn refusal(code: &oauth2::basic::BasicErrorResponseType) -> bool {
+    use oauth2::basic::BasicErrorResponseType as E;
+    match code {
+        E::InvalidGrant
+        | E::InvalidClient
+        | E::UnauthorizedClient
+        | E::InvalidRequest
+        | E::InvalidScope
+        | E::UnsupportedGrantType => true,
+        E::Extension(_) => false,
     }
 }
 

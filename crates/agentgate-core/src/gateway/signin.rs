@@ -25,6 +25,14 @@ use crate::upstream::{UpstreamRequest, UpstreamResponse};
 
 /// Credentials within this many seconds of expiry are renewed before use.
 const REFRESH_MARGIN_SECS: i64 = 60;
+/// Within this window an account asks its provider for new credentials
+/// because of refusals at most [`REFRESHES_PER_INTERVAL`] times. An agent that
+/// provokes refusals (a token without the right scope, a path that answers
+/// 401) cannot make the gateway hammer the provider's token endpoint and use
+/// up the owner's sign-in quota; two allow a session refresh to be followed
+/// by a fresh sign-in when the refresh token was refused too.
+pub(super) const MIN_REFRESH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+pub(super) const REFRESHES_PER_INTERVAL: usize = 2;
 /// Largest answer accepted from a session or token endpoint.
 const MAX_AUTH_RESPONSE_BYTES: usize = 256 * 1024;
 
@@ -55,9 +63,9 @@ impl Gateway {
         let mut creds = self.credentials(row)?;
         if refreshable(def) {
             if let Some(stale) = refused {
-                (creds, version) = self.refresh(def, &row.name, stale).await?;
+                (creds, version) = self.refresh(def, &row.name, stale, true).await?;
             } else if self.expired(def, &creds) {
-                (creds, version) = self.refresh(def, &row.name, version).await?;
+                (creds, version) = self.refresh(def, &row.name, version, false).await?;
             }
         }
         Ok((sign(def, &creds)?, version))
@@ -81,12 +89,16 @@ impl Gateway {
 
     /// Renews the account's credentials once, however many requests ask at once:
     /// `stale` is the version the caller found wanting; if the stored version has
-    /// moved on since, that newer one is the answer.
+    /// moved on since, that newer one is the answer. A renewal because the
+    /// service refused the credentials (`on_refusal`, which agents can
+    /// provoke) happens at most once per [`MIN_REFRESH_INTERVAL`]; one
+    /// because they expire is driven by time alone.
     pub(super) async fn refresh(
         &self,
         def: &'static ServiceDef,
         name: &str,
         stale: SecretVersion,
+        on_refusal: bool,
     ) -> Result<(Arc<Credentials>, SecretVersion)> {
         let lock = self
             .inner
@@ -104,6 +116,10 @@ impl Gateway {
             return Ok((self.credentials(&current_row)?, current_version));
         }
         let current = self.credentials(&current_row)?;
+        if on_refusal && !self.refresh_due(def, name) {
+            tracing::info!(service = def.key, account = %name, "credentials refreshed less than a minute ago; not asking again");
+            return Ok((current, current_version));
+        }
         let result = match def.auth {
             Auth::AtprotoSession => self.atproto_session(def, &current_row, &current).await,
             Auth::OAuth2(spec) => self.oauth_refresh(spec, &current).await,
@@ -125,6 +141,25 @@ impl Gateway {
             }
             Err(RefreshError::Unreachable(e)) => Err(e),
         }
+    }
+
+    /// Whether the account may ask its provider for new credentials because
+    /// of a refusal now (and if so, that it does, from now).
+    fn refresh_due(&self, def: &ServiceDef, name: &str) -> bool {
+        let mut last = self
+            .inner
+            .last_refresh
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let key = (def.key.to_string(), name.to_string());
+        let now = std::time::Instant::now();
+        let recent = last.entry(key).or_default();
+        recent.retain(|at| now.duration_since(*at) < MIN_REFRESH_INTERVAL);
+        if recent.len() >= REFRESHES_PER_INTERVAL {
+            return false;
+        }
+        recent.push(now);
+        true
     }
 
     fn reload_row(&self, def: &ServiceDef, name: &str) -> Result<AccountRow> {
@@ -192,21 +227,26 @@ impl Gateway {
             .xrpc_post(base, "com.atproto.server.createSession", None, Some(body))
             .await
             .map_err(RefreshError::Unreachable)?;
+        // Only an explicit refusal (400, 401 or 403 with an AT Protocol error)
+        // needs the owner; rate limits, server errors and unreadable answers
+        // are tried again later.
+        let explicit = matches!(resp.status.as_u16(), 400 | 401 | 403)
+            && serde_json::from_slice::<Value>(&resp.body)
+                .ok()
+                .is_some_and(|v| v.get("error").is_some_and(Value::is_string));
         match session_fields(&resp) {
             Some(v) if resp.status.is_success() => {
                 apply_session(&mut out, &v);
                 Ok(out)
             }
-            _ if resp.status.is_server_error() => {
-                Err(RefreshError::Unreachable(Error::Upstream(format!(
-                    "the server answered {} when creating a session",
-                    resp.status
-                ))))
-            }
-            _ => Err(RefreshError::Refused(format!(
+            _ if explicit => Err(RefreshError::Refused(format!(
                 "signing in with the app password was refused ({})",
                 resp.status
             ))),
+            _ => Err(RefreshError::Unreachable(Error::Upstream(format!(
+                "the server answered {} when creating a session; try again later",
+                resp.status
+            )))),
         }
     }
 
@@ -252,7 +292,12 @@ pub(super) fn is_auth_failure(def: &ServiceDef, resp: &UpstreamResponse) -> bool
         return false;
     }
     match resp.status {
-        StatusCode::UNAUTHORIZED => true,
+        // A token that lacks a scope is not renewed into one that has it.
+        StatusCode::UNAUTHORIZED => !resp
+            .headers
+            .get_all(http::header::WWW_AUTHENTICATE)
+            .iter()
+            .any(|v| v.to_str().is_ok_and(|v| v.contains("insufficient_scope"))),
         // AT Protocol servers answer an expired access token with 400 ExpiredToken.
         StatusCode::BAD_REQUEST if matches!(def.auth, Auth::AtprotoSession) => {
             serde_json::from_slice::<Value>(&resp.body)

@@ -1196,3 +1196,73 @@ async fn account_control_and_further_private_routes_are_never_an_agents() {
     let (s, _) = app.agent(&key).get("/api/github/personal/user").await;
     assert_ne!(s, 403);
 }
+
+/// An agent cannot cut the owner's account off, nor burn its sign-in quota:
+/// a provider's rate limit, server error or unreadable answer never marks the
+/// account for reconnection, and refusals an agent provokes ask the provider
+/// at most once a minute.
+#[tokio::test]
+async fn provoked_refusals_neither_lock_the_account_nor_hammer_the_provider() {
+    for (status, body) in [
+        (429, "slow down".to_string()),
+        (503, "<html>maintenance</html>".to_string()),
+        (500, r#"{"error": "server_error"}"#.to_string()),
+        (400, r#"{"error": "temporarily_unavailable"}"#.to_string()),
+    ] {
+        let app = spawn_app().await;
+        connected_youtube(&app, 3600).await;
+        Mock::given(method("GET"))
+            .and(header("authorization", "Bearer old-at"))
+            .respond_with(ResponseTemplate::new(401))
+            .mount(&app.upstream)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/token"))
+            .and(body_string_contains("grant_type=refresh_token"))
+            .respond_with(
+                ResponseTemplate::new(status)
+                    .set_body_string(body.clone())
+                    .insert_header(
+                        "content-type",
+                        if body.starts_with('{') {
+                            "application/json"
+                        } else {
+                            "text/html"
+                        },
+                    ),
+            )
+            .mount(&app.upstream)
+            .await;
+        let key = app.new_agent("provoker");
+        for _ in 0..5 {
+            let (s, v) = app
+                .agent(&key)
+                .get("/api/youtube/yt/channels?mine=true")
+                .await;
+            assert!(matches!(s, 401 | 502), "{status}: {s} {v}");
+        }
+        let refreshes = app
+            .upstream
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|r| {
+                r.url.path() == "/token"
+                    && String::from_utf8_lossy(&r.body).contains("grant_type=refresh_token")
+            })
+            .count();
+        assert!(
+            (1..=2).contains(&refreshes),
+            "{status} {body}: the provider was asked {refreshes} times for 5 refusals"
+        );
+        assert!(
+            app.gw
+                .account_info("youtube", "yt")
+                .unwrap()
+                .needs_reconnect
+                .is_none(),
+            "{status} {body} marked the account"
+        );
+    }
+}
