@@ -118,11 +118,12 @@ fn announce(app: &AppHandle, desktop: &Arc<Desktop>, shown: &Mutex<Shown>, entry
     // several requests is approved only from a view that shows every one of
     // them, so its notification offers Review, not Approve.
     let batch = entry.requests.len() > 1;
+    let danger = danger(entry);
     let mut body = format!(
         "The agent says: {}",
         display::markup(&display::quoted(&comment))
     );
-    if let Some(what) = danger(entry) {
+    if let Some(what) = danger {
         body.push_str(&format!("\nThis {what}."));
     }
     if batch {
@@ -143,7 +144,7 @@ fn announce(app: &AppHandle, desktop: &Arc<Desktop>, shown: &Mutex<Shown>, entry
         .action("review", "Review")
         .timeout(Timeout::Never);
     #[cfg(all(unix, not(target_os = "macos")))]
-    if danger(entry).is_some() {
+    if danger.is_some() {
         n.urgency(notify_rust::Urgency::Critical);
     }
     let handle = match n.show() {
@@ -160,7 +161,6 @@ fn announce(app: &AppHandle, desktop: &Arc<Desktop>, shown: &Mutex<Shown>, entry
         .by_entry
         .insert(entry.id.clone(), handle.id());
     let id = entry.id.clone();
-    let danger = danger(entry);
     let headline = headline(entry);
     match chosen_action(handle).as_str() {
         // Only a one-request entry was offered Approve; a forged press on a

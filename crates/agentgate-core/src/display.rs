@@ -86,17 +86,20 @@ fn escape_into(out: &mut String, c: char) {
     }
 }
 
+/// Writes `c` escaped if it is hidden, and says whether it did.
+fn escape_hidden(out: &mut String, c: char) -> bool {
+    is_hidden(c) && {
+        escape_into(out, c);
+        true
+    }
+}
+
 /// One line for a terminal: every hidden character, newlines included, shown
 /// as a visible escape (`\n`, `\u{1b}`), so the text stays on its line and
 /// sends the terminal nothing but printable characters.
 pub fn terminal_line(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    fold(&mut out, s, |out, c| {
-        is_hidden(c) && {
-            escape_into(out, c);
-            true
-        }
-    });
+    fold(&mut out, s, escape_hidden);
     out
 }
 
@@ -114,12 +117,7 @@ pub fn terminal_block(s: &str, indent: &str) -> String {
         // spaces after its first character are folded.
         let text = line.trim_start_matches(' ');
         out.push_str(&line[..line.len() - text.len()]);
-        fold(&mut out, text, |out, c| {
-            is_hidden(c) && {
-                escape_into(out, c);
-                true
-            }
-        });
+        fold(&mut out, text, escape_hidden);
     }
     out
 }
@@ -139,11 +137,7 @@ pub fn quoted(s: &str) -> String {
             out.push_str("\\\\");
             true
         }
-        c if is_hidden(c) => {
-            escape_into(out, c);
-            true
-        }
-        _ => false,
+        c => escape_hidden(out, c),
     });
     out.push('"');
     out

@@ -409,19 +409,7 @@ async fn category_skills_exist_for_the_accounts_an_agent_may_use() {
     assert_eq!(skill(key.clone(), "/api/skill/social").await.0, 404);
     assert_eq!(skill(key.clone(), "/api/skill/nonsense").await.0, 404);
 
-    app.gw
-        .add_account(agentgate_core::NewAccount {
-            service: "mastodon".into(),
-            name: "social".into(),
-            base_url: Some(app.upstream.uri()),
-            credentials: [(
-                "access_token".to_string(),
-                agentgate_core::secret::Secret::new("t"),
-            )]
-            .into_iter()
-            .collect(),
-        })
-        .unwrap();
+    add_mastodon(&app, "social");
     app.gw
         .set_account_access(
             "mastodon",

@@ -262,3 +262,17 @@ pub fn csrf_of(html: &str) -> String {
         + 19;
     html[at..at + 64].to_string()
 }
+
+/// A Mastodon account `name` whose instance is the wiremock upstream.
+pub fn add_mastodon(app: &TestApp, name: &str) {
+    app.gw
+        .add_account(NewAccount {
+            service: "mastodon".into(),
+            name: name.into(),
+            base_url: Some(app.upstream.uri()),
+            credentials: [("access_token".to_string(), Secret::new("t"))]
+                .into_iter()
+                .collect(),
+        })
+        .unwrap();
+}

@@ -6,23 +6,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, spawn_app};
-
-fn add_mastodon(app: &TestApp) {
-    app.gw
-        .add_account(agentgate_core::NewAccount {
-            service: "mastodon".into(),
-            name: "m".into(),
-            base_url: Some(app.upstream.uri()),
-            credentials: [(
-                "access_token".to_string(),
-                agentgate_core::secret::Secret::new("t"),
-            )]
-            .into_iter()
-            .collect(),
-        })
-        .unwrap();
-}
+use crate::helpers::{TestApp, add_mastodon, spawn_app};
 
 async fn submit(app: &TestApp, key: &str, account: &str, request: Value) -> (u16, Value) {
     let service = if account == "m" { "mastodon" } else { "github" };
@@ -43,7 +27,7 @@ async fn nothing_queued_or_sent(app: &TestApp) {
 #[tokio::test]
 async fn a_direct_message_is_refused_wherever_and_however_its_visibility_is_written() {
     let app = spawn_app().await;
-    add_mastodon(&app);
+    add_mastodon(&app, "m");
     let key = app.new_agent("bot");
     let form = |body: &str| {
         json!({"method": "POST", "path": "/api/v1/statuses", "body": body,

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{TestApp, add_mastodon, spawn_app};
 use crate::mcp::{call, connect};
 
 const SECRET: &str = "the secret text of a private mention";
@@ -20,19 +20,7 @@ fn status(id: &str, visibility: &str, text: &str) -> Value {
 }
 
 async fn mastodon(app: &TestApp) {
-    app.gw
-        .add_account(agentgate_core::NewAccount {
-            service: "mastodon".into(),
-            name: "m".into(),
-            base_url: Some(app.upstream.uri()),
-            credentials: [(
-                "access_token".to_string(),
-                agentgate_core::secret::Secret::new("t"),
-            )]
-            .into_iter()
-            .collect(),
-        })
-        .unwrap();
+    add_mastodon(app, "m");
     let answers = [
         (
             "/api/v1/notifications",
