@@ -8,14 +8,16 @@ use std::sync::Arc;
 use agentgate_core::clock::SystemClock;
 use agentgate_core::config::{Config, CredentialBackend, Overrides};
 use agentgate_core::display;
-use agentgate_core::queue::{Entry, Status};
+use agentgate_core::queue::Status;
 use agentgate_core::secret::Secret;
-use agentgate_core::{EntryFilter, Error, Gateway, NewAccount, credentials, server, services};
+use agentgate_core::{Error, Gateway, NewAccount, credentials, server, services};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 /// How the CLI names itself in a queue entry's `reviewed_by`.
 const REVIEWER: &str = "cli";
+
+mod queue;
 
 #[derive(Parser)]
 #[command(
@@ -207,10 +209,21 @@ enum QueueCommand {
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
-    /// Show one entry with its requests and results
+    /// Show one entry whole: every request's URL, query, headers and body, and its digest
     Show { id: String },
-    /// Approve a pending entry and run it
-    Approve { id: String },
+    /// Approve a pending entry exactly as shown, and run it. Without --digest,
+    /// on a terminal, the entry is shown and you confirm it; otherwise pass the
+    /// digest `queue show` printed
+    Approve {
+        id: String,
+        /// The digest `queue show` printed: nothing runs if the entry changed since
+        #[arg(long)]
+        digest: Option<String>,
+    },
+    /// Change a pending entry's requests before deciding: opens $VISUAL or
+    /// $EDITOR on them as JSON (remove a request to drop it); checked like a
+    /// submission, then approve it
+    Edit { id: String },
     /// Reject a pending entry
     Reject {
         id: String,
@@ -350,7 +363,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Keys(cmd) => keys(g, open_gateway(load_config(g, None)?)?, cmd),
         Command::Oauth(cmd) => oauth(g, open_gateway(load_config(g, None)?)?, cmd),
         Command::Accounts(cmd) => accounts(g, open_gateway(load_config(g, None)?)?, cmd).await,
-        Command::Queue(cmd) => queue(g, open_gateway(load_config(g, None)?)?, cmd).await,
+        Command::Queue(cmd) => queue::queue(g, open_gateway(load_config(g, None)?)?, cmd).await,
     }
 }
 
@@ -490,152 +503,6 @@ async fn accounts(g: &Global, gw: Gateway, cmd: AccountsCommand) -> anyhow::Resu
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-async fn queue(g: &Global, gw: Gateway, cmd: QueueCommand) -> anyhow::Result<ExitCode> {
-    match cmd {
-        QueueCommand::List {
-            status,
-            agent,
-            limit,
-        } => {
-            let entries = gw.entries(&EntryFilter {
-                status,
-                agent_name: agent,
-                limit: Some(limit),
-                ..Default::default()
-            })?;
-            if g.json {
-                print_json(&entries)?;
-            } else if entries.is_empty() {
-                eprintln!("no queue entries");
-            } else {
-                println!(
-                    "{:<13} {:<10} {:<16} {:<20} {:<24} COMMENT",
-                    "ID", "STATUS", "AGENT", "ACCOUNT", "SUBMITTED"
-                );
-                for e in entries {
-                    println!(
-                        "{:<13} {:<10} {:<16} {:<20} {:<24} {}",
-                        e.id,
-                        e.status,
-                        e.agent_name,
-                        format!("{}/{}", e.service, e.account_name),
-                        e.submitted_at,
-                        one_line(&e.comment, 60)
-                    );
-                }
-            }
-        }
-        QueueCommand::Show { id } => {
-            let e = gw.entry(&id)?;
-            if g.json {
-                print_json(&e)?;
-            } else {
-                describe_entry(&gw, &e);
-            }
-        }
-        QueueCommand::Approve { id } => {
-            let e = gw.approve_and_run(&id, REVIEWER).await?;
-            if g.json {
-                print_json(&e)?;
-            } else {
-                describe_entry(&gw, &e);
-            }
-            if e.status == Status::Failed {
-                return Ok(ExitCode::FAILURE);
-            }
-        }
-        QueueCommand::Reject { id, reason } => {
-            let e = gw.reject(&id, REVIEWER, reason)?;
-            if g.json {
-                print_json(&e)?;
-            } else {
-                eprintln!("rejected {}", e.id);
-            }
-        }
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// An entry in full, as a person deciding on it needs it: every request with
-/// its whole URL, the headers the agent set and the body as it will be sent.
-/// Whatever the agent (or the service) wrote is shown through
-/// `agentgate_core::display`, so no escape sequence reaches the terminal and
-/// no line of agent text can pass for one of these.
-fn describe_entry(gw: &Gateway, e: &Entry) {
-    println!(
-        "{} {} — {} on {}/{}",
-        e.id, e.status, e.agent_name, e.service, e.account_name
-    );
-    println!("submitted {}", e.submitted_at);
-    println!(
-        "comment (the agent's words): {}",
-        display::quoted(&e.comment)
-    );
-    let base = gw
-        .account_info(&e.service, &e.account_name)
-        .map(|a| a.base_url)
-        .unwrap_or_default();
-    for (i, r) in e.requests.iter().enumerate() {
-        println!(
-            "  [{i}] {} {}",
-            display::terminal_line(&r.method),
-            display::terminal_line(&format!("{base}{}", r.path))
-        );
-        if let Some(what) = services::find(&e.service).and_then(|d| d.danger(r)) {
-            println!("      DESTRUCTIVE: this {what}");
-        }
-        for (name, value) in &r.headers {
-            println!(
-                "      header {}: {}",
-                display::terminal_line(name),
-                display::quoted(value)
-            );
-        }
-        match &r.body {
-            None => println!("      no body"),
-            Some(serde_json::Value::String(text)) => {
-                println!("      body (text, sent as it is):");
-                println!("{}", display::terminal_block(text, "        "));
-            }
-            Some(body) => {
-                println!("      body (JSON):");
-                let pretty = serde_json::to_string_pretty(body).unwrap_or_default();
-                println!("{}", display::terminal_block(&pretty, "        "));
-            }
-        }
-    }
-    if let Some(reason) = &e.rejection_reason {
-        println!("reason: {}", display::quoted(reason));
-    }
-    for r in &e.results {
-        match (&r.status, &r.error) {
-            (Some(s), _) => println!(
-                "  result [{}] {} {}",
-                r.index,
-                if r.ok { "ok" } else { "FAILED" },
-                s
-            ),
-            (None, Some(err)) => println!(
-                "  result [{}] FAILED {}",
-                r.index,
-                display::terminal_line(err)
-            ),
-            _ => {}
-        }
-    }
-}
-
-/// Agent text cut to one line of at most `max` characters for a table cell,
-/// with nothing in it a terminal would act on.
-fn one_line(s: &str, max: usize) -> String {
-    let flat = display::terminal_line(&s.split_whitespace().collect::<Vec<_>>().join(" "));
-    if flat.chars().count() > max {
-        format!("{}…", flat.chars().take(max - 1).collect::<String>())
-    } else {
-        flat
-    }
 }
 
 /// Reads a service's credential fields: a hidden prompt per field on a terminal;

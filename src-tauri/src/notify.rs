@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use agentgate_core::QueueEvent;
 use agentgate_core::display;
-use agentgate_core::queue::{Entry, Status};
+use agentgate_core::queue::{Entry, Status, WriteRequest};
 use agentgate_core::services;
 use notify_rust::{Notification, Timeout};
 use tauri::AppHandle;
@@ -33,6 +33,9 @@ const BURST_LIMIT: usize = 3;
 const BURST_WINDOW: Duration = Duration::from_secs(10);
 /// The agent's comment is cut to this many characters in a notification.
 const COMMENT_CHARS: usize = 200;
+/// The longest request a notification writes out whole and offers Approve
+/// for; a longer one is reviewed in the window.
+const SHOWN_REQUEST_CHARS: usize = 600;
 
 #[derive(Default)]
 struct Shown {
@@ -117,7 +120,6 @@ fn announce(app: &AppHandle, desktop: &Arc<Desktop>, shown: &Mutex<Shown>, entry
     // who must see where they start and end: escaped and quoted. A batch of
     // several requests is approved only from a view that shows every one of
     // them, so its notification offers Review, not Approve.
-    let batch = entry.requests.len() > 1;
     let danger = danger(entry);
     let mut body = format!(
         "The agent says: {}",
@@ -126,11 +128,22 @@ fn announce(app: &AppHandle, desktop: &Arc<Desktop>, shown: &Mutex<Shown>, entry
     if let Some(what) = danger {
         body.push_str(&format!("\nThis {what}."));
     }
-    if batch {
-        body.push_str(&format!(
+    // Approve is offered only when the notification shows the whole request
+    // it approves: one request, short enough to read here.
+    let whole = match entry.requests.as_slice() {
+        [only] => whole_request(only).filter(|t| t.chars().count() <= SHOWN_REQUEST_CHARS),
+        _ => None,
+    };
+    let batch = whole.is_none();
+    match &whole {
+        Some(text) => body.push_str(&format!("\n{}", display::markup(text))),
+        None if entry.requests.len() > 1 => body.push_str(&format!(
             "\n{} requests: review them all before approving.",
             entry.requests.len()
-        ));
+        )),
+        None => {
+            body.push_str("\nThe request is too long to show here: review it before approving.")
+        }
     }
     let mut n = Notification::new();
     n.appname("agentgate")
@@ -161,16 +174,18 @@ fn announce(app: &AppHandle, desktop: &Arc<Desktop>, shown: &Mutex<Shown>, entry
         .by_entry
         .insert(entry.id.clone(), handle.id());
     let id = entry.id.clone();
+    // What this notification showed: Approve approves that and nothing else.
+    let digest = entry.digest.clone();
     let headline = headline(entry);
     match chosen_action(handle).as_str() {
-        // Only a one-request entry was offered Approve; a forged press on a
-        // batch's notification opens the review instead.
+        // Only an entry shown whole was offered Approve; a forged press on
+        // another's notification opens the review instead.
         "approve" if batch => crate::show_window(app, Some(&id)),
         "approve" => match danger {
-            Some(what) => confirm_destructive(app, desktop, &id, &headline, what),
-            None => decide(desktop, &id, true),
+            Some(what) => confirm_destructive(app, desktop, &id, &digest, &headline, what),
+            None => decide(desktop, &id, Some(&digest)),
         },
-        "reject" => decide(desktop, &id, false),
+        "reject" => decide(desktop, &id, None),
         "review" | "default" => crate::show_window(app, Some(&id)),
         _ => {}
     }
@@ -191,6 +206,7 @@ fn confirm_destructive(
     app: &AppHandle,
     desktop: &Arc<Desktop>,
     id: &str,
+    digest: &str,
     headline: &str,
     what: &str,
 ) {
@@ -212,7 +228,7 @@ fn confirm_destructive(
         .timeout(Timeout::Never);
     match n.show() {
         Ok(handle) => match chosen_action(handle).as_str() {
-            "confirm" => decide(desktop, id, true),
+            "confirm" => decide(desktop, id, Some(digest)),
             "default" => crate::show_window(app, Some(id)),
             _ => {}
         },
@@ -221,18 +237,43 @@ fn confirm_destructive(
     }
 }
 
-/// Approves (and starts) or rejects an entry through the core, as every
-/// surface does; an entry decided elsewhere meanwhile stays as it was.
-fn decide(desktop: &Arc<Desktop>, id: &str, approve: bool) {
+/// One request as the notification shows it: method, URL path with query,
+/// the headers sent, and the body (a form's fields decoded); `None` when it
+/// cannot be written out.
+fn whole_request(r: &WriteRequest) -> Option<String> {
+    let mut text = display::terminal_line(&format!("{} {}", r.method, r.path));
+    for (name, value) in &r.headers {
+        text.push_str(&format!("\n{name}: {}", display::terminal_line(value)));
+    }
+    if let Some(fields) = r.form_fields() {
+        for (name, value) in fields {
+            text.push_str(&format!(
+                "\n{} = {}",
+                display::quoted(&name),
+                display::quoted(&value)
+            ));
+        }
+    } else if let Some(body) = &r.body {
+        let json = serde_json::to_string_pretty(body).ok()?;
+        text.push('\n');
+        text.push_str(&display::terminal_block(&json, ""));
+    }
+    Some(text)
+}
+
+/// Approves (and starts) the entry as shown (its digest), or rejects it
+/// (`None`), through the core as every surface does; an entry decided or
+/// changed elsewhere meanwhile stays as it is.
+fn decide(desktop: &Arc<Desktop>, id: &str, approve: Option<&str>) {
     let gw = desktop.gw.clone();
     let id = id.to_string();
+    let approve = approve.map(str::to_string);
     // The core starts an approved batch on the runtime, so the decision is
     // made there too (this is a notification thread).
     tauri::async_runtime::spawn(async move {
-        let outcome = if approve {
-            gw.approve_and_start(&id, NOTIFICATION_REVIEWER)
-        } else {
-            gw.reject(&id, NOTIFICATION_REVIEWER, None)
+        let outcome = match approve {
+            Some(digest) => gw.approve_and_start(&id, &digest, NOTIFICATION_REVIEWER),
+            None => gw.reject(&id, NOTIFICATION_REVIEWER, None),
         };
         if let Err(e) = outcome {
             tracing::info!(entry = %id, error = %e, "not decided from the notification");
@@ -294,7 +335,6 @@ fn withdraw(shown: &Mutex<Shown>, entry_id: &str, to: Status) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use agentgate_core::queue::WriteRequest;
 
     fn entry(method: &str) -> Entry {
         Entry {
@@ -311,6 +351,11 @@ mod tests {
                 body: Some(serde_json::json!({"title": "Login bug"})),
                 headers: Default::default(),
             }],
+            digest: String::new(),
+            edited: false,
+            original_requests: None,
+            edited_at: None,
+            edited_by: None,
             status: Status::Pending,
             submitted_at: String::new(),
             reviewed_at: None,

@@ -871,9 +871,19 @@ async fn with_no_notification_service_the_gateway_carries_on() {
     assert_eq!(app.status(&key, &id).await["status"], "pending");
     // The web admin still decides it.
     let token = app.admin_token().await;
+    let entry: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/admin/queue/{id}", app.admin))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let r = reqwest::Client::new()
         .post(format!("{}/admin/queue/{id}/approve", app.admin))
         .bearer_auth(&token)
+        .json(&serde_json::json!({"digest": entry["digest"]}))
         .send()
         .await
         .unwrap();

@@ -50,8 +50,25 @@ async fn read_submit_approve_from_the_cli_and_complete() {
 
     let out = install.run(&["queue", "list", "--status", "pending"], None);
     assert!(stdout(&out).contains(&id), "{}", stdout(&out));
+    // Not on a terminal, an approval names the digest it approves: without
+    // it, or with another, nothing is approved.
+    let out = install.run(&["queue", "approve", &id], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("--digest"), "{}", stderr(&out));
+    let wrong = "0".repeat(64);
+    let out = install.run(&["queue", "approve", &id, "--digest", &wrong], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("not what you were shown"),
+        "{}",
+        stderr(&out)
+    );
+    let digest = digest_of(&install, &id);
     let out = tokio::task::spawn_blocking({
-        let cmd = install.command().args(["queue", "approve", &id]).output();
+        let cmd = install
+            .command()
+            .args(["queue", "approve", &id, "--digest", &digest])
+            .output();
         move || cmd
     })
     .await
@@ -70,7 +87,7 @@ async fn read_submit_approve_from_the_cli_and_complete() {
     assert!(status["reviewed_at"].is_string());
 
     // Approving again is refused with a clear message and a failing exit code.
-    let out = install.run(&["queue", "approve", &id], None);
+    let out = install.run(&["queue", "approve", &id, "--digest", &digest], None);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains("already completed"),
@@ -152,9 +169,10 @@ async fn a_batch_killed_mid_way_is_marked_interrupted_and_never_rerun() {
     assert_eq!(server.terminate().code(), Some(0));
 
     // Approve from the CLI and kill it while the first request is in flight.
+    let digest = digest_of(&install, &id);
     let mut approver = install
         .command()
-        .args(["queue", "approve", &id])
+        .args(["queue", "approve", &id, "--digest", &digest])
         .spawn()
         .unwrap();
     let start = std::time::Instant::now();
@@ -301,5 +319,110 @@ async fn queue_show_prints_the_whole_request_and_no_agent_escape_reaches_the_ter
         text.contains("comment (the agent's words): \"fix it\\u{1b}[8m\\nreason: approved"),
         "{text}"
     );
+    // The query's parameters, decoded, duplicates kept, and the digest an
+    // approval names.
+    assert!(text.contains("query \"state\": \"closed\""), "{text}");
+    assert!(text.contains("query \"state\": \"open\""), "{text}");
+    assert!(
+        text.contains(&format!("digest {}", digest_of(&install, &id))),
+        "{text}"
+    );
     drop(server);
+}
+
+/// `queue edit` opens $EDITOR on the requests; the saved edit is checked like
+/// a submission, changes the digest, and is what runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_edit_changes_what_runs_and_the_agent_sees_it() {
+    let install = Install::new();
+    let mock = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/repos/o/r/issues"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"number": 7})))
+        .expect(1)
+        .mount(&mock)
+        .await;
+    let key = setup(&install, &mock).await;
+    let server = install.serve();
+    let (_, v) = post_json(
+        &server.url("/api/queue/github/personal/submit"),
+        &key,
+        &json!({"requests": [{"method": "POST", "path": "/repos/o/r/issues", "body": {"title": "tpyo"}}],
+                "comment": "file it"}),
+    )
+    .await;
+    let id = v["id"].as_str().unwrap().to_string();
+    let before = digest_of(&install, &id);
+
+    // An "editor" that fixes the title in the file it is given.
+    let out = edit_with(&install, &id, "s/tpyo/typo/");
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let after = digest_of(&install, &id);
+    assert_ne!(before, after);
+    // The old digest approves nothing any more; the new one runs the edit.
+    let out = install.run(&["queue", "approve", &id, "--digest", &before], None);
+    assert_eq!(out.status.code(), Some(1));
+    let posts = |mock_requests: Vec<wiremock::Request>| {
+        mock_requests
+            .into_iter()
+            .filter(|r| r.method.as_str() == "POST")
+            .collect::<Vec<_>>()
+    };
+    assert!(posts(mock.received_requests().await.unwrap()).is_empty());
+
+    // An editor that writes an account-control path: refused, the entry unchanged.
+    let out = edit_with(&install, &id, "s#/repos/o/r/issues#/user/keys#");
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert_eq!(digest_of(&install, &id), after);
+
+    let out = tokio::task::spawn_blocking({
+        let cmd = install
+            .command()
+            .args(["queue", "approve", &id, "--digest", &after])
+            .output();
+        move || cmd
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let sent = &posts(mock.received_requests().await.unwrap())[0];
+    assert_eq!(
+        serde_json::from_slice::<Value>(&sent.body).unwrap(),
+        json!({"title": "typo"})
+    );
+    let (_, status) = get_json(
+        &server.url(&format!("/api/queue/github/personal/status/{id}")),
+        Some(&key),
+    )
+    .await;
+    assert_eq!(status["edited"], true, "{status}");
+    assert_eq!(
+        status["original_requests"][0]["body"]["title"], "tpyo",
+        "{status}"
+    );
+    drop(server);
+}
+
+/// Runs `queue edit` with an "editor" that applies one sed expression to the
+/// file it is given.
+fn edit_with(install: &Install, id: &str, sed: &str) -> std::process::Output {
+    use std::os::unix::fs::PermissionsExt;
+    let editor = install.data.path().join(format!("editor-{}.sh", sed.len()));
+    std::fs::write(&editor, format!("#!/bin/sh\nsed -i '{sed}' \"$1\"\n")).unwrap();
+    std::fs::set_permissions(&editor, std::fs::Permissions::from_mode(0o755)).unwrap();
+    install
+        .command()
+        .env("VISUAL", &editor)
+        .args(["queue", "edit", id])
+        .output()
+        .unwrap()
+}
+
+fn digest_of(install: &Install, id: &str) -> String {
+    let shown: Value = serde_json::from_str(&stdout(
+        &install.run(&["queue", "show", id, "--json"], None),
+    ))
+    .unwrap();
+    shown["digest"].as_str().unwrap().to_string()
 }

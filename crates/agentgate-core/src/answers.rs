@@ -17,7 +17,13 @@ pub struct AgentEntry {
     pub service: String,
     pub account_name: String,
     pub comment: String,
+    /// The requests as they run: the agent's own, or a human's edit of them.
     pub requests: Vec<WriteRequest>,
+    /// Whether a human changed the requests before deciding.
+    pub edited: bool,
+    /// The requests as the agent submitted them, when a human edited them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub original_requests: Option<Vec<WriteRequest>>,
     pub submitted_at: String,
     pub reviewed_at: Option<String>,
     pub completed_at: Option<String>,
@@ -38,6 +44,8 @@ impl From<&Entry> for AgentEntry {
             account_name: e.account_name.clone(),
             comment: e.comment.clone(),
             requests: e.requests.clone(),
+            edited: e.edited,
+            original_requests: e.original_requests.clone(),
             submitted_at: e.submitted_at.clone(),
             reviewed_at: e.reviewed_at.clone(),
             completed_at: e.completed_at.clone(),

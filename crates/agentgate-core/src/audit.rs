@@ -25,6 +25,11 @@ pub struct AuditRecord {
     /// Through which surface: agent, cli, web-admin, rule, system (later
     /// notification and window).
     pub surface: Option<String>,
+    /// For a transition or an edit: the digest of the entry's requests then
+    /// (for an approval, the digest the human approved).
+    pub digest: Option<String>,
+    /// For an edit: what it changed, as JSON (`digest_before`, `before`, `after`).
+    pub detail: Option<String>,
 }
 
 /// Which audit records to list; every field narrows the list.
@@ -49,7 +54,7 @@ pub fn to_json_lines(records: &[AuditRecord]) -> String {
     out
 }
 
-pub const CSV_HEADER: &str = "id,at,kind,agent,service,account,method,path,status,latency_ms,entry_id,from_status,to_status,actor,surface";
+pub const CSV_HEADER: &str = "id,at,kind,agent,service,account,method,path,status,latency_ms,entry_id,from_status,to_status,actor,surface,digest,detail";
 
 pub fn to_csv(records: &[AuditRecord]) -> String {
     fn field(out: &mut String, v: Option<String>) {
@@ -87,6 +92,8 @@ pub fn to_csv(records: &[AuditRecord]) -> String {
             r.to_status.clone(),
             r.actor.clone(),
             r.surface.clone(),
+            r.digest.clone(),
+            r.detail.clone(),
         ];
         for (i, c) in cells.into_iter().enumerate() {
             if i > 0 {

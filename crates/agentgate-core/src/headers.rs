@@ -42,6 +42,24 @@ const FORBIDDEN_WRITE_HEADERS: &[&str] = &[
     "atproto-proxy",
 ];
 
+/// Request headers an agent may set on a queued write: what the services
+/// document for writes (versions, preconditions, idempotency). Every one is
+/// shown to the human; anything else is refused.
+const WRITE_HEADERS: &[&str] = &[
+    "accept",
+    "accept-language",
+    "content-type",
+    "if-match",
+    "if-none-match",
+    "if-modified-since",
+    "if-unmodified-since",
+    "idempotency-key",
+    "prefer",
+    "x-github-api-version",
+    "linkedin-version",
+    "x-restli-protocol-version",
+];
+
 /// Headers that make a service run another method than the request's: a
 /// write carrying one is refused, not stripped, since the agent meant
 /// something else than what a human would see.
@@ -69,7 +87,8 @@ const DROPPED_RESPONSE_HEADERS: &[&str] = &[
 ];
 
 /// Checks one header an agent put on a queued request. `Ok(None)` means the header
-/// is dropped as not the agent's to set; `Err` means it is not a valid header.
+/// is dropped as the gateway's own to set (credentials, routing, hop-by-hop);
+/// `Err` means it is not a valid header, or not one a write may carry.
 pub fn agent_header(name: &str, value: &str) -> Result<Option<(String, String)>, String> {
     let lname = name.to_ascii_lowercase();
     HeaderName::from_bytes(lname.as_bytes())
@@ -88,6 +107,12 @@ pub fn agent_header(name: &str, value: &str) -> Result<Option<(String, String)>,
         || lname.starts_with("sec-")
     {
         return Ok(None);
+    }
+    if !WRITE_HEADERS.contains(&lname.as_str()) {
+        return Err(format!(
+            "the header {name:?} is not one agentgate sends with a write; a write may carry {}",
+            WRITE_HEADERS.join(", ")
+        ));
     }
     Ok(Some((lname, value.to_string())))
 }

@@ -25,6 +25,7 @@ pub mod password;
 pub mod paths;
 pub mod policy;
 pub mod queue;
+pub mod request;
 pub mod secret;
 pub mod server;
 pub mod services;

@@ -9,15 +9,12 @@
 //! pending -> expired       (nobody decided in time)
 //! ```
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::{MAX_BATCH_REQUESTS, MAX_COMMENT_CHARS};
 use crate::error::Error;
-use crate::headers;
-use crate::paths::AgentPath;
+pub use crate::request::{WRITE_METHODS, WriteRequest, field_named};
 pub use crate::status::Status;
 
 /// Which queue entries to list; every field narrows the list.
@@ -29,71 +26,6 @@ pub struct EntryFilter {
     pub service: Option<String>,
     pub account: Option<String>,
     pub limit: Option<usize>,
-}
-
-/// One upstream request of a batch, frozen once submitted.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct WriteRequest {
-    /// POST, PUT, PATCH or DELETE.
-    pub method: String,
-    /// Relative to the service's API base; may carry a query string.
-    pub path: String,
-    /// Any JSON value, or a string sent as is.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    pub body: Option<Value>,
-    /// Extra headers; credential, cookie, host and routing headers are dropped.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub headers: BTreeMap<String, String>,
-}
-
-impl WriteRequest {
-    /// Every parameter the service may read from this request, decoded the
-    /// way it decodes them, duplicates kept: the query string's, the fields
-    /// of a form body, and the top-level fields of a JSON body (or of JSON
-    /// held in a string). Checks that look for a field look here, so that no
-    /// spelling or place of it goes unseen.
-    pub fn fields(&self) -> Vec<(String, String)> {
-        let mut out: Vec<(String, String)> = Vec::new();
-        if let Some((_, query)) = self.path.split_once('?') {
-            out.extend(
-                url::form_urlencoded::parse(query.as_bytes())
-                    .map(|(k, v)| (k.into_owned(), v.into_owned())),
-            );
-        }
-        let mut json_fields = |v: &Value| {
-            if let Value::Object(o) = v {
-                for (k, v) in o {
-                    let text = match v {
-                        Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    out.push((k.clone(), text));
-                }
-            }
-        };
-        match &self.body {
-            Some(Value::String(text)) => {
-                if let Ok(v) = serde_json::from_str::<Value>(text) {
-                    json_fields(&v);
-                }
-                out.extend(
-                    url::form_urlencoded::parse(text.as_bytes())
-                        .map(|(k, v)| (k.into_owned(), v.into_owned())),
-                );
-            }
-            Some(v) => json_fields(v),
-            None => {}
-        }
-        out
-    }
-}
-
-/// Whether a parameter's name is `name`, also as part of a bracketed name
-/// (`status[visibility]`, `visibility[]`) as Rails-style services read them.
-pub fn field_named(key: &str, name: &str) -> bool {
-    key.split(['[', ']'])
-        .any(|part| part.trim().eq_ignore_ascii_case(name))
 }
 
 /// What happened to one request of an executed batch.
@@ -126,6 +58,18 @@ pub struct Entry {
     pub account_id: Option<i64>,
     pub comment: String,
     pub requests: Vec<WriteRequest>,
+    /// SHA-256 of the canonical requests, in hex: an approval names the
+    /// digest of what the human was shown, and runs nothing if it differs.
+    pub digest: String,
+    /// Whether a human changed the requests before deciding.
+    pub edited: bool,
+    /// The requests as the agent submitted them, when a human edited them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub original_requests: Option<Vec<WriteRequest>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub edited_by: Option<String>,
     pub status: Status,
     pub submitted_at: String,
     pub reviewed_at: Option<String>,
@@ -163,8 +107,6 @@ pub struct Submission {
     pub comment: Option<Value>,
 }
 
-pub const WRITE_METHODS: [&str; 4] = ["POST", "PUT", "PATCH", "DELETE"];
-
 /// Checks a submission against every rule and limit, returning the batch to store
 /// (paths normalised, headers filtered) and the comment.
 pub fn validate_submission(sub: Submission) -> Result<(Vec<WriteRequest>, String), Error> {
@@ -182,7 +124,14 @@ pub fn validate_submission(sub: Submission) -> Result<(Vec<WriteRequest>, String
             "\"comment\" is longer than the limit of {MAX_COMMENT_CHARS} characters"
         )));
     }
-    let raw = match sub.requests {
+    let requests = validate_requests(sub.requests)?;
+    Ok((requests, comment))
+}
+
+/// Parses a batch of requests (a submission's, or a human's edit of one)
+/// into their canonical form, within the batch limits.
+pub fn validate_requests(requests: Option<Value>) -> Result<Vec<WriteRequest>, Error> {
+    let raw = match requests {
         Some(Value::Array(r)) => r,
         None | Some(Value::Null) => {
             return Err(Error::invalid(
@@ -200,101 +149,12 @@ pub fn validate_submission(sub: Submission) -> Result<(Vec<WriteRequest>, String
             raw.len()
         )));
     }
-    let requests = raw
-        .into_iter()
+    raw.into_iter()
         .enumerate()
         .map(|(i, r)| {
-            validate_request(r).map_err(|e| Error::invalid(format!("requests[{i}]: {e}")))
+            WriteRequest::parse(r).map_err(|e| Error::invalid(format!("requests[{i}]: {e}")))
         })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok((requests, comment))
-}
-
-fn validate_request(r: Value) -> Result<WriteRequest, String> {
-    let Value::Object(mut obj) = r else {
-        return Err("each request must be an object with \"method\" and \"path\"".into());
-    };
-    for key in obj.keys() {
-        if !matches!(key.as_str(), "method" | "path" | "body" | "headers") {
-            return Err(format!(
-                "unknown field {key:?}; a request has method, path, body and headers"
-            ));
-        }
-    }
-    let method = match obj.remove("method") {
-        Some(Value::String(m)) => m.to_ascii_uppercase(),
-        Some(_) => return Err("\"method\" must be a string".into()),
-        None => return Err("\"method\" is required".into()),
-    };
-    if !WRITE_METHODS.contains(&method.as_str()) {
-        return Err(format!(
-            "\"method\" must be one of POST, PUT, PATCH, DELETE (reads are not queued; call GET directly), not {method:?}"
-        ));
-    }
-    let path = match obj.remove("path") {
-        Some(Value::String(p)) => p,
-        Some(_) => return Err("\"path\" must be a string".into()),
-        None => return Err("\"path\" is required".into()),
-    };
-    let path = AgentPath::parse_with_query(&path)
-        .map_err(|e| e.to_string())?
-        .to_string();
-    let body = match obj.remove("body") {
-        None | Some(Value::Null) => None,
-        Some(b) => Some(b),
-    };
-    let headers = match obj.remove("headers") {
-        None | Some(Value::Null) => BTreeMap::new(),
-        Some(Value::Object(h)) => {
-            let mut out = BTreeMap::new();
-            for (name, value) in h {
-                let Value::String(value) = value else {
-                    return Err(format!("header {name:?} must have a string value"));
-                };
-                if let Some((name, value)) = headers::agent_header(&name, &value)? {
-                    out.insert(name, value);
-                }
-            }
-            out
-        }
-        Some(_) => return Err("\"headers\" must be an object of strings".into()),
-    };
-    let request = WriteRequest {
-        method,
-        path,
-        body,
-        headers,
-    };
-    // A method override would run another method than the one a human
-    // approves (a POST that the service treats as a DELETE).
-    if let Some((k, _)) = request
-        .fields()
-        .into_iter()
-        .find(|(k, _)| field_named(k, "_method"))
-    {
-        return Err(format!(
-            "the parameter {k:?} overrides the method; send the request with the method it means"
-        ));
-    }
-    // A string body is sent as it is: labelled JSON (or not labelled at all,
-    // which is sent as JSON) the human would see a string where the service
-    // reads a document.
-    if let Some(Value::String(text)) = &request.body {
-        let json_type = request
-            .headers
-            .get("content-type")
-            .is_none_or(|t| t.to_ascii_lowercase().contains("json"));
-        if json_type {
-            return Err(if serde_json::from_str::<Value>(text).is_ok() {
-                "the body is a string holding JSON; send the JSON itself as \"body\"".into()
-            } else {
-                "a text body needs a \"content-type\" header saying what it is \
-                 (e.g. application/x-www-form-urlencoded or text/plain)"
-                    .into()
-            });
-        }
-    }
-    Ok(request)
+        .collect()
 }
 
 #[cfg(test)]
@@ -318,9 +178,9 @@ mod tests {
         assert_eq!(reqs[0].method, "POST");
         assert_eq!(reqs[0].path, "/repos/o/r/issues");
         assert_eq!(
-            reqs[0].headers.len(),
-            1,
-            "credential and routing headers are dropped"
+            reqs[0].headers.keys().collect::<Vec<_>>(),
+            ["accept", "content-type"],
+            "credential and routing headers are dropped; the body's type is said"
         );
         assert_eq!(reqs[0].headers["accept"], "application/json");
     }

@@ -213,6 +213,7 @@ impl Gateway {
             to_status: Some(to.as_str().to_string()),
             actor: Some(actor),
             surface: Some(surface.into()),
+            digest: Some(entry.digest.clone()),
             ..Default::default()
         });
         self.publish(super::QueueEvent {
@@ -220,6 +221,32 @@ impl Gateway {
             from,
             to,
             by: by.to_string(),
+        });
+    }
+
+    /// Records a human's edit of a pending entry: the digest after it, and in
+    /// `detail` the digest and requests before and the requests after.
+    pub(super) fn edited(&self, before: &Entry, after: &Entry, by: &str) {
+        let (actor, surface) = actor_and_surface(by);
+        let detail = serde_json::json!({
+            "digest_before": before.digest,
+            "before": before.requests,
+            "after": after.requests,
+        });
+        self.record(AuditRecord {
+            at: precise_timestamp(self.inner.clock.now()),
+            kind: "edit".into(),
+            agent: Some(after.agent_name.clone()),
+            service: Some(after.service.clone()),
+            account: Some(after.account_name.clone()),
+            entry_id: Some(after.id.clone()),
+            from_status: Some(Status::Pending.as_str().to_string()),
+            to_status: Some(Status::Pending.as_str().to_string()),
+            actor: Some(actor),
+            surface: Some(surface.into()),
+            digest: Some(after.digest.clone()),
+            detail: Some(detail.to_string()),
+            ..Default::default()
         });
     }
 

@@ -5,14 +5,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde_json::Value;
 
 use super::Gateway;
 use super::reads::{UpstreamCall, check_not_blocked};
 use crate::error::Result;
-use crate::headers;
 use crate::paths::AgentPath;
 use crate::queue::{Entry, RequestResult, Status, WriteRequest};
 use crate::services::ServiceDef;
@@ -111,6 +109,13 @@ impl Gateway {
         self.require_access(&agent, def, &row)
             .map_err(|e| not_run(e.to_string()))?;
         for (i, r) in entry.requests.iter().enumerate() {
+            // Stored before requests were canonical (an older version), or
+            // changed in the database by hand: not what a human was shown.
+            if !r.is_canonical() {
+                return Err(not_run(format!(
+                    "requests[{i}] is not in the form agentgate shows and sends; submit it again"
+                )));
+            }
             let path = AgentPath::parse_with_query(&r.path)
                 .map_err(|e| not_run(format!("requests[{i}]: {e}")))?;
             check_not_blocked(def, &path).map_err(|e| not_run(format!("requests[{i}]: {e}")))?;
@@ -164,30 +169,21 @@ impl Gateway {
             Ok(p) => p,
             Err(e) => return fail(e.to_string()),
         };
+        // The canonical request's own headers and bytes: checked canonical
+        // just before, so nothing but what the human saw is sent.
         let mut headers = HeaderMap::new();
         for (name, value) in &req.headers {
-            // Stored headers were filtered at submit; they are filtered again here
-            // so that the rule holds even for entries written by an older version.
-            if let Ok(Some((n, v))) = headers::agent_header(name, value)
-                && let (Ok(n), Ok(v)) = (
-                    HeaderName::from_bytes(n.as_bytes()),
-                    HeaderValue::from_str(&v),
-                )
-            {
-                headers.insert(n, v);
+            match (
+                HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(value),
+            ) {
+                (Ok(n), Ok(v)) => {
+                    headers.insert(n, v);
+                }
+                _ => return fail(format!("the header {name:?} cannot be sent")),
             }
         }
-        let body = match &req.body {
-            None => None,
-            Some(Value::String(s)) => Some(Bytes::from(s.clone())),
-            Some(v) => Some(Bytes::from(serde_json::to_vec(v).unwrap_or_default())),
-        };
-        if body.is_some() && !headers.contains_key(http::header::CONTENT_TYPE) {
-            headers.insert(
-                http::header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-        }
+        let body = req.wire_body();
         match self
             .call_upstream(
                 def,

@@ -28,24 +28,7 @@ impl Gateway {
         let (def, row) = self.account_row(service, account)?;
         self.require_access(agent, def, &row)?;
         let (requests, comment) = queue::validate_submission(submission)?;
-        let mut auto_approve = Vec::with_capacity(requests.len());
-        for (i, r) in requests.iter().enumerate() {
-            let path = AgentPath::parse_with_query(&r.path)
-                .map_err(|e| Error::invalid(format!("requests[{i}]: {e}")))?;
-            check_not_blocked(def, &path)?;
-            if let Some(check) = def.write_check
-                && let Some(why) = check(r, path.normalized())
-            {
-                return Err(Error::Blocked(format!("requests[{i}]: {why}")));
-            }
-            let decision =
-                self.decide(agent, def, &row, &r.method, &path)
-                    .map_err(|e| match e {
-                        Error::Forbidden(m) => Error::Forbidden(format!("requests[{i}]: {m}")),
-                        other => other,
-                    })?;
-            auto_approve.push(decision);
-        }
+        let auto_approve = self.check_writes(agent, def, &row, &requests)?;
         // A batch runs without a human only when policy approves every request in it.
         let auto = auto_approve
             .iter()
@@ -68,7 +51,8 @@ impl Gateway {
                 self.transitioned_id(&id, None, Status::Pending, &format!("agent:{}", agent.name));
                 if auto {
                     let reason = &auto_approve[0].reason;
-                    return self.approve_and_start(&id, &format!("rule: {reason}"));
+                    let digest = crate::request::digest(&requests);
+                    return self.approve_and_start(&id, &digest, &format!("rule: {reason}"));
                 }
                 return self.entry(&id);
             }
@@ -76,6 +60,104 @@ impl Gateway {
         Err(Error::Internal(anyhow::anyhow!(
             "could not find a free queue id"
         )))
+    }
+
+    /// Every check a submitted (or edited) batch must pass before it is
+    /// stored: privacy blocks and account control, the service's write
+    /// checks, and the rules, which say for each request whether it needs a
+    /// human. The first refusal is the answer, naming the request.
+    pub(super) fn check_writes(
+        &self,
+        agent: &Agent,
+        def: &'static services::ServiceDef,
+        row: &crate::store::AccountRow,
+        requests: &[crate::queue::WriteRequest],
+    ) -> Result<Vec<crate::policy::Decision>> {
+        let mut decisions = Vec::with_capacity(requests.len());
+        for (i, r) in requests.iter().enumerate() {
+            let path = AgentPath::parse_with_query(&r.path)
+                .map_err(|e| Error::invalid(format!("requests[{i}]: {e}")))?;
+            check_not_blocked(def, &path).map_err(|e| match e {
+                Error::Blocked(m) => Error::Blocked(format!("requests[{i}]: {m}")),
+                other => other,
+            })?;
+            if let Some(check) = def.write_check
+                && let Some(why) = check(r, path.normalized())
+            {
+                return Err(Error::Blocked(format!("requests[{i}]: {why}")));
+            }
+            let decision = self
+                .decide(agent, def, row, &r.method, &path)
+                .map_err(|e| match e {
+                    Error::Forbidden(m) => Error::Forbidden(format!("requests[{i}]: {m}")),
+                    other => other,
+                })?;
+            decisions.push(decision);
+        }
+        Ok(decisions)
+    }
+
+    /// A human's change to a pending entry's requests before deciding on it:
+    /// `requests` replaces them whole (a request left out is dropped from the
+    /// batch). It is parsed and checked exactly like a submission, against
+    /// the entry's agent and account, and only while the entry still has the
+    /// digest the human edited. The agent's own requests are kept and shown
+    /// to it beside the edit.
+    pub fn edit(
+        &self,
+        id: &str,
+        digest: &str,
+        requests: serde_json::Value,
+        by: &str,
+    ) -> Result<Entry> {
+        let entry = self.entry(id)?;
+        if entry.status != Status::Pending {
+            return Err(self.already_decided(id));
+        }
+        if entry.digest != digest {
+            return Err(changed_since_shown(&entry));
+        }
+        let requests = queue::validate_requests(Some(requests)).map_err(|e| match e {
+            Error::Invalid(m) if m.contains("must not be empty") => Error::invalid(
+                "an edit keeps at least one request; to run none of them, reject the entry",
+            ),
+            other => other,
+        })?;
+        if requests == entry.requests {
+            return Err(Error::invalid("the edit changes nothing"));
+        }
+        let agent = self
+            .inner
+            .store
+            .agent_by_id(entry.agent_id)?
+            .ok_or_else(|| Error::Conflict("the agent of this entry was revoked".into()))?;
+        let (def, row) = self.account_row(&entry.service, &entry.account_name)?;
+        if entry.account_id.is_some_and(|a| a != row.id) {
+            return Err(Error::Conflict(format!(
+                "{}/{} was removed and added again since this was submitted",
+                def.key, row.name
+            )));
+        }
+        self.require_access(&agent, def, &row)?;
+        self.check_writes(&agent, def, &row, &requests)?;
+        let now = self.now();
+        let edit = crate::store::Edit {
+            from_digest: digest,
+            requests: &requests,
+            by,
+        };
+        if !self.inner.store.edit(id, &edit, &now)? {
+            let current = self.entry(id)?;
+            return Err(if current.status == Status::Pending {
+                changed_since_shown(&current)
+            } else {
+                self.already_decided(id)
+            });
+        }
+        let edited = self.entry(id)?;
+        tracing::info!(entry = %id, by, requests = requests.len(), "write edited");
+        self.edited(&entry, &edited, by);
+        Ok(edited)
     }
 
     /// An entry, for the admin.
@@ -187,6 +269,7 @@ impl Gateway {
                 by: &by,
                 reason: reason.as_deref(),
                 agent_id: Some(agent.id),
+                digest: None,
             },
             &now,
         )?;
@@ -202,29 +285,33 @@ impl Gateway {
     /// conditional update decides: of two approvals at the same instant exactly
     /// one succeeds, the other gets `AlreadyDecided`. Surfaces call
     /// [`Gateway::approve_and_start`] or [`Gateway::approve_and_run`] instead.
-    pub fn approve(&self, id: &str, by: &str) -> Result<Entry> {
-        self.record_decision(id, Status::Approved, by, None)
+    ///
+    /// `digest` is the digest of the requests as the approving human was
+    /// shown them: if the entry's requests no longer have it (an edit since),
+    /// nothing is approved and the answer is a conflict.
+    pub fn approve(&self, id: &str, digest: &str, by: &str) -> Result<Entry> {
+        self.record_decision(id, Status::Approved, by, None, Some(digest))
     }
 
     /// The human's approval from a long-running surface (admin API, web admin,
     /// notification) or a policy rule: the decision, then the batch started in
     /// the background, tracked so that a graceful stop waits for it. Must be
     /// called on the Tokio runtime.
-    pub fn approve_and_start(&self, id: &str, by: &str) -> Result<Entry> {
-        let entry = self.approve(id, by)?;
+    pub fn approve_and_start(&self, id: &str, digest: &str, by: &str) -> Result<Entry> {
+        let entry = self.approve(id, digest, by)?;
         self.spawn_execute(entry.id.clone());
         Ok(entry)
     }
 
     /// The approval from a surface whose process ends after it (the CLI): the
     /// decision, then the batch run to its end before returning.
-    pub async fn approve_and_run(&self, id: &str, by: &str) -> Result<Entry> {
-        self.approve(id, by)?;
+    pub async fn approve_and_run(&self, id: &str, digest: &str, by: &str) -> Result<Entry> {
+        self.approve(id, digest, by)?;
         self.execute(id).await
     }
 
     pub fn reject(&self, id: &str, by: &str, reason: Option<String>) -> Result<Entry> {
-        self.record_decision(id, Status::Rejected, by, reason)
+        self.record_decision(id, Status::Rejected, by, reason, None)
     }
 
     /// Moves a pending entry to the human's decision, recorded with who decided
@@ -235,9 +322,10 @@ impl Gateway {
         to: Status,
         by: &str,
         reason: Option<String>,
+        digest: Option<&str>,
     ) -> Result<Entry> {
         if to == Status::Approved {
-            self.check_approvable(id)?;
+            self.check_approvable(id, digest.unwrap_or(""))?;
         }
         let now = self.now();
         let reason = reason_text(reason);
@@ -248,11 +336,17 @@ impl Gateway {
                 by,
                 reason: reason.as_deref(),
                 agent_id: None,
+                digest,
             },
             &now,
         )?;
         if !moved {
-            return Err(self.already_decided(id));
+            let current = self.entry(id)?;
+            return Err(if current.status == Status::Pending {
+                changed_since_shown(&current)
+            } else {
+                self.already_decided(id)
+            });
         }
         tracing::info!(entry = %id, by, status = %to, "write decided");
         self.transitioned_id(id, Some(Status::Pending), to, by);
@@ -262,10 +356,13 @@ impl Gateway {
     /// A write is approved only while its agent may still act: a revoked
     /// agent's writes are rejected by the system, a disabled agent's wait
     /// (held) until it is enabled again or a human rejects them.
-    fn check_approvable(&self, id: &str) -> Result<()> {
+    fn check_approvable(&self, id: &str, digest: &str) -> Result<()> {
         let Some(entry) = self.inner.store.entry(id)? else {
             return Err(Error::not_found(format!("no queue entry {id:?}")));
         };
+        if entry.status == Status::Pending && entry.digest != digest {
+            return Err(changed_since_shown(&entry));
+        }
         match self.inner.store.agent_by_id(entry.agent_id)? {
             None => {
                 self.reject_for_revoked_agent(&entry)?;
@@ -290,6 +387,7 @@ impl Gateway {
                 "the key of agent {:?} was revoked, so its writes can no longer be approved",
                 entry.agent_name
             )),
+            None,
         ) {
             Ok(_) | Err(Error::AlreadyDecided { .. }) => Ok(()),
             Err(e) => Err(e),
@@ -312,6 +410,7 @@ impl Gateway {
                     by: "system",
                     reason: Some(&reason),
                     agent_id: None,
+                    digest: None,
                 },
                 &stamp,
             )? {
@@ -333,6 +432,16 @@ impl Gateway {
             Err(e) => e,
         }
     }
+}
+
+/// The answer to an approval or edit that names another digest than the
+/// entry has: what the human saw is not what would run.
+fn changed_since_shown(entry: &Entry) -> Error {
+    Error::Conflict(format!(
+        "entry {} is not what you were shown: its requests now have digest {}; \
+         look at it again before deciding (nothing was run)",
+        entry.id, entry.digest
+    ))
 }
 
 /// A reason as kept with a decision: blank is none, and at most 2,000 characters.

@@ -12,7 +12,7 @@ use crate::error::Result;
 macro_rules! record_columns {
     () => {
         "at, kind, agent, service, account, method, path, status, latency_ms,
-         entry_id, from_status, to_status, actor, surface"
+         entry_id, from_status, to_status, actor, surface, digest, detail"
     };
 }
 
@@ -29,7 +29,7 @@ impl Store {
             let mut stmt = tx.prepare_cached(concat!(
                 "INSERT INTO audit (",
                 record_columns!(),
-                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
             ))?;
             for r in records {
                 stmt.execute(params![
@@ -46,7 +46,9 @@ impl Store {
                     r.from_status,
                     r.to_status,
                     r.actor,
-                    r.surface
+                    r.surface,
+                    r.digest,
+                    r.detail
                 ])?;
             }
         }
@@ -99,6 +101,8 @@ impl Store {
                 to_status: r.get(12)?,
                 actor: r.get(13)?,
                 surface: r.get(14)?,
+                digest: r.get(15)?,
+                detail: r.get(16)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

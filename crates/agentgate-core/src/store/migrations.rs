@@ -139,6 +139,19 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE queue ADD COLUMN account_id INTEGER;
      UPDATE queue SET account_id =
         (SELECT a.id FROM accounts a WHERE a.service = queue.service AND a.name = queue.account_name);",
+    // 10: approvals bound to what was shown, and the human's edits. `digest`
+    // is the SHA-256 of the canonical requests (NULL for older rows: computed
+    // when read); an edit keeps the agent's own requests in
+    // `original_requests`. The audit log records the digest of each
+    // transition, and what an edit changed.
+    "ALTER TABLE queue ADD COLUMN digest TEXT;
+     ALTER TABLE queue ADD COLUMN original_requests TEXT;
+     ALTER TABLE queue ADD COLUMN edited_at TEXT;
+     ALTER TABLE queue ADD COLUMN edited_by TEXT;
+     CREATE TRIGGER queue_version_on_edit AFTER UPDATE OF requests ON queue
+     BEGIN UPDATE queue_version SET n = n + 1; END;
+     ALTER TABLE audit ADD COLUMN digest TEXT;
+     ALTER TABLE audit ADD COLUMN detail TEXT;",
 ];
 
 impl Store {

@@ -20,6 +20,16 @@ pub(crate) struct Decision<'a> {
     pub reason: Option<&'a str>,
     /// For a withdrawal: only this agent's own entry may move.
     pub agent_id: Option<i64>,
+    /// For an approval: only while the requests still have this digest.
+    pub digest: Option<&'a str>,
+}
+
+/// A human's edit of a pending entry's requests, as [`Store::edit`] records it.
+pub(crate) struct Edit<'a> {
+    /// The digest the human saw and edited.
+    pub from_digest: &'a str,
+    pub requests: &'a [WriteRequest],
+    pub by: &'a str,
 }
 
 pub(crate) struct NewEntry<'a> {
@@ -54,10 +64,11 @@ impl Store {
     pub fn insert_entry(&self, e: &NewEntry<'_>) -> Result<bool> {
         let requests =
             serde_json::to_string(e.requests).map_err(|e| internal(e, "serialize requests"))?;
+        let digest = crate::request::digest(e.requests);
         match self.conn().execute(
-            "INSERT INTO queue (id, agent_id, agent_name, service, account_name, account_id, comment, requests, status, submitted_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9)",
-            params![e.id, e.agent.id, e.agent.name, e.service, e.account, e.account_id, e.comment, requests, e.now],
+            "INSERT INTO queue (id, agent_id, agent_name, service, account_name, account_id, comment, requests, status, submitted_at, digest)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?10)",
+            params![e.id, e.agent.id, e.agent.name, e.service, e.account, e.account_id, e.comment, requests, e.now, digest],
         ) {
             Ok(_) => Ok(true),
             Err(err) if is_unique_violation(&err) => Ok(false),
@@ -122,7 +133,7 @@ impl Store {
             id,
             Status::Pending,
             d.to,
-            d.agent_id,
+            (d.agent_id, d.digest),
             &[
                 ("reviewed_at", &now),
                 ("reviewed_by", &d.by),
@@ -138,7 +149,7 @@ impl Store {
             id,
             Status::Approved,
             Status::Executing,
-            None,
+            (None, None),
             &[("started_at", &now)],
             now,
         )
@@ -160,7 +171,7 @@ impl Store {
             id,
             Status::Executing,
             to,
-            None,
+            (None, None),
             &[("completed_at", &now), ("results", &json)],
             now,
         )
@@ -175,7 +186,7 @@ impl Store {
         id: &str,
         from: Status,
         to: Status,
-        agent_id: Option<i64>,
+        (agent_id, digest): (Option<i64>, Option<&str>),
         set: &[(&'static str, &dyn rusqlite::ToSql)],
         now: &str,
     ) -> Result<bool> {
@@ -192,6 +203,15 @@ impl Store {
         if let Some(agent_id) = &agent_id {
             args.push(agent_id);
             sql.push_str(&format!(" AND agent_id = ?{}", args.len()));
+        }
+        // Rows older than digests have none; their digest is computed when
+        // read, and any edit writes one, so NULL means "never edited".
+        if let Some(digest) = &digest {
+            args.push(digest);
+            sql.push_str(&format!(
+                " AND (digest = ?{n} OR digest IS NULL)",
+                n = args.len()
+            ));
         }
         let mut conn = self.conn();
         let tx = conn.transaction()?;
@@ -210,6 +230,30 @@ impl Store {
         }
         tx.commit()?;
         Ok(moved)
+    }
+
+    /// Replaces a pending entry's requests with a human's edit, keeping the
+    /// agent's own in `original_requests` (the first edit's "before"). Only
+    /// while the entry is pending and still has the digest the human edited;
+    /// `false` otherwise.
+    pub fn edit(&self, id: &str, e: &Edit<'_>, now: &str) -> Result<bool> {
+        let requests =
+            serde_json::to_string(e.requests).map_err(|e| internal(e, "serialize requests"))?;
+        let digest = crate::request::digest(e.requests);
+        let current = self.entry(id)?;
+        let Some(current) = current.filter(|c| c.status == Status::Pending) else {
+            return Ok(false);
+        };
+        let before = serde_json::to_string(&current.requests)
+            .map_err(|e| internal(e, "serialize requests"))?;
+        let n = self.conn().execute(
+            "UPDATE queue SET requests = ?2, digest = ?3,
+                original_requests = COALESCE(original_requests, ?4),
+                edited_at = ?5, edited_by = ?6
+             WHERE id = ?1 AND status = 'pending' AND (digest = ?7 OR digest IS NULL)",
+            params![id, requests, digest, before, now, e.by, e.from_digest],
+        )?;
+        Ok(n == 1)
     }
 
     /// Saves the results so far of an executing entry, so that a crash mid-batch
@@ -251,10 +295,22 @@ impl rusqlite::ToSql for Status {
 const ENTRY_COLUMNS: &str =
     "id, agent_id, agent_name, service, account_name, comment, requests, status,
     submitted_at, reviewed_at, reviewed_by, started_at, completed_at, rejection_reason, results,
-    account_id";
+    account_id, digest, original_requests, edited_at, edited_by";
 
 fn entry_from_row(r: &Row<'_>) -> rusqlite::Result<Entry> {
     let status: String = r.get(7)?;
+    let requests: Vec<WriteRequest> = json_column(r, 6)?;
+    let digest = match r.get::<_, Option<String>>(16)? {
+        Some(d) => d,
+        None => crate::request::digest(&requests),
+    };
+    let original: Option<String> = r.get(17)?;
+    let original_requests = match original {
+        Some(text) => Some(serde_json::from_str(&text).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(17, rusqlite::types::Type::Text, Box::new(e))
+        })?),
+        None => None,
+    };
     Ok(Entry {
         id: r.get(0)?,
         agent_id: r.get(1)?,
@@ -262,7 +318,12 @@ fn entry_from_row(r: &Row<'_>) -> rusqlite::Result<Entry> {
         service: r.get(3)?,
         account_name: r.get(4)?,
         comment: r.get(5)?,
-        requests: json_column(r, 6)?,
+        requests,
+        digest,
+        edited: original_requests.is_some(),
+        original_requests,
+        edited_at: r.get(18)?,
+        edited_by: r.get(19)?,
         status: status.parse().map_err(|e: crate::status::UnknownStatus| {
             rusqlite::Error::FromSqlConversionFailure(7, rusqlite::types::Type::Text, Box::new(e))
         })?,
@@ -291,19 +352,33 @@ mod tests {
         assert!(s.insert_entry(&e).unwrap());
         assert!(!s.insert_entry(&e).unwrap(), "duplicate ids are reported");
         assert!(
-            s.transition("q1", Status::Pending, Status::Approved, None, &[], "t")
-                .unwrap()
+            s.transition(
+                "q1",
+                Status::Pending,
+                Status::Approved,
+                (None, None),
+                &[],
+                "t"
+            )
+            .unwrap()
         );
         assert!(
-            !s.transition("q1", Status::Pending, Status::Approved, None, &[], "t")
-                .unwrap()
+            !s.transition(
+                "q1",
+                Status::Pending,
+                Status::Approved,
+                (None, None),
+                &[],
+                "t"
+            )
+            .unwrap()
         );
         assert!(
             !s.transition(
                 "q1",
                 Status::Approved,
                 Status::Executing,
-                Some(agent.id + 1),
+                (Some(agent.id + 1), None),
                 &[],
                 "t"
             )
@@ -325,14 +400,28 @@ mod tests {
         let other = Store::open(&dir.path().join("t.db")).unwrap();
         assert!(
             other
-                .transition("q1", Status::Pending, Status::Approved, None, &[], "t")
+                .transition(
+                    "q1",
+                    Status::Pending,
+                    Status::Approved,
+                    (None, None),
+                    &[],
+                    "t"
+                )
                 .unwrap()
         );
         let approved = s.queue_stamp().unwrap();
         assert_ne!(approved, submitted);
         assert!(
-            s.transition("q1", Status::Approved, Status::Executing, None, &[], "t")
-                .unwrap()
+            s.transition(
+                "q1",
+                Status::Approved,
+                Status::Executing,
+                (None, None),
+                &[],
+                "t"
+            )
+            .unwrap()
         );
         let executing = s.queue_stamp().unwrap();
         assert_ne!(executing, approved);

@@ -183,9 +183,7 @@ async fn submit_status_list_and_withdraw() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 409);
-    let (s, _) = app
-        .admin(Method::POST, &format!("/admin/queue/{id}/approve"), None)
-        .await;
+    let (s, _) = app.approve_api(id).await;
     assert_eq!(s, 409);
     assert!(
         app.upstream.received_requests().await.unwrap().is_empty(),
@@ -217,9 +215,10 @@ async fn a_write_on_the_read_route_is_queued_with_202() {
         e.requests[0].body,
         Some(json!({"title": "From the read route"}))
     );
-    assert!(
-        e.requests[0].headers.is_empty(),
-        "a JSON body is sent as JSON"
+    assert_eq!(
+        e.requests[0].headers,
+        [("content-type".to_string(), "application/json".to_string())].into(),
+        "a JSON body is sent as JSON, and says so"
     );
 
     // UTF-8 comments in the header are kept as written.
@@ -271,9 +270,7 @@ async fn an_approved_write_runs_with_the_token() {
     let id = c
         .submit_one("POST", "/repos/o/r/issues", json!({"title": "Bug"}))
         .await;
-    let (s, v) = app
-        .admin(Method::POST, &format!("/admin/queue/{id}/approve"), None)
-        .await;
+    let (s, v) = app.approve_api(&id).await;
     assert_eq!(s, 200, "{v}");
     app.wait_done(&id).await;
     let (_, st) = c

@@ -89,12 +89,7 @@ async fn every_transition_is_recorded_with_its_actor_and_surface() {
     let key = app.new_agent("writer");
     let a = app.agent(&key);
     let approved = a.submit_one("POST", "/a", json!({})).await;
-    app.admin(
-        Method::POST,
-        &format!("/admin/queue/{approved}/approve"),
-        None,
-    )
-    .await;
+    app.approve_api(&approved).await;
     app.wait_done(&approved).await;
     let rejected = a.submit_one("POST", "/b", json!({})).await;
     app.gw.reject(&rejected, "cli", Some("no".into())).unwrap();

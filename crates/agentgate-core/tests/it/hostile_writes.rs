@@ -113,6 +113,11 @@ async fn a_string_body_must_say_what_it_is() {
         None,
         Some("application/json"),
         Some("application/vnd.github+json"),
+        // Text, bytes or parts: nothing the gateway can show a human as the
+        // service will read it.
+        Some("text/plain"),
+        Some("application/octet-stream"),
+        Some("multipart/form-data; boundary=x"),
     ] {
         let mut request = json!({"method": "POST", "path": "/markdown/raw", "body": "some text"});
         if let Some(t) = content_type {
@@ -122,12 +127,13 @@ async fn a_string_body_must_say_what_it_is() {
         assert_eq!(s, 400, "{content_type:?}: {v}");
     }
     nothing_queued_or_sent(&app).await;
+    // A form says what it is: its fields are decoded, shown and encoded again.
     let (s, v) = submit(
         &app,
         &key,
         "personal",
-        json!({"method": "POST", "path": "/markdown/raw", "body": "some *text*",
-               "headers": {"content-type": "text/plain"}}),
+        json!({"method": "POST", "path": "/markdown/raw", "body": "text=some+*text*&mode=gfm",
+               "headers": {"content-type": "application/x-www-form-urlencoded"}}),
     )
     .await;
     assert_eq!(s, 201, "{v}");

@@ -503,7 +503,7 @@ async fn pending_entries_expire_and_cannot_be_decided_afterwards() {
     );
     // (The admin's session expired with the week that passed; the core says the same.)
     assert!(matches!(
-        app.gw.approve(&old, "test"),
+        app.gw.approve(&old, &digest_of(&app.gw, &old), "test"),
         Err(agentgate_core::Error::AlreadyDecided { .. })
     ));
     assert_eq!(app.gw.entry(&young).unwrap().status.to_string(), "pending");

@@ -2,7 +2,6 @@ use std::sync::Arc;
 
 use agentgate_core::clock::SystemClock;
 use agentgate_core::{Error, Gateway};
-use reqwest::Method;
 use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
@@ -37,15 +36,14 @@ async fn a_batch_runs_in_order_and_stops_at_the_first_failure() {
             "personal",
             json!({"requests": [
                 {"method": "POST", "path": "/one", "body": {"a": 1}},
-                {"method": "PATCH", "path": "/two", "body": "raw text", "headers": {"content-type": "text/plain"}},
+                {"method": "PATCH", "path": "/two", "body": "raw=text", "headers": {"content-type": "application/x-www-form-urlencoded"}},
                 {"method": "DELETE", "path": "/three"}
             ], "comment": "three steps"}),
         )
         .await;
     assert_eq!(s, 201);
     let id = v["id"].as_str().unwrap();
-    app.admin(Method::POST, &format!("/admin/queue/{id}/approve"), None)
-        .await;
+    app.approve_api(id).await;
     let e = app.wait_done(id).await;
     assert_eq!(e.status.to_string(), "failed");
     assert_eq!(e.results.len(), 2, "{:?}", e.results);
@@ -58,8 +56,11 @@ async fn a_batch_runs_in_order_and_stops_at_the_first_failure() {
     let seen = app.upstream.received_requests().await.unwrap();
     assert_eq!(seen.len(), 2);
     assert_eq!(seen[0].url.path(), "/one");
-    assert_eq!(seen[1].body, b"raw text");
-    assert_eq!(seen[1].headers["content-type"], "text/plain");
+    assert_eq!(seen[1].body, b"raw=text");
+    assert_eq!(
+        seen[1].headers["content-type"],
+        "application/x-www-form-urlencoded"
+    );
 }
 
 #[tokio::test]
@@ -73,7 +74,7 @@ async fn decided_entries_cannot_be_decided_again() {
     let id = app.agent(&key).submit_one("POST", "/x", json!({})).await;
     app.gw.reject(&id, "test", None).unwrap();
     assert!(matches!(
-        app.gw.approve(&id, "test"),
+        app.gw.approve(&id, &digest_of(&app.gw, &id), "test"),
         Err(Error::AlreadyDecided { .. })
     ));
     assert!(matches!(
@@ -92,7 +93,9 @@ async fn a_removed_account_fails_its_approved_entries_cleanly() {
     let key = app.new_agent("a");
     let id = app.agent(&key).submit_one("POST", "/x", json!({})).await;
     app.gw.remove_account("github", "personal").unwrap();
-    app.gw.approve(&id, "test").unwrap();
+    app.gw
+        .approve(&id, &digest_of(&app.gw, &id), "test")
+        .unwrap();
     let e = app.gw.execute(&id).await.unwrap();
     assert_eq!(e.status.to_string(), "failed");
     assert!(e.results[0].error.as_deref().unwrap().contains("personal"));
@@ -114,7 +117,9 @@ async fn approved_entries_not_yet_started_run_after_a_restart() {
         .await;
     app.stop().await;
     // Approved while the server is down (as the CLI does), but never executed.
-    app.gw.approve(&id, "cli").unwrap();
+    app.gw
+        .approve(&id, &digest_of(&app.gw, &id), "cli")
+        .unwrap();
     let uri = app.upstream.uri();
     let restarted = Gateway::open(
         test_config(app.data.path()),

@@ -10,7 +10,7 @@ use serde_json::json;
 use wiremock::matchers::{any, method, path};
 use wiremock::{Mock, ResponseTemplate};
 
-use crate::helpers::{TestApp, add_github, spawn_app};
+use crate::helpers::{TestApp, add_github, digest_of, spawn_app};
 
 /// Every write the mock service received.
 async fn writes_received(app: &TestApp) -> usize {
@@ -33,7 +33,7 @@ async fn accept_everything(app: &TestApp) {
 /// Approves without running (the decision alone), so that the test can change
 /// the world between the human's decision and the batch's run.
 fn approve_only(app: &TestApp, id: &str) {
-    app.gw.approve(id, "test").unwrap();
+    app.gw.approve(id, &digest_of(&app.gw, id), "test").unwrap();
 }
 
 #[tokio::test]
@@ -72,9 +72,7 @@ async fn revoking_an_agent_rejects_its_pending_writes_with_a_reason() {
     assert!(e.rejection_reason.unwrap().contains("revoked"));
     assert_eq!(app.gw.entry(&theirs).unwrap().status, Status::Pending);
     // Nobody can approve it any more, from any surface.
-    let (s, _) = app
-        .admin(Method::POST, &format!("/admin/queue/{mine}/approve"), None)
-        .await;
+    let (s, _) = app.approve_api(&mine).await;
     assert_eq!(s, 409);
     assert_eq!(writes_received(&app).await, 0);
 }
@@ -91,12 +89,10 @@ async fn a_disabled_agents_writes_are_held_and_its_approved_ones_do_not_run() {
 
     // Held: approving is refused and the entry stays pending.
     assert!(matches!(
-        app.gw.approve_and_start(&held, "test"),
+        app.gw.approve_and_start(&held, &digest_of(&app.gw, &held), "test"),
         Err(Error::Conflict(m)) if m.contains("disabled")
     ));
-    let (s, v) = app
-        .admin(Method::POST, &format!("/admin/queue/{held}/approve"), None)
-        .await;
+    let (s, v) = app.approve_api(&held).await;
     assert_eq!(s, 409, "{v}");
     assert_eq!(app.gw.entry(&held).unwrap().status, Status::Pending);
 
@@ -108,7 +104,9 @@ async fn a_disabled_agents_writes_are_held_and_its_approved_ones_do_not_run() {
 
     // Enabled again, the held write can be approved and runs.
     app.gw.set_agent_enabled("bot", true).unwrap();
-    app.gw.approve_and_start(&held, "test").unwrap();
+    app.gw
+        .approve_and_start(&held, &digest_of(&app.gw, &held), "test")
+        .unwrap();
     assert_eq!(app.wait_done(&held).await.status, Status::Completed);
     assert_eq!(writes_received(&app).await, 1);
 }
@@ -219,7 +217,11 @@ async fn a_write_answered_with_a_redirect_is_not_followed() {
             .agent(&key)
             .submit_one("POST", from, json!({"title": "x"}))
             .await;
-        let e = app.gw.approve_and_run(&id, "test").await.unwrap();
+        let e = app
+            .gw
+            .approve_and_run(&id, &digest_of(&app.gw, &id), "test")
+            .await
+            .unwrap();
         assert_eq!(e.status, Status::Failed, "a {status} is no success");
         assert_eq!(e.results[0].status, Some(status));
     }
@@ -277,7 +279,10 @@ mod destructive {
         let r = c
             .post(&approve)
             .header("cookie", &cookie)
-            .form(&[("csrf", csrf.as_str())])
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("digest", digest_of(&app.gw, &id).as_str()),
+            ])
             .send()
             .await
             .unwrap();
@@ -285,10 +290,15 @@ mod destructive {
         assert_eq!(app.gw.entry(&id).unwrap().status, Status::Pending);
         assert_eq!(writes_received(&app).await, 0);
 
+        let digest = digest_of(&app.gw, &id);
         let r = c
             .post(&approve)
             .header("cookie", &cookie)
-            .form(&[("csrf", csrf.as_str()), ("confirm", "yes")])
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("confirm", "yes"),
+                ("digest", digest.as_str()),
+            ])
             .send()
             .await
             .unwrap();
@@ -390,9 +400,7 @@ async fn the_admin_api_refuses_cookie_changes_from_other_origins() {
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
-    let (s, _) = app
-        .admin(Method::POST, &format!("/admin/queue/{id}/approve"), None)
-        .await;
+    let (s, _) = app.approve_api(&id).await;
     assert_eq!(s, 200);
 }
 
@@ -420,7 +428,9 @@ async fn a_revocation_in_the_middle_of_a_batch_stops_the_rest() {
             .await;
         assert_eq!(s, 201, "{v}");
         let id = v["id"].as_str().unwrap().to_string();
-        app.gw.approve_and_start(&id, "test").unwrap();
+        app.gw
+            .approve_and_start(&id, &digest_of(&app.gw, &id), "test")
+            .unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         match change {
             "revoke" => app.gw.revoke_agent("bot").unwrap(),

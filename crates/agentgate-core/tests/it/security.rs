@@ -206,7 +206,7 @@ async fn credentials_never_leave_the_accounts_host() {
         .await;
     assert_eq!(s, 201, "{v}");
     let id = v["id"].as_str().unwrap();
-    app.gw.approve(id, "test").unwrap();
+    app.gw.approve(id, &digest_of(&app.gw, id), "test").unwrap();
     let e = app.gw.execute(id).await.unwrap();
     assert_eq!(e.status.to_string(), "completed", "{e:?}");
 
@@ -276,8 +276,7 @@ async fn concurrent_approvals_run_the_batch_once() {
         .agent(&key)
         .submit_one("POST", "/repos/o/r/issues", json!({"title": "once"}))
         .await;
-    let route = format!("/admin/queue/{id}/approve");
-    let approvals = (0..8).map(|_| app.admin(Method::POST, &route, None));
+    let approvals = (0..8).map(|_| app.approve_api(&id));
     let statuses: Vec<u16> = futures::future::join_all(approvals)
         .await
         .into_iter()

@@ -179,10 +179,11 @@ async fn forms_need_the_sessions_csrf_token_and_this_origin() {
         .unwrap();
     assert!(goes_to_sign_in(&r));
 
+    let digest = digest_of(&app.gw, &first);
     let r = c
         .post(&approve)
         .header("cookie", &cookie)
-        .form(&[("csrf", csrf.as_str())])
+        .form(&[("csrf", csrf.as_str()), ("digest", digest.as_str())])
         .send()
         .await
         .unwrap();
@@ -280,7 +281,7 @@ async fn history_filters_by_status_agent_and_service_and_shows_results() {
     let failed = app.agent(&b).submit_one("POST", "/bad", json!({})).await;
     let rejected = app.agent(&b).submit_one("POST", "/ok", json!({})).await;
     for id in [&done, &failed] {
-        app.gw.approve(id, "cli").unwrap();
+        app.gw.approve(id, &digest_of(&app.gw, id), "cli").unwrap();
         app.gw.execute(id).await.unwrap();
     }
     app.gw

@@ -73,7 +73,9 @@ async fn outcomes_are_posted_to_the_agents_webhook_with_its_token() {
         .agent(&key)
         .submit_one("POST", "/repos/o/r/issues", json!({"title": "t"}))
         .await;
-    app.gw.approve(&done, "test").unwrap();
+    app.gw
+        .approve(&done, &digest_of(&app.gw, &done), "test")
+        .unwrap();
     app.gw.execute(&done).await.unwrap();
     let rejected = app
         .agent(&key)
@@ -254,8 +256,7 @@ async fn a_test_send_checks_the_setup_and_approvals_can_be_announced() {
         .agent(&key)
         .submit_one("POST", "/repos/o/r/issues", json!({}))
         .await;
-    app.admin(Method::POST, &format!("/admin/queue/{id}/approve"), None)
-        .await;
+    app.approve_api(&id).await;
     app.wait_done(&id).await;
     app.gw.deliver_due().await.unwrap();
     let types: Vec<Value> = bodies(&hook)
@@ -309,7 +310,7 @@ async fn a_status_request_can_wait_for_the_decision() {
         let id = id.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(300)).await;
-            gw.approve(&id, "test").unwrap();
+            gw.approve(&id, &digest_of(&gw, &id), "test").unwrap();
             gw.execute(&id).await.unwrap();
         })
     };

@@ -56,6 +56,7 @@ fn documented() -> (OpenApiRouter<Gateway>, OpenApiRouter<Gateway>) {
         .routes(routes!(queue::queue_list))
         .routes(routes!(queue::queue_entry))
         .routes(routes!(queue::approve))
+        .routes(routes!(queue::edit))
         .routes(routes!(queue::reject))
         .routes(routes!(agents::agents_list, agents::agents_create))
         .routes(routes!(agents::agents_update, agents::agents_revoke))

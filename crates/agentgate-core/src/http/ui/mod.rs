@@ -50,6 +50,7 @@ pub fn routes() -> Router<Gateway> {
         .route("/ui/queue", get(queue::page))
         .route("/ui/queue/pending", get(queue::fragment))
         .route("/ui/queue/{id}/approve", post(queue::approve))
+        .route("/ui/queue/{id}/edit", post(queue::edit))
         .route("/ui/queue/{id}/reject", post(queue::reject))
         .route("/ui/history", get(history::page))
         .route("/ui/accounts", page(accounts::accounts_page))

@@ -17,11 +17,27 @@ use crate::queue::EntryFilter;
 use crate::queue::{Entry, Status};
 use crate::services;
 
+/// A body longer than this many lines (or bytes) is folded behind a
+/// "show all" control; it is never cut.
+const FOLD_LINES: usize = 30;
+const FOLD_BYTES: usize = 4000;
+
 pub(super) struct RequestView {
     pub method: String,
+    /// The full upstream URL, query included.
     pub url: String,
     pub summary: String,
+    /// The query's parameters, decoded, duplicates kept.
+    pub query: Vec<(String, String)>,
+    /// Every header sent besides the gateway's own.
+    pub headers: Vec<(String, String)>,
+    /// A form body's fields, decoded.
+    pub form: Option<Vec<(String, String)>>,
+    /// A JSON body, pretty.
     pub body: Option<String>,
+    pub body_lines: usize,
+    pub body_bytes: usize,
+    pub body_folded: bool,
     pub destructive: bool,
     /// What the request destroys, overwrites or exposes, in plain words.
     pub danger: Option<&'static str>,
@@ -41,10 +57,50 @@ pub(super) struct EntryView {
     /// Whether any request destroys, overwrites or exposes something: then
     /// Approve needs a second, explicit yes.
     pub destructive: bool,
+    /// What the approve form names, so that it approves what this page showed.
+    pub digest: String,
+    pub edited: bool,
+    pub edited_by: String,
+    /// The requests as JSON, for the edit form.
+    pub requests_json: String,
+}
+
+/// One request as the admin reads it, whole.
+pub(super) fn request_view(
+    def: Option<&'static services::ServiceDef>,
+    base: &str,
+    r: &crate::queue::WriteRequest,
+) -> RequestView {
+    let form = r.form_fields();
+    let body = match (&form, &r.body) {
+        (None, Some(serde_json::Value::String(s))) => Some(s.clone()),
+        (None, Some(other)) => Some(serde_json::to_string_pretty(other).unwrap_or_default()),
+        _ => None,
+    };
+    let body_lines = body.as_deref().map_or(0, |b| b.lines().count());
+    let body_bytes = body.as_deref().map_or(0, str::len);
+    RequestView {
+        method: r.method.clone(),
+        url: format!("{base}{}", r.path),
+        summary: def.map_or_else(|| format!("{} {}", r.method, r.path), |d| d.describe(r)),
+        query: r.query(),
+        headers: r
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        form,
+        body_folded: body_lines > FOLD_LINES || body_bytes > FOLD_BYTES,
+        body,
+        body_lines,
+        body_bytes,
+        destructive: def.and_then(|d| d.danger(r)).is_some(),
+        danger: def.and_then(|d| d.danger(r)),
+    }
 }
 
 /// An entry as the admin reads it: plain-words summaries from the service's
-/// registry entry, full upstream URLs and pretty bodies.
+/// registry entry, and every request whole.
 pub(super) fn view(gw: &Gateway, e: &Entry) -> EntryView {
     let def = services::find(&e.service);
     let base = gw
@@ -54,17 +110,7 @@ pub(super) fn view(gw: &Gateway, e: &Entry) -> EntryView {
     let requests: Vec<RequestView> = e
         .requests
         .iter()
-        .map(|r| RequestView {
-            method: r.method.clone(),
-            url: format!("{base}{}", r.path),
-            summary: def.map_or_else(|| format!("{} {}", r.method, r.path), |d| d.describe(r)),
-            body: r.body.as_ref().map(|b| match b {
-                serde_json::Value::String(s) => s.clone(),
-                other => serde_json::to_string_pretty(other).unwrap_or_default(),
-            }),
-            destructive: def.and_then(|d| d.danger(r)).is_some(),
-            danger: def.and_then(|d| d.danger(r)),
-        })
+        .map(|r| request_view(def, &base, r))
         .collect();
     let headline = match requests.as_slice() {
         [only] => only.summary.clone(),
@@ -83,6 +129,10 @@ pub(super) fn view(gw: &Gateway, e: &Entry) -> EntryView {
         reason: e.rejection_reason.clone(),
         destructive: requests.iter().any(|r| r.destructive),
         requests,
+        digest: e.digest.clone(),
+        edited: e.edited,
+        edited_by: e.edited_by.clone().unwrap_or_default(),
+        requests_json: serde_json::to_string_pretty(&e.requests).unwrap_or_default(),
     }
 }
 
@@ -184,6 +234,40 @@ pub(super) struct ApproveForm {
     /// "yes" when the admin ticked the second confirmation a destructive
     /// write asks for.
     confirm: Option<String>,
+    /// The digest of the requests the page showed.
+    digest: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct EditForm {
+    digest: String,
+    /// The whole batch as JSON.
+    requests: String,
+}
+
+/// Saves the admin's edit of a pending entry; the queue page shows the
+/// result (or the page says why it was refused, with the text kept).
+pub(super) async fn edit(
+    State(gw): State<Gateway>,
+    Params(id): Params<String>,
+    SignedForm { form, .. }: SignedForm<EditForm>,
+) -> Response {
+    let outcome = serde_json::from_str::<serde_json::Value>(&form.requests)
+        .map_err(|e| Error::invalid(format!("the requests are not valid JSON: {e}")))
+        .and_then(|requests| gw.edit(&id, &form.digest, requests, REVIEWER));
+    match outcome {
+        Ok(_) => Redirect::to(&format!("/ui/queue#entry-{id}")).into_response(),
+        Err(e) => (
+            error_status(&e),
+            axum::response::Html(format!(
+                "<!doctype html><title>agentgate</title><p>The edit was not saved: {}</p><p>Your text:</p><pre>{}</pre><p><a href=\"/ui/queue#entry-{}\">Back to the queue</a></p>",
+                super::escape(&e.to_string()),
+                super::escape(&form.requests),
+                super::escape(&id)
+            )),
+        )
+            .into_response(),
+    }
 }
 
 pub(super) async fn approve(
@@ -208,7 +292,12 @@ pub(super) async fn approve(
         )
             .into_response();
     }
-    decided(gw.approve_and_start(&id, REVIEWER))
+    let Some(digest) = form.digest else {
+        return decided(Err(Error::Conflict(
+            "the approval does not say which version of the entry it approves; reload the queue and approve again".into(),
+        )));
+    };
+    decided(gw.approve_and_start(&id, &digest, REVIEWER))
 }
 
 pub(super) async fn reject(
