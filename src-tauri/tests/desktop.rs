@@ -298,10 +298,14 @@ impl Monitor {
                         member: field("member"),
                         args: Vec::new(),
                     });
-                } else if line.starts_with("   ")
-                    && let Some(last) = all.last_mut()
-                {
-                    last.args.push(line.trim().to_string());
+                } else if let Some(last) = all.last_mut() {
+                    if line.starts_with("   ") {
+                        last.args.push(line.trim().to_string());
+                    } else if let Some(arg) = last.args.last_mut() {
+                        // A string argument of several lines goes on unindented.
+                        arg.push('\n');
+                        arg.push_str(&line);
+                    }
                 }
             }
         });
@@ -437,7 +441,7 @@ async fn notifications_approve_reject_confirm_close_and_coalesce() {
 
     // Approve from the notification: it runs against the mock.
     let first = app.submit(&key, "POST", "First").await;
-    let (id, call) = monitor.wait_notified("Create issue 'First' in o/r").await;
+    let (id, call) = monitor.wait_notified("Create issue \"First\" in o/r").await;
     let summary = &call.args[3];
     assert!(
         summary.contains("claude") && summary.contains("github/personal"),
@@ -446,6 +450,13 @@ async fn notifications_approve_reject_confirm_close_and_coalesce() {
     assert!(
         call.args[4].contains("please: First"),
         "the comment: {:?}",
+        call.args
+    );
+    // The request it approves is written out whole.
+    assert!(
+        call.args[4].contains("POST /repos/o/r/issues")
+            && call.args[4].contains("content-type: application/json"),
+        "the request: {:?}",
         call.args
     );
     let actions = call.args.join("\n");
@@ -465,7 +476,7 @@ async fn notifications_approve_reject_confirm_close_and_coalesce() {
 
     // Reject from the notification.
     let second = app.submit(&key, "POST", "Second").await;
-    let (id, _) = monitor.wait_notified("Create issue 'Second'").await;
+    let (id, _) = monitor.wait_notified("Create issue \"Second\"").await;
     press(id, "reject");
     app.wait_status(&key, &second, "rejected").await;
     // The same button again decides nothing twice.
@@ -485,7 +496,7 @@ async fn notifications_approve_reject_confirm_close_and_coalesce() {
     // Let the burst window pass, then decide one elsewhere: its notification closes.
     tokio::time::sleep(Duration::from_secs(11).saturating_sub(t0.elapsed())).await;
     let fourth = app.submit(&key, "POST", "Fourth").await;
-    let (id, _) = monitor.wait_notified("Create issue 'Fourth'").await;
+    let (id, _) = monitor.wait_notified("Create issue \"Fourth\"").await;
     let token = app.admin_token().await;
     let r = reqwest::Client::new()
         .post(format!("{}/admin/queue/{fourth}/reject", app.admin))
@@ -520,7 +531,7 @@ async fn notifications_approve_reject_confirm_close_and_coalesce() {
     .await
     .unwrap();
     assert_eq!(r.status(), 201);
-    let (_, call) = monitor.wait_notified("Create issue 'Batch one'").await;
+    let (_, call) = monitor.wait_notified("Create issue \"Batch one\"").await;
     let actions = call.args.join("\n");
     assert!(!actions.contains("\"approve\""), "{actions}");
     assert!(
@@ -560,7 +571,7 @@ async fn notifications_approve_reject_confirm_close_and_coalesce() {
     }
     monitor.wait_notified("writes waiting").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let singles = monitor.notified("Create issue 'Burst").len();
+    let singles = monitor.notified("Create issue \"Burst").len();
     assert!(
         singles < 5,
         "{singles} single notifications for a burst of 5"
@@ -584,7 +595,7 @@ async fn notifications_approve_reject_confirm_close_and_coalesce() {
     // No StatusNotifier host runs here: the tray did not bring the app down.
     assert!(app.alive(), "{}", app.log.lock().unwrap());
 
-    // SIGTERM quits like the tray's Quit: the gateway stops cleanly.
+    // SIGTERM quits like the tray\"s Quit: the gateway stops cleanly.
     let _ = Command::new("kill")
         .args(["-TERM", &app.child.id().to_string()])
         .status();

@@ -100,13 +100,13 @@ pub(super) async fn queue(g: &Global, gw: Gateway, cmd: QueueCommand) -> anyhow:
 /// terminal and approved only by an explicit "yes": the digest approved is
 /// the one of what was just shown.
 fn confirm_on_terminal(gw: &Gateway, id: &str) -> anyhow::Result<String> {
+    let e = gw.entry(id)?;
     if !std::io::stdin().is_terminal() {
         anyhow::bail!(
             "say what you approve: agentgate queue approve {id} --digest DIGEST, \
              with the digest `agentgate queue show {id}` printed"
         );
     }
-    let e = gw.entry(id)?;
     describe_entry(gw, &e);
     eprint!("Approve exactly this and run it now? Type yes: ");
     std::io::stderr().flush().ok();

@@ -281,10 +281,26 @@ fn body_sets(req: &WriteRequest, field: &str) -> bool {
 impl ServiceDef {
     /// A one-line summary of a queued request: the service's own words when it
     /// knows the endpoint, else the method and path.
+    ///
+    /// Agent text in it is quoted (see `summary::quote`), and what the
+    /// service's words leave out is added: the query's parameters, and the
+    /// fields a PATCH or PUT sets.
     pub fn describe(&self, req: &WriteRequest) -> String {
-        self.summarize
-            .and_then(|f| f(req))
-            .unwrap_or_else(|| format!("{} {} on {}", req.method, req.path, self.display_name))
+        match self.summarize.and_then(|f| f(req)) {
+            Some(words) => match summary::changes(req) {
+                Some(changes) => format!("{words} [{changes}]"),
+                None => words,
+            },
+            None => match summary::changes(req) {
+                Some(changes) if matches!(req.method.as_str(), "PATCH" | "PUT") => format!(
+                    "{} {} on {} [{changes}]",
+                    req.method,
+                    req.path_only(),
+                    self.display_name
+                ),
+                _ => format!("{} {} on {}", req.method, req.path, self.display_name),
+            },
+        }
     }
 }
 

@@ -127,6 +127,31 @@ impl TestApp {
         }
     }
 
+    /// A web admin page's HTML, as the signed-in admin sees it.
+    pub async fn ui_page(&self, path: &str) -> String {
+        client()
+            .get(format!("{}{path}", self.admin_url))
+            .header("cookie", format!("agentgate_session={}", self.admin_token))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// Posts a web admin form as the signed-in admin (the CSRF token is the
+    /// caller's to include).
+    pub async fn ui_post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        client()
+            .post(format!("{}{path}", self.admin_url))
+            .header("cookie", format!("agentgate_session={}", self.admin_token))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Approves through the admin API, naming the entry's digest as it stands.
     pub async fn approve_api(&self, id: &str) -> (u16, Value) {
         let digest = digest_of(&self.gw, id);

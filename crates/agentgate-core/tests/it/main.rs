@@ -3,6 +3,7 @@
 
 mod admin_api;
 mod agent_api;
+mod approval;
 mod audit;
 mod bad_input;
 mod helpers;

@@ -117,8 +117,8 @@ async fn the_queue_shows_readable_previews_and_renders_agent_text_inert() {
         "and still readable"
     );
     assert!(
-        html.contains("Create issue &#39;Login bug&#39; in o/r")
-            || html.contains("Create issue 'Login bug' in o/r"),
+        html.contains("Create issue &#34;Login bug&#34; in o/r")
+            || html.contains("Create issue &quot;Login bug&quot; in o/r"),
         "{html}"
     );
     assert!(html.contains("DELETE the repository o/r"));
