@@ -6,6 +6,7 @@ mod agent_api;
 mod approval;
 mod audit;
 mod bad_input;
+mod canonical;
 mod helpers;
 mod hostile_writes;
 mod keychain;
