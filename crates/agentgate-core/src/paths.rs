@@ -89,7 +89,7 @@ impl AgentPath {
                 return Err(err("control characters are not allowed"));
             }
             segments.push(utf8_percent_encode(&text, SEGMENT).to_string());
-            normalized.push_str(&text.to_lowercase());
+            normalized.push_str(&fold(&text));
         }
         let query = match query {
             None | Some("") => None,
@@ -193,6 +193,22 @@ fn check_query(q: &str) -> Result<String, PathError> {
     }
     // Non-ASCII characters are encoded so the query is plain ASCII upstream.
     Ok(utf8_percent_encode(q, QUERY).to_string())
+}
+
+/// A decoded segment as blocks and rules see it: lower case, and for text
+/// beyond ASCII in its compatibility form (NFKC), so that a look-alike a
+/// server may fold (fullwidth `ｍｅｓｓａｇｅ`, ligatures, other widths) matches
+/// what it folds to. Matching only: the segment is sent as the agent wrote it.
+fn fold(text: &str) -> String {
+    if text.is_ascii() {
+        return text.to_ascii_lowercase();
+    }
+    use unicode_normalization::UnicodeNormalization;
+    text.nfkc()
+        .collect::<String>()
+        .to_lowercase()
+        .nfkc()
+        .collect()
 }
 
 /// The path as servers that ignore `;` parameters (Tomcat, Jersey: Jira)

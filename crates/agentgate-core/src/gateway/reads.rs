@@ -237,11 +237,16 @@ fn without_private_items(
     let Some(filter) = def.private_items else {
         return Ok(resp);
     };
-    if !resp.status.is_success() || filter(path.normalized(), None).is_none() {
+    // Matched on every form the service may route the path as (with a
+    // `.json` suffix or `;` parameters dropped), like the blocks.
+    let Some(form) = path.match_forms().find(|f| filter(f, None).is_some()) else {
+        return Ok(resp);
+    };
+    if !resp.status.is_success() {
         return Ok(resp);
     }
     let mut parsed = serde_json::from_slice::<Value>(&resp.body).ok();
-    match filter(path.normalized(), parsed.as_mut()) {
+    match filter(form, parsed.as_mut()) {
         None => Ok(resp),
         Some(Err(why)) => Err(Error::Blocked(why)),
         Some(Ok(0)) => Ok(resp),
@@ -260,7 +265,7 @@ fn without_private_items(
 }
 
 pub(super) fn check_not_blocked(def: &ServiceDef, path: &AgentPath) -> Result<()> {
-    match path.match_forms().find_map(|form| def.refusal(form)) {
+    match def.refusal_of(path) {
         None => Ok(()),
         Some(Refusal::Privacy(rule)) => Err(Error::Blocked(format!(
             "{} is blocked for privacy on {} (rule {rule:?}); agentgate never reads or writes it",

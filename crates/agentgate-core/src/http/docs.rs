@@ -24,6 +24,7 @@ fn account_doc(gw: &Gateway, a: &AccountInfo) -> Value {
             .map(|p| format!("/api/{}/{}{}", a.service, a.name, p)).collect::<Vec<_>>()),
         "write_guidelines": def.map(|d| d.write_guidelines),
         "blocked_paths": def.map(|d| d.blocked.iter().chain(d.control).map(|b| b.0).collect::<Vec<_>>()),
+        "privacy": def.map(|d| d.privacy),
     })
 }
 
@@ -76,7 +77,8 @@ pub fn readme(gw: &Gateway, agent: &Agent) -> Result<Value> {
             "submit": format!("POST {base}/api/queue/{{service}}/{{account}}/submit"),
             "body": {
                 "requests": [{"method": "POST | PUT | PATCH | DELETE", "path": "/path/relative/to/the/service/api",
-                              "body": "any JSON value or a string (optional)", "headers": "object of strings (optional)"}],
+                              "body": "a JSON value, or a form string a=1&b=2 with content-type application/x-www-form-urlencoded (optional)",
+                              "headers": "object of strings (optional): accept, accept-language, content-type, if-match, if-none-match, if-modified-since, if-unmodified-since, idempotency-key, prefer, x-github-api-version, linkedin-version, x-restli-protocol-version"}],
                 "comment": "required: why you want this; a human decides on it",
             },
             "answer": "201 {\"id\", \"status\": \"pending\", \"message\"}",
@@ -90,6 +92,7 @@ pub fn readme(gw: &Gateway, agent: &Agent) -> Result<Value> {
                 "Say in the comment exactly what the write does and why; the human sees it beside the request.",
                 "Do not resubmit while an entry is pending; poll its status.",
                 "A rejected entry carries the human's reason; take it into account.",
+                "The human may edit your requests before approving: then the entry says edited: true, requests are what runs and original_requests are yours.",
             ],
         },
         "webhooks": "If your admin set a webhook URL for you, agentgate POSTs {\"text\", \"mode\": \"now\"} to it when one of your entries is completed, failed or rejected.",
@@ -202,6 +205,7 @@ pub fn category_skill(gw: &Gateway, agent: &Agent, category: &str) -> Result<Opt
                 text.push_str(&format!("- {w}\n"));
             }
         }
+        text.push_str(&format!("\nPrivacy: {}\n", def.privacy));
         if !def.blocked.is_empty() {
             let blocked: Vec<&str> = def.blocked.iter().map(|b| b.0).collect();
             text.push_str(&format!(

@@ -53,6 +53,7 @@ pub static BLUESKY: ServiceDef = ServiceDef {
         BlockRule("/com.atproto.temp.*"),
         BlockRule("/tools.ozone.*"),
     ],
+    privacy: "Chats (chat.bsky.*) and moderation are blocked; sessions, service-auth tokens, app passwords and account or identity management are never an agent's (403).",
     example_reads: &[
         "/app.bsky.feed.getTimeline?limit=20",
         "/app.bsky.actor.getProfile?actor={handle}",

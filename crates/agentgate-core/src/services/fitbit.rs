@@ -34,6 +34,7 @@ pub static FITBIT: ServiceDef = ServiceDef {
     credential_fields: &[],
     blocked: &[],
     control: &[BlockRule("/oauth2"), BlockRule("/1.1/oauth2")],
+    privacy: "All of it is health data, readable as connected; the token endpoints are never an agent's (403).",
     example_reads: &[
         "/1/user/-/profile.json",
         "/1/user/-/activities/date/today.json",

@@ -31,6 +31,7 @@ pub static GITHUB: ServiceDef = ServiceDef {
         BlockRule("/applications"),
         BlockRule("/admin"),
     ],
+    privacy: "Your keys, emails, authorizations and migrations are never an agent's (403); repository keys, hooks, secrets, collaborators and visibility changes need a human's second confirmation.",
     example_reads: &[
         "/user",
         "/user/repos?sort=updated&per_page=10",

@@ -45,6 +45,7 @@ pub static MASTODON: ServiceDef = ServiceDef {
         BlockRule("/api/v2/admin"),
         BlockRule("/settings"),
     ],
+    privacy: "Direct messages are private: direct statuses are removed from every answer (X-Agentgate-Private-Removed), fetching one is 403, writing one (visibility=direct, anywhere) is 403; conversations and markers are blocked; OAuth, apps, push, email and settings are never an agent's.",
     example_reads: &[
         "/api/v1/timelines/home?limit=20",
         "/api/v1/accounts/verify_credentials",

@@ -152,6 +152,9 @@ pub struct ServiceDef {
     /// passwords, keys, tokens, email and password, identity): refused
     /// outright for reads and writes alike, never queued.
     pub control: &'static [BlockRule],
+    /// What is private on this service and how the gateway keeps it so, in
+    /// one line for agents (the skill and the readme say it).
+    pub privacy: &'static str,
     pub example_reads: &'static [&'static str],
     pub write_guidelines: &'static [&'static str],
     /// A read that answers with the account's own identity.
@@ -330,6 +333,12 @@ impl ServiceDef {
         req.method
             .eq_ignore_ascii_case("DELETE")
             .then_some("deletes something at the service")
+    }
+
+    /// Why an agent may never call this path, spelled however it is, if it
+    /// may not: matched on every form the service may route it as.
+    pub fn refusal_of(&self, path: &crate::paths::AgentPath) -> Option<Refusal> {
+        path.match_forms().find_map(|form| self.refusal(form))
     }
 
     /// Why an agent may never call this path, if it may not: a privacy block

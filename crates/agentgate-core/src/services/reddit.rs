@@ -45,8 +45,19 @@ pub static REDDIT: ServiceDef = ServiceDef {
         BlockRule("/api/del_msg"),
         BlockRule("/api/collapse_message"),
         BlockRule("/api/uncollapse_message"),
+        // Modmail: the private conversations of the subreddits one moderates.
+        BlockRule("/api/mod/conversations"),
+        BlockRule("/api/mod/bulk_read"),
     ],
-    control: &[],
+    // The account's own settings (who may message it, email, privacy) and
+    // its tokens.
+    control: &[
+        BlockRule("/api/v1/me/prefs"),
+        BlockRule("/api/v1/access_token"),
+        BlockRule("/api/v1/revoke_token"),
+        BlockRule("/api/v1/authorize"),
+    ],
+    privacy: "Private messages, modmail, blocked and friends lists and /prefs are blocked (403); account settings and tokens are never an agent's.",
     example_reads: &[
         "/api/v1/me",
         "/r/{subreddit}/hot?limit=10",

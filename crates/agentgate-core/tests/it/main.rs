@@ -12,6 +12,7 @@ mod hostile_writes;
 mod keychain;
 mod mcp;
 mod policy;
+mod privacy_props;
 mod private_reads;
 mod queue;
 mod recheck;

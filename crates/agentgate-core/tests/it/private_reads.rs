@@ -174,3 +174,35 @@ async fn mcp_reads_are_filtered_the_same_way() {
     assert!(err, "{read}");
     assert!(!read.to_string().contains(SECRET), "{read}");
 }
+
+/// Mastodon (Rails) routes `/api/v1/notifications.json` as the notifications:
+/// the filter sees every form a path is routed as, like the blocks.
+#[tokio::test]
+async fn a_format_suffix_does_not_dodge_the_filter() {
+    let app = spawn_app().await;
+    add_mastodon(&app, "m");
+    let list = json!([
+        {"id": "1", "type": "mention", "status": status("101", "direct", SECRET)},
+        {"id": "2", "type": "mention", "status": status("102", "public", "hello all")}]);
+    for (p, body) in [
+        ("/api/v1/notifications.json", list.clone()),
+        ("/api/v1/timelines/home.json", list),
+        ("/api/v1/statuses/101.json", status("101", "direct", SECRET)),
+    ] {
+        Mock::given(method("GET"))
+            .and(path(p))
+            .respond_with(ResponseTemplate::new(200).set_body_json(body))
+            .mount(&app.upstream)
+            .await;
+    }
+    let key = app.new_agent("reader");
+    for p in [
+        "/api/v1/notifications.json",
+        "/api/v1/timelines/home.json",
+        "/api/v1/statuses/101.json",
+    ] {
+        let (s, v) = app.agent(&key).get(&format!("/api/mastodon/m{p}")).await;
+        assert!(matches!(s, 200 | 403), "{p}: {s}");
+        assert!(!v.to_string().contains(SECRET), "{p}: {v}");
+    }
+}
