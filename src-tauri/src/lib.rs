@@ -125,6 +125,9 @@ fn open_gateway() -> anyhow::Result<Gateway> {
 
 /// Opens both listeners.
 async fn start_gateway(gw: Gateway) -> anyhow::Result<Desktop> {
+    // The admin credential exists before anything listens: first-run setup
+    // is never open on the desktop, whose window signs in by launch secret.
+    gw.ensure_admin_credential()?;
     let server = agentgate_core::server::start(gw.clone()).await?;
     Ok(Desktop {
         gw,

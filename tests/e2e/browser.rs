@@ -291,10 +291,18 @@ async fn the_web_admin_in_chromium_from_first_run_to_decisions() {
         prefix: "desktop",
     };
 
-    // First run: the password.
+    // First run: the setup code from the server's log, then the password.
     s.goto("/ui").await;
     s.wait_path("/ui/setup").await;
     s.shot("setup").await;
+    let log = s.server.log();
+    let code = log
+        .split("enter the setup code ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no setup code in the log:\n{log}"))
+        .to_string();
+    s.fill("#setup_code", &code).await;
     s.fill("#password", PASSWORD).await;
     s.fill("#password2", PASSWORD).await;
     s.click("main button[type=submit]").await;

@@ -64,41 +64,99 @@ pub fn verify_password(password: &Secret, phc: &str) -> bool {
         .unwrap_or(false)
 }
 
-#[derive(Default)]
+/// Password checks (argon2, 19 MiB each) that run at once at most; a
+/// further attempt waits for one to end.
+pub const CONCURRENT_CHECKS: usize = 2;
+/// The longest wait the back-off asks for between two failed attempts.
+pub const MAX_BACKOFF: Duration = Duration::seconds(60);
+
+/// Failed sign-ins (and setup codes) per client address. An attempt takes its
+/// slot before the password is checked, as a failure until it proves right,
+/// so that concurrent attempts cannot all slip under the limit; after each
+/// failure the next attempt must wait longer (1 s, 2 s, 4 s, ... up to
+/// [`MAX_BACKOFF`]); [`MAX_FAILURES`] in [`FAILURE_WINDOW`] lock the address
+/// out for the rest of the window.
 pub struct LoginThrottle {
     failures: Mutex<HashMap<IpAddr, Vec<OffsetDateTime>>>,
+    checks: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+impl Default for LoginThrottle {
+    fn default() -> Self {
+        LoginThrottle {
+            failures: Mutex::default(),
+            checks: std::sync::Arc::new(tokio::sync::Semaphore::new(CONCURRENT_CHECKS)),
+        }
+    }
+}
+
+/// An attempt that holds its slot: counted as a failure unless
+/// [`Attempt::succeeded`] is called.
+pub struct Attempt<'a> {
+    throttle: &'a LoginThrottle,
+    ip: IpAddr,
+    at: OffsetDateTime,
+    _check: tokio::sync::OwnedSemaphorePermit,
 }
 
 impl LoginThrottle {
-    /// Refuses a login attempt from `ip` while it has too many recent failures.
-    pub fn check(&self, ip: IpAddr, now: OffsetDateTime) -> Result<(), Error> {
-        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let list = map.entry(ip).or_default();
-        list.retain(|t| *t + FAILURE_WINDOW > now);
-        if list.len() >= MAX_FAILURES {
-            let retry = (list[0] + FAILURE_WINDOW - now).whole_seconds().max(1) as u64;
-            return Err(Error::Throttled {
-                message: format!("too many failed logins; try again in {retry} seconds"),
-                retry_after_secs: retry,
-            });
+    /// Takes a slot for one attempt from `ip`, or says how long to wait.
+    /// Resolves once a password check may run.
+    pub async fn begin(&self, ip: IpAddr, now: OffsetDateTime) -> Result<Attempt<'_>, Error> {
+        {
+            let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+            if map.len() > 10_000 {
+                map.retain(|_, v| v.iter().any(|t| *t + FAILURE_WINDOW > now));
+            }
+            let list = map.entry(ip).or_default();
+            list.retain(|t| *t + FAILURE_WINDOW > now);
+            let wait = if list.len() >= MAX_FAILURES {
+                Some((list[0] + FAILURE_WINDOW - now, "too many failed attempts"))
+            } else {
+                list.last().and_then(|last| {
+                    let backoff =
+                        (Duration::seconds(1) * 2i32.pow(list.len() as u32 - 1)).min(MAX_BACKOFF);
+                    (*last + backoff > now)
+                        .then(|| (*last + backoff - now, "after a failed attempt, wait"))
+                })
+            };
+            if let Some((left, why)) = wait {
+                let retry = left.whole_seconds().max(1) as u64;
+                return Err(Error::Throttled {
+                    message: format!("{why}; try again in {retry} seconds"),
+                    retry_after_secs: retry,
+                });
+            }
+            list.push(now);
         }
-        Ok(())
+        let check = self
+            .checks
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| Error::Internal(e.into()))?;
+        Ok(Attempt {
+            throttle: self,
+            ip,
+            at: now,
+            _check: check,
+        })
     }
+}
 
-    pub fn record_failure(&self, ip: IpAddr, now: OffsetDateTime) {
-        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        // Bound memory under a flood of addresses: forget addresses whose failures expired.
-        if map.len() > 10_000 {
-            map.retain(|_, v| v.iter().any(|t| *t + FAILURE_WINDOW > now));
-        }
-        map.entry(ip).or_default().push(now);
-    }
-
-    pub fn record_success(&self, ip: IpAddr) {
-        self.failures
+impl Attempt<'_> {
+    /// The attempt was right: the address's failures are forgotten.
+    pub fn succeeded(self) {
+        self.throttle
+            .failures
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(&ip);
+            .remove(&self.ip);
+    }
+
+    /// When the attempt was made.
+    pub fn at(&self) -> OffsetDateTime {
+        self.at
     }
 }
 
@@ -117,20 +175,56 @@ mod tests {
         assert!(hash_password(&Secret::new("short")).is_err());
     }
 
-    #[test]
-    fn throttle_locks_out_after_repeated_failures_then_recovers() {
+    #[tokio::test]
+    async fn throttle_backs_off_locks_out_and_recovers() {
         let t = LoginThrottle::default();
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
         let other: IpAddr = "127.0.0.2".parse().unwrap();
         let start = time::macros::datetime!(2026-01-01 00:00 UTC);
+        let mut at = start;
         for i in 0..MAX_FAILURES {
-            t.check(ip, start).unwrap();
-            t.record_failure(ip, start + Duration::seconds(i as i64));
+            // Failing: the slot stays counted.
+            drop(t.begin(ip, at).await.unwrap());
+            let next = at + Duration::seconds(1 << i);
+            if i + 1 < MAX_FAILURES {
+                let err = t
+                    .begin(ip, next - Duration::milliseconds(500))
+                    .await
+                    .err()
+                    .unwrap();
+                assert!(
+                    matches!(err, Error::Throttled { .. }),
+                    "the back-off holds after {} failures",
+                    i + 1
+                );
+            }
+            at = next;
         }
-        let err = t.check(ip, start + Duration::seconds(10)).unwrap_err();
+        let err = t.begin(ip, at).await.err().unwrap();
         assert!(matches!(err, Error::Throttled { retry_after_secs, .. } if retry_after_secs > 800));
-        t.check(other, start).unwrap();
-        t.check(ip, start + FAILURE_WINDOW + Duration::seconds(1))
-            .unwrap();
+        t.begin(other, start).await.unwrap().succeeded();
+        let later = start + FAILURE_WINDOW + Duration::seconds(100);
+        t.begin(ip, later).await.unwrap().succeeded();
+        t.begin(ip, later).await.unwrap();
+    }
+
+    /// Concurrent attempts take their slots before any password is checked:
+    /// of many at once, one gets to check.
+    #[tokio::test]
+    async fn concurrent_attempts_cannot_slip_under_the_limit() {
+        let t = std::sync::Arc::new(LoginThrottle::default());
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let now = time::macros::datetime!(2026-01-01 00:00 UTC);
+        let tasks: Vec<_> = (0..40)
+            .map(|_| {
+                let t = t.clone();
+                tokio::spawn(async move { t.begin(ip, now).await.is_ok() })
+            })
+            .collect();
+        let mut admitted = 0;
+        for task in tasks {
+            admitted += usize::from(task.await.unwrap());
+        }
+        assert_eq!(admitted, 1);
     }
 }

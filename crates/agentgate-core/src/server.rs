@@ -56,6 +56,15 @@ pub async fn start(gateway: Gateway) -> anyhow::Result<RunningServer> {
         tokio::spawn(deliver_webhooks(gateway.clone(), stop.clone())),
     ];
     tracing::info!(%agent_addr, %admin_addr, base_url = %gateway.base_url(), credentials = %gateway.credential_backend(), "agentgate is serving");
+    // No password yet: first-run setup needs this code, which only someone
+    // who can read this process's log has. One use; a restart makes another.
+    if let Some(code) = gateway.issue_setup_code()? {
+        tracing::warn!(
+            "no admin password is set: open http://{admin_addr}/ui/setup and enter the setup code {} \
+             (or run `agentgate admin set-password`)",
+            code.expose()
+        );
+    }
     Ok(RunningServer {
         agent_addr,
         admin_addr,

@@ -90,6 +90,9 @@ struct Inner {
     last_refresh: Mutex<HashMap<AccountKey, Vec<std::time::Instant>>>,
     /// Digests of unused launch secrets, with their expiry.
     launch_secrets: Mutex<Vec<(Vec<u8>, time::OffsetDateTime)>>,
+    /// The digest of the one-time code that first-run setup needs, while
+    /// no admin password is set and a server announced one.
+    setup_code: Mutex<Option<Vec<u8>>>,
     /// Queue transitions, for live surfaces.
     events: tokio::sync::broadcast::Sender<QueueEvent>,
     /// Cancelled when the server stops, so long-lived streams end and let the
@@ -148,6 +151,7 @@ impl Gateway {
                 pending_connects: Mutex::new(HashMap::new()),
                 events: events::channel(),
                 launch_secrets: Mutex::new(Vec::new()),
+                setup_code: Mutex::new(None),
                 closing: tokio_util::sync::CancellationToken::new(),
             }),
         })

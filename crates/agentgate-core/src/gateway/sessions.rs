@@ -10,6 +10,14 @@ use crate::keys;
 use crate::password;
 use crate::secret::Secret;
 
+/// A setup code as typed: case, spaces and dashes do not matter.
+fn normalize_code(code: &str) -> String {
+    code.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
 /// How long a desktop window's sign-in secret may wait to be used.
 pub const LAUNCH_SECRET_LIFETIME: time::Duration = time::Duration::seconds(60);
 
@@ -27,9 +35,96 @@ impl Gateway {
         Ok(())
     }
 
-    /// Sets the first admin password; refused once one exists.
-    pub fn setup_admin_password(&self, password: &Secret) -> Result<()> {
+    /// Replaces the admin password from a signed-in session (the web admin's
+    /// settings), ending every other session: the one making the change
+    /// carries on.
+    pub fn change_admin_password(&self, password: &Secret, session_token: &str) -> Result<()> {
+        let hash = password::hash_password(password)?;
+        self.inner.store.set_setting(ADMIN_PASSWORD_KEY, &hash)?;
+        self.inner
+            .store
+            .delete_other_sessions(&keys::token_digest(session_token))?;
+        tracing::info!("admin password changed from the web admin");
+        Ok(())
+    }
+
+    /// Makes sure an admin credential exists, so that first-run setup is never
+    /// open: the desktop app calls this before its listeners open. Without a
+    /// password, a random one nobody knows is set; the app's own window signs
+    /// in with launch secrets, and the person can choose a password for other
+    /// browsers in Settings. Returns whether one was made.
+    pub fn ensure_admin_credential(&self) -> Result<bool> {
+        if self.admin_password_set()? {
+            return Ok(false);
+        }
+        let secret = Secret::new(keys::new_admin_token());
+        let hash = password::hash_password(&secret)?;
+        let kept = self
+            .inner
+            .store
+            .setting_or_insert(ADMIN_PASSWORD_KEY, &hash)?;
+        Ok(kept == hash)
+    }
+
+    /// A new one-time code for first-run setup, while no admin password is
+    /// set (`None` once one is). It replaces any earlier code. Only the
+    /// process hosting the gateway can make one: `serve` prints it in its log,
+    /// so that no request from the network alone can create the admin.
+    pub fn issue_setup_code(&self) -> Result<Option<Secret>> {
+        if self.admin_password_set()? {
+            return Ok(None);
+        }
+        let raw = keys::random_base62(15).to_uppercase();
+        let code = format!("{}-{}-{}", &raw[..5], &raw[5..10], &raw[10..]);
+        *self
+            .inner
+            .setup_code
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(keys::token_digest(&normalize_code(&code)));
+        Ok(Some(Secret::new(code)))
+    }
+
+    /// Sets the first admin password, with the setup code the server printed;
+    /// refused once a password exists. A wrong code counts as a failed
+    /// sign-in for the client's address.
+    pub async fn setup_admin_password(
+        &self,
+        client: IpAddr,
+        code: &str,
+        password: &Secret,
+    ) -> Result<()> {
+        if self.admin_password_set()? {
+            return Err(Error::Conflict(
+                "the admin password is already set; log in instead".into(),
+            ));
+        }
         password::check_password_rules(password)?;
+        let attempt = self
+            .inner
+            .throttle
+            .begin(client, self.inner.clock.now())
+            .await?;
+        let expected = self
+            .inner
+            .setup_code
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let Some(expected) = expected else {
+            return Err(Error::Forbidden(
+                "first-run setup is closed here: set the admin password with \
+                 `agentgate admin set-password` on the gateway's machine"
+                    .into(),
+            ));
+        };
+        if keys::token_digest(&normalize_code(code)) != expected {
+            tracing::warn!(%client, "wrong first-run setup code");
+            return Err(Error::Unauthorized(
+                "the setup code is not right: it is printed in the log of `agentgate serve` \
+                 (or set the password with `agentgate admin set-password`)"
+                    .into(),
+            ));
+        }
         let hash = password::hash_password(password)?;
         if self
             .inner
@@ -41,28 +136,40 @@ impl Gateway {
                 "the admin password is already set; log in instead".into(),
             ));
         }
+        attempt.succeeded();
+        *self
+            .inner
+            .setup_code
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = None;
+        tracing::info!("admin password set by first-run setup");
         Ok(())
     }
 
     /// Checks the password and opens an admin session, returning its token.
     pub async fn login(&self, client: IpAddr, password: Secret) -> Result<Secret> {
-        let now = self.inner.clock.now();
-        self.inner.throttle.check(client, now)?;
         let Some(hash) = self.inner.store.setting(ADMIN_PASSWORD_KEY)? else {
             return Err(Error::Conflict(
                 "no admin password is set yet: set one first".into(),
             ));
         };
+        // The slot is taken before argon2 runs, and at most a few checks run
+        // at once, so concurrent guesses neither slip under the limit nor
+        // exhaust memory.
+        let attempt = self
+            .inner
+            .throttle
+            .begin(client, self.inner.clock.now())
+            .await?;
         // argon2 takes tens of milliseconds of CPU: keep it off the async workers.
         let ok = tokio::task::spawn_blocking(move || password::verify_password(&password, &hash))
             .await
             .map_err(|e| Error::Internal(e.into()))?;
         if !ok {
-            self.inner.throttle.record_failure(client, now);
             tracing::warn!(%client, "failed admin login");
             return Err(Error::Unauthorized("wrong password".into()));
         }
-        self.inner.throttle.record_success(client);
+        attempt.succeeded();
         self.new_admin_session()
     }
 

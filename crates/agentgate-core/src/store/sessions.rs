@@ -32,6 +32,15 @@ impl Store {
         Ok(())
     }
 
+    /// Ends every session but the one with `digest`.
+    pub fn delete_other_sessions(&self, digest: &[u8]) -> Result<()> {
+        self.conn().execute(
+            "DELETE FROM admin_sessions WHERE token_digest <> ?1",
+            [digest],
+        )?;
+        Ok(())
+    }
+
     pub fn delete_all_sessions(&self) -> Result<()> {
         self.conn().execute("DELETE FROM admin_sessions", [])?;
         Ok(())

@@ -12,7 +12,7 @@ async fn first_run_setup_then_login_with_a_strict_cookie() {
     let r = app
         .http
         .post(format!("{}/admin/setup", app.admin_url))
-        .json(&json!({"password": "another password"}))
+        .json(&json!({"password": "another password", "setup_code": "x"}))
         .send()
         .await
         .unwrap();
@@ -65,8 +65,11 @@ async fn setup_works_once_on_a_fresh_install() {
         std::sync::Arc::new(agentgate_core::clock::SystemClock),
     )
     .unwrap();
-    let server = agentgate_core::server::start(gw).await.unwrap();
+    let server = agentgate_core::server::start(gw.clone()).await.unwrap();
     let url = format!("http://{}", server.admin_addr);
+    // What `serve` printed in its log; a new one replaces it.
+    let code = gw.issue_setup_code().unwrap().unwrap();
+    let code = code.expose();
     let http = reqwest::Client::new();
     let status: Value = http
         .get(format!("{url}/admin/status"))
@@ -79,21 +82,48 @@ async fn setup_works_once_on_a_fresh_install() {
     assert_eq!(status["password_set"], false);
     let r = http
         .post(format!("{url}/admin/setup"))
-        .json(&json!({"password": "short"}))
+        .json(&json!({"password": "short", "setup_code": code}))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
+    // Without the code, or with a wrong one, nobody becomes the admin.
+    for body in [
+        json!({"password": "an attacker's one"}),
+        json!({"password": "an attacker's one", "setup_code": ""}),
+        json!({"password": "an attacker's one", "setup_code": "AAAAA-BBBBB-CCCCC"}),
+    ] {
+        let r = http
+            .post(format!("{url}/admin/setup"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        // A wrong code counts as a failed sign-in: the next waits (429).
+        assert!(matches!(r.status().as_u16(), 400 | 401 | 429), "{body}");
+    }
+    assert!(!gw.admin_password_set().unwrap());
+    // Typed loosely (lower case, spaces for dashes) it still fits.
+    let typed = code.to_lowercase().replace('-', " ");
+    let mut r = None;
+    for _ in 0..20 {
+        // The failed code above asks for a short back-off first.
+        let resp = http
+            .post(format!("{url}/admin/setup"))
+            .json(&json!({"password": "a long enough one", "setup_code": typed}))
+            .send()
+            .await
+            .unwrap();
+        if resp.status() != 429 {
+            r = Some(resp);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    assert_eq!(r.unwrap().status(), 200);
     let r = http
         .post(format!("{url}/admin/setup"))
-        .json(&json!({"password": "a long enough one"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let r = http
-        .post(format!("{url}/admin/setup"))
-        .json(&json!({"password": "an attacker's one"}))
+        .json(&json!({"password": "an attacker's one", "setup_code": code}))
         .send()
         .await
         .unwrap();
@@ -110,15 +140,24 @@ async fn setup_works_once_on_a_fresh_install() {
 
 #[tokio::test]
 async fn failed_logins_are_throttled() {
-    let app = spawn_app().await;
+    let clock = std::sync::Arc::new(agentgate_core::clock::ManualClock::new(
+        time::OffsetDateTime::now_utc(),
+    ));
+    let app = spawn_app_with_clock(clock.clone()).await;
     let login = |pw: &'static str| {
         app.http
             .post(format!("{}/admin/login", app.admin_url))
             .json(&json!({"password": pw}))
             .send()
     };
-    for _ in 0..5 {
+    for i in 0..5 {
         assert_eq!(login("wrong password!").await.unwrap().status(), 401);
+        // Each failure asks for a longer wait before the next attempt.
+        if i < 4 {
+            let r = login(ADMIN_PASSWORD).await.unwrap();
+            assert_eq!(r.status(), 429, "the back-off after {} failures", i + 1);
+            clock.advance(time::Duration::seconds(1 << i));
+        }
     }
     let r = login(ADMIN_PASSWORD).await.unwrap();
     assert_eq!(
@@ -429,4 +468,52 @@ async fn the_admin_openapi_document_matches_the_real_routes() {
     assert_eq!((s, &v["paused"]), (200, &json!(false)));
     let (_, v) = app.admin(Method::GET, "/admin/accounts", None).await;
     assert_eq!(v["accounts"].as_array().unwrap().len(), 1);
+}
+
+/// The desktop app makes its admin credential before it listens: setup is
+/// never open there, with or without a code.
+#[tokio::test]
+async fn with_a_credential_made_at_start_setup_is_never_open() {
+    let data = tempfile::tempdir().unwrap();
+    let gw = agentgate_core::Gateway::open(
+        test_config(data.path()),
+        Box::new(agentgate_core::credentials::MemoryStore::default()),
+        std::sync::Arc::new(agentgate_core::clock::SystemClock),
+    )
+    .unwrap();
+    assert!(gw.ensure_admin_credential().unwrap());
+    assert!(!gw.ensure_admin_credential().unwrap(), "made once");
+    let server = agentgate_core::server::start(gw.clone()).await.unwrap();
+    assert!(gw.issue_setup_code().unwrap().is_none());
+    let url = format!("http://{}", server.admin_addr);
+    let r = reqwest::Client::new()
+        .post(format!("{url}/admin/setup"))
+        .json(&json!({"password": "an attacker's one", "setup_code": "AAAAA-BBBBB-CCCCC"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    server.shutdown().await;
+}
+
+/// Forty wrong passwords at once: one is checked, the rest wait their turn
+/// or are throttled; none slips under the limit, and the owner's right
+/// password afterwards is throttled only for the back-off, by the same rule.
+#[tokio::test]
+async fn concurrent_wrong_passwords_cannot_race_the_throttle() {
+    let app = spawn_app().await;
+    let tries = (0..40).map(|_| {
+        app.http
+            .post(format!("{}/admin/login", app.admin_url))
+            .json(&json!({"password": "wrong guess"}))
+            .send()
+    });
+    let statuses: Vec<u16> = futures::future::join_all(tries)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().status().as_u16())
+        .collect();
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    assert_eq!(checked, 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 39);
 }

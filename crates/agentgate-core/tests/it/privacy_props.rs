@@ -171,11 +171,7 @@ fn direct_write() -> impl Strategy<Value = serde_json::Value> {
         prop::collection::vec(0u8..4, 8),
     )
         .prop_map(|((name, value), place, duplicate, hows)| {
-            let pair = format!(
-                "{}={}",
-                encode_some(name, &hows),
-                encode_some(value, &hows)
-            );
+            let pair = format!("{}={}", encode_some(name, &hows), encode_some(value, &hows));
             let before = if duplicate { "visibility=public&" } else { "" };
             match place {
                 0 => json!({"method": "POST", "path": "/api/v1/statuses",

@@ -32,6 +32,7 @@ async fn first_run_sets_the_password_and_signs_in() {
     .unwrap();
     let server = agentgate_core::server::start(gw.clone()).await.unwrap();
     let base = format!("http://{}", server.admin_addr);
+    let code = gw.issue_setup_code().unwrap().unwrap();
     let c = client();
     let r = c.get(format!("{base}/ui/queue")).send().await.unwrap();
     assert_eq!(r.headers()["location"], "/ui/setup");
@@ -41,6 +42,7 @@ async fn first_run_sets_the_password_and_signs_in() {
     let r = c
         .post(format!("{base}/ui/setup"))
         .form(&[
+            ("setup_code", code.expose()),
             ("password", "long enough pw"),
             ("password2", "different pw!"),
         ])
@@ -52,6 +54,7 @@ async fn first_run_sets_the_password_and_signs_in() {
     let r = c
         .post(format!("{base}/ui/setup"))
         .form(&[
+            ("setup_code", code.expose()),
             ("password", "long enough pw"),
             ("password2", "long enough pw"),
         ])

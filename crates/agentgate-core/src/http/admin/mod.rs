@@ -214,18 +214,29 @@ pub(super) struct PasswordBody {
     password: String,
 }
 
-/// First-run setup: sets the admin password, once.
-#[utoipa::path(post, path = "/admin/setup", security(()), request_body = PasswordBody, responses(
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SetupBody {
+    password: String,
+    /// The one-time code `agentgate serve` printed in its log.
+    setup_code: String,
+}
+
+/// First-run setup: sets the admin password, once, with the one-time code
+/// the server printed in its log.
+#[utoipa::path(post, path = "/admin/setup", security(()), request_body = SetupBody, responses(
     (status = 200, description = "The password is set", body = Done),
     (status = 400, description = "Too short, or not a JSON body", body = ErrorBody),
-    (status = 409, description = "A password is set already", body = ErrorBody)))]
-async fn setup(
-    State(gw): State<Gateway>,
-    headers: http::HeaderMap,
-    JsonBody(body): JsonBody<PasswordBody>,
-) -> Result<Json<Done>, ApiError> {
-    refuse_foreign_origin(&headers)?;
-    gw.setup_admin_password(&Secret::new(body.password))?;
+    (status = 401, description = "Wrong setup code", body = ErrorBody),
+    (status = 403, description = "Setup is closed (no code was issued) or from another site", body = ErrorBody),
+    (status = 409, description = "A password is set already", body = ErrorBody),
+    (status = 429, description = "Too many failed attempts", body = ErrorBody)))]
+async fn setup(State(gw): State<Gateway>, req: Request) -> Result<Json<Done>, ApiError> {
+    let ip = client_ip(req.extensions().get::<ConnectInfo<SocketAddr>>());
+    refuse_foreign_origin(req.headers())?;
+    let JsonBody(body) = JsonBody::<SetupBody>::from_request_with(req, &gw).await?;
+    gw.setup_admin_password(ip, &body.setup_code, &Secret::new(body.password))
+        .await?;
     Ok(Json(Done::saying(
         "admin password set; log in with POST /admin/login",
     )))

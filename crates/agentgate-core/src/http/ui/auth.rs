@@ -9,7 +9,7 @@ use http::{HeaderValue, StatusCode};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
-use super::render;
+use super::{error_status, render};
 use crate::error::Error;
 use crate::gateway::Gateway;
 use crate::http::extract::QueryParams;
@@ -42,6 +42,8 @@ fn login_form(setup: bool, error: Option<String>, status: StatusCode) -> Respons
 pub(super) struct PasswordForm {
     password: String,
     password2: Option<String>,
+    /// First-run setup only: the one-time code the server printed.
+    setup_code: Option<String>,
 }
 
 pub(super) async fn setup_page(State(gw): State<Gateway>) -> Response {
@@ -74,10 +76,11 @@ pub(super) async fn setup_submit(State(gw): State<Gateway>, req: Request) -> Res
         );
     }
     let password = Secret::new(form.password);
-    if let Err(e) = gw.setup_admin_password(&password) {
+    let code = form.setup_code.unwrap_or_default();
+    if let Err(e) = gw.setup_admin_password(ip, &code, &password).await {
         return match e {
             Error::Conflict(_) => Redirect::to("/ui/login").into_response(),
-            other => login_form(true, Some(other.to_string()), StatusCode::BAD_REQUEST),
+            other => login_form(true, Some(other.to_string()), error_status(&other)),
         };
     }
     signed_in(&gw, ip, password).await

@@ -101,6 +101,7 @@ pub fn routes() -> Router<Gateway> {
             page(settings::settings_page).post(settings::save_submit),
         )
         .route("/ui/settings/pause", post(settings::pause_submit))
+        .route("/ui/settings/password", post(settings::password_submit))
         .layer(middleware::from_fn(security_headers))
 }
 
@@ -339,6 +340,7 @@ fn done_notice(code: Option<&str>) -> Option<Notice> {
         "retried" => "The notification was sent again.",
         "retried-all" => "The missed notifications were sent as one message.",
         "settings" => "The settings were saved.",
+        "password" => "The admin password was changed; other sessions were signed out.",
         "paused" => "Agents are paused.",
         "resumed" => "Agents may call agentgate again.",
         _ => return None,

@@ -100,6 +100,38 @@ pub(super) async fn save_submit(
 }
 
 #[derive(Deserialize)]
+pub(super) struct PasswordChangeForm {
+    password: String,
+    password2: String,
+}
+
+/// A new admin password, for browsers other than this one (the desktop app's
+/// window signs in without one); every other session ends.
+pub(super) async fn password_submit(
+    State(gw): State<Gateway>,
+    SignedForm { session, form }: SignedForm<PasswordChangeForm>,
+) -> Response {
+    if form.password != form.password2 {
+        return settings_page(
+            &gw,
+            &session,
+            Notice::error("Not changed: the two passwords differ."),
+            http::StatusCode::BAD_REQUEST,
+        );
+    }
+    let password = crate::secret::Secret::new(form.password);
+    match gw.change_admin_password(&password, session.token()) {
+        Ok(()) => done("/ui/settings", "password"),
+        Err(e) => settings_page(
+            &gw,
+            &session,
+            Notice::error(format!("Not changed: {e}")),
+            error_status(&e),
+        ),
+    }
+}
+
+#[derive(Deserialize)]
 pub(super) struct PauseForm {
     paused: String,
     /// The page to return to.
