@@ -59,12 +59,7 @@ async fn first_run_setup_then_login_with_a_strict_cookie() {
 #[tokio::test]
 async fn setup_works_once_on_a_fresh_install() {
     let data = tempfile::tempdir().unwrap();
-    let gw = agentgate_core::Gateway::open(
-        test_config(data.path()),
-        Box::new(agentgate_core::credentials::MemoryStore::default()),
-        std::sync::Arc::new(agentgate_core::clock::SystemClock),
-    )
-    .unwrap();
+    let gw = fresh_gateway(data.path());
     let server = agentgate_core::server::start(gw.clone()).await.unwrap();
     let url = format!("http://{}", server.admin_addr);
     // What `serve` printed in its log; a new one replaces it.
@@ -475,12 +470,7 @@ async fn the_admin_openapi_document_matches_the_real_routes() {
 #[tokio::test]
 async fn with_a_credential_made_at_start_setup_is_never_open() {
     let data = tempfile::tempdir().unwrap();
-    let gw = agentgate_core::Gateway::open(
-        test_config(data.path()),
-        Box::new(agentgate_core::credentials::MemoryStore::default()),
-        std::sync::Arc::new(agentgate_core::clock::SystemClock),
-    )
-    .unwrap();
+    let gw = fresh_gateway(data.path());
     assert!(gw.ensure_admin_credential().unwrap());
     assert!(!gw.ensure_admin_credential().unwrap(), "made once");
     let server = agentgate_core::server::start(gw.clone()).await.unwrap();

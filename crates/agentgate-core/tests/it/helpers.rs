@@ -317,3 +317,13 @@ pub fn add_mastodon(app: &TestApp, name: &str) {
 pub fn digest_of(gw: &Gateway, id: &str) -> String {
     gw.entry(id).expect("the entry exists").digest
 }
+
+/// A gateway on a fresh data folder, with no admin password and no server.
+pub fn fresh_gateway(dir: &std::path::Path) -> Gateway {
+    Gateway::open(
+        test_config(dir),
+        Box::new(MemoryStore::default()),
+        Arc::new(SystemClock),
+    )
+    .unwrap()
+}

@@ -504,12 +504,7 @@ async fn rules_hold_for_semicolon_and_format_spellings() {
 #[tokio::test]
 async fn the_admin_listener_answers_only_its_own_names_and_setup_refuses_foreign_pages() {
     let data = tempfile::tempdir().unwrap();
-    let gw = agentgate_core::Gateway::open(
-        crate::helpers::test_config(data.path()),
-        Box::new(agentgate_core::credentials::MemoryStore::default()),
-        std::sync::Arc::new(agentgate_core::clock::SystemClock),
-    )
-    .unwrap();
+    let gw = crate::helpers::fresh_gateway(data.path());
     let server = agentgate_core::server::start(gw.clone()).await.unwrap();
     let addr = server.admin_addr;
     let url = format!("http://{addr}");

@@ -2,8 +2,6 @@
 //! protection, and agent-written text rendered inert. (Browser tests in
 //! Chromium come with the rest of the UI.)
 
-use std::sync::Arc;
-
 use reqwest::Method;
 use serde_json::json;
 use wiremock::matchers::any;
@@ -24,12 +22,7 @@ fn goes_to_sign_in(r: &reqwest::Response) -> bool {
 #[tokio::test]
 async fn first_run_sets_the_password_and_signs_in() {
     let data = tempfile::tempdir().unwrap();
-    let gw = agentgate_core::Gateway::open(
-        test_config(data.path()),
-        Box::new(agentgate_core::credentials::MemoryStore::default()),
-        Arc::new(agentgate_core::clock::SystemClock),
-    )
-    .unwrap();
+    let gw = fresh_gateway(data.path());
     let server = agentgate_core::server::start(gw.clone()).await.unwrap();
     let base = format!("http://{}", server.admin_addr);
     let code = gw.issue_setup_code().unwrap().unwrap();
