@@ -245,7 +245,27 @@ enum SecretsCommand {
     GenerateKey { path: PathBuf },
 }
 
+/// Output piped into a program that stops reading (`agentgate queue list |
+/// head`) ends the process quietly, with the status a shell gives a process
+/// that SIGPIPE stopped, instead of a panic's backtrace.
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
 pub fn run() -> ExitCode {
+    quiet_on_closed_stdout();
     let cli = Cli::parse();
     let serving = matches!(cli.command, Command::Serve(_));
     init_logging(serving);

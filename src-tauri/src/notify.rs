@@ -372,7 +372,7 @@ mod tests {
     fn the_headline_says_who_wants_what_where() {
         assert_eq!(
             headline(&entry("POST")),
-            "bot wants to: Create issue \"Login bug\" in o/r (on github/personal)"
+            "bot wants to: Create issue \"Login bug\" in o/r [fields title] (on github/personal)"
         );
         assert!(danger(&entry("POST")).is_none());
         assert!(danger(&entry("DELETE")).is_some());

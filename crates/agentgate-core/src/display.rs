@@ -143,6 +143,42 @@ pub fn quoted(s: &str) -> String {
     out
 }
 
+/// Agent text for a web page (the web admin), lines kept: every other hidden
+/// character shown as a visible escape, so that nothing on the page is
+/// invisible or reorders what follows. The page escapes markup itself.
+pub fn web_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c != '\n' && is_hidden(c) {
+            escape_into(&mut out, c);
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A JSON value written out for a person, pretty-printed, with every hidden
+/// character inside its strings written as a JSON `\u` escape: the same
+/// document, still valid JSON to edit, with nothing invisible in it.
+pub fn json_visible(v: &serde_json::Value) -> String {
+    let pretty = serde_json::to_string_pretty(v).unwrap_or_default();
+    let mut out = String::with_capacity(pretty.len());
+    for c in pretty.chars() {
+        // Outside strings there is only structure; serde_json already
+        // escapes C0 controls inside them.
+        if c != '\n' && is_hidden(c) {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                let _ = write!(out, "\\u{unit:04x}");
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Text for a notification server that renders markup (the freedesktop
 /// notification body): `&`, `<` and `>` escaped, hidden characters shown.
 pub fn markup(s: &str) -> String {
@@ -180,6 +216,22 @@ mod tests {
             "ok\\u{1b}[8mhidden\\u{1b}[0m\\r\\nreason: approved\\u{202e}txt.exe\\u{9b}2J\\u{7}"
         );
         assert_eq!(terminal_line("plain – ünïcode ✓"), "plain – ünïcode ✓");
+    }
+
+    #[test]
+    fn web_text_and_json_show_every_hidden_character() {
+        let text = web_text(HOSTILE);
+        assert_inert(&text.replace('\n', ""));
+        assert!(text.contains("approved\\u{202e}txt.exe"));
+        let v = serde_json::json!({"t": HOSTILE, "emoji": "✓\u{1F600}\u{E0041}"});
+        let json = json_visible(&v);
+        assert_inert(&json.replace('\n', ""));
+        // Still the same document.
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&json).unwrap(), v);
+        assert!(
+            json.contains("\\u202e") && json.contains("\\udb40\\udc41"),
+            "{json}"
+        );
     }
 
     #[test]

@@ -86,6 +86,29 @@ const DROPPED_RESPONSE_HEADERS: &[&str] = &[
     "alt-svc",
 ];
 
+/// The headers of a write sent on a read URL that go into the queued request:
+/// those a write may carry (but the content type, which the body decides),
+/// and method overrides, which are then refused like in a submission. A
+/// generic `Accept: */*` says nothing and is left out.
+pub fn carried_by_direct_write(from: &HeaderMap) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for name in WRITE_HEADERS.iter().chain(METHOD_OVERRIDES) {
+        if *name == "content-type" {
+            continue;
+        }
+        for v in from.get_all(*name) {
+            if *name == "accept" && v.as_bytes() == b"*/*" {
+                continue;
+            }
+            out.push((
+                (*name).to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            ));
+        }
+    }
+    out
+}
+
 /// Checks one header an agent put on a queued request. `Ok(None)` means the header
 /// is dropped as the gateway's own to set (credentials, routing, hop-by-hop);
 /// `Err` means it is not a valid header, or not one a write may carry.
@@ -93,6 +116,15 @@ pub fn agent_header(name: &str, value: &str) -> Result<Option<(String, String)>,
     let lname = name.to_ascii_lowercase();
     HeaderName::from_bytes(lname.as_bytes())
         .map_err(|_| format!("{name:?} is not a valid header name"))?;
+    // Sent as it is shown: surrounding whitespace (which HTTP drops) is
+    // trimmed, and only printable ASCII is taken, since other bytes are read
+    // by services as Latin-1 or refused.
+    let value = value.trim_matches([' ', '\t']);
+    if !value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return Err(format!(
+            "the value of header {name:?} must be printable ASCII text"
+        ));
+    }
     HeaderValue::from_str(value)
         .map_err(|_| format!("the value of header {name:?} is not valid"))?;
     if METHOD_OVERRIDES.contains(&lname.as_str()) {

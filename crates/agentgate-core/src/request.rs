@@ -160,12 +160,19 @@ impl WriteRequest {
         if let Some(form) = self.form_fields() {
             out.extend(form);
         } else if let Some(Value::Object(o)) = &self.body {
+            let text = |v: &Value| match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
             for (k, v) in o {
-                let text = match v {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                out.push((k.clone(), text));
+                match v {
+                    // A list is read by form-minded services as the field
+                    // given once per item: each item is a value of it.
+                    Value::Array(items) => {
+                        out.extend(items.iter().map(|item| (k.clone(), text(item))))
+                    }
+                    other => out.push((k.clone(), text(other))),
+                }
             }
         }
         out
@@ -236,7 +243,10 @@ fn canonical_body(
     body: Option<Value>,
     headers: &mut BTreeMap<String, String>,
 ) -> Result<Option<Value>, String> {
-    let declared = headers.get("content-type").map(|t| media_type(t));
+    let declared = match headers.get("content-type") {
+        Some(t) => Some(checked_media_type(t)?),
+        None => None,
+    };
     let Some(body) = body else {
         // Nothing to describe: a content-type alone is not sent.
         headers.remove("content-type");
@@ -252,7 +262,12 @@ fn canonical_body(
         }
         Some(t) if is_json(t) => match &body {
             Value::String(text) => Err(string_body_error(text)),
-            _ => Ok(Some(body)),
+            _ => {
+                // The type alone: the body is sent as UTF-8 JSON whatever
+                // parameters were given.
+                headers.insert("content-type".into(), t.to_string());
+                Ok(Some(body))
+            }
         },
         Some(FORM) => {
             let pairs = match body {
@@ -313,6 +328,25 @@ fn form_from_object(
         }
     }
     Ok(out)
+}
+
+/// The media type of a content-type header, lower case; its only parameter
+/// may be `charset=utf-8`, the encoding the gateway sends. Any other (a
+/// charset the service would decode differently, a boundary) is refused.
+fn checked_media_type(content_type: &str) -> Result<String, String> {
+    let mut parts = content_type.split(';');
+    let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+    for param in parts {
+        let (name, value) = param.split_once('=').unwrap_or((param, ""));
+        let value = value.trim().trim_matches('"');
+        if !(name.trim().eq_ignore_ascii_case("charset") && value.eq_ignore_ascii_case("utf-8")) {
+            return Err(format!(
+                "the content-type parameter {:?} is not one agentgate can honour; bodies are sent as UTF-8",
+                param.trim()
+            ));
+        }
+    }
+    Ok(media)
 }
 
 /// The media type of a content-type header, lower case, without parameters.
@@ -431,6 +465,42 @@ mod tests {
             }
             assert!(parse(req.clone()).is_err(), "{req}");
         }
+    }
+
+    #[test]
+    fn what_is_sent_is_what_is_shown_to_the_byte() {
+        // A charset the body is not sent in, a boundary: refused.
+        for ct in [
+            "application/json; charset=utf-16",
+            "application/json; boundary=x",
+        ] {
+            let req = json!({"method": "POST", "path": "/x", "body": {"a": 1}, "headers": {"content-type": ct}});
+            assert!(parse(req).is_err(), "{ct}");
+        }
+        let ok = parse(json!({"method": "POST", "path": "/x", "body": {"a": 1},
+            "headers": {"content-type": "Application/JSON; Charset=\"UTF-8\""}}))
+        .unwrap();
+        assert_eq!(ok.headers["content-type"], "application/json");
+        // Header values: printable ASCII, trimmed as HTTP would trim them.
+        assert!(
+            parse(json!({"method": "POST", "path": "/x", "headers": {"if-match": "é"}})).is_err()
+        );
+        assert!(
+            parse(json!({"method": "POST", "path": "/x", "headers": {"if-match": "a\u{7f}"}}))
+                .is_err()
+        );
+        let trimmed =
+            parse(json!({"method": "POST", "path": "/x", "headers": {"accept": "\ta "}})).unwrap();
+        assert_eq!(trimmed.headers["accept"], "a");
+        // A list's items are values of its field, for every check.
+        let listed =
+            parse(json!({"method": "POST", "path": "/x", "body": {"visibility": ["direct"]}}))
+                .unwrap();
+        assert!(
+            listed
+                .fields()
+                .contains(&("visibility".into(), "direct".into()))
+        );
     }
 
     #[test]

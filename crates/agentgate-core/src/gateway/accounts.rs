@@ -147,8 +147,34 @@ impl Gateway {
     }
 
     pub fn remove_account(&self, service: &str, name: &str) -> Result<()> {
-        let (def, _) = self.account_row(service, name)?;
+        let (def, row) = self.account_row(service, name)?;
         self.inner.store.delete_account(def.key, name)?;
+        // Its pending writes can never run (an account added later under the
+        // name is another): the system rejects them, saying why.
+        let pending = self.inner.store.entries(&crate::queue::EntryFilter {
+            status: Some(crate::queue::Status::Pending),
+            service: Some(def.key.to_string()),
+            account: Some(name.to_string()),
+            ..Default::default()
+        })?;
+        for entry in pending
+            .iter()
+            .filter(|e| e.account_id.is_none_or(|id| id == row.id))
+        {
+            match self.record_decision(
+                &entry.id,
+                crate::queue::Status::Rejected,
+                "system",
+                Some(format!(
+                    "the account {}/{name} was removed, so this write can no longer run",
+                    def.key
+                )),
+                None,
+            ) {
+                Ok(_) | Err(Error::AlreadyDecided { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
         self.inner.creds.delete(&self.secret_name(def.key, name))?;
         self.inner
             .credential_cache

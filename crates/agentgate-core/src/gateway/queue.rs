@@ -363,6 +363,20 @@ impl Gateway {
         if entry.status == Status::Pending && entry.digest != digest {
             return Err(changed_since_shown(&entry));
         }
+        // The account it names must be the one it was submitted for (not
+        // another added since under that name); else it could never run.
+        if entry.status == Status::Pending
+            && let Some(id) = entry.account_id
+            && self
+                .account_row(&entry.service, &entry.account_name)
+                .map_or(true, |(_, row)| row.id != id)
+        {
+            return Err(Error::Conflict(format!(
+                "{}/{} was removed (and perhaps added again) since this was submitted; \
+                 it cannot run on another account: reject it",
+                entry.service, entry.account_name
+            )));
+        }
         match self.inner.store.agent_by_id(entry.agent_id)? {
             None => {
                 self.reject_for_revoked_agent(&entry)?;
@@ -438,9 +452,9 @@ impl Gateway {
 /// entry has: what the human saw is not what would run.
 fn changed_since_shown(entry: &Entry) -> Error {
     Error::Conflict(format!(
-        "entry {} is not what you were shown: its requests now have digest {}; \
-         look at it again before deciding (nothing was run)",
-        entry.id, entry.digest
+        "entry {} is not what you were shown (its requests changed, or no digest was given); \
+         look at it again before deciding; nothing was run",
+        entry.id
     ))
 }
 

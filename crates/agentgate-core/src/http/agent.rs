@@ -344,8 +344,20 @@ fn queue_direct_write(
         None => path,
     };
     let mut request = json!({"method": method, "path": path, "body": body_value});
+    // The headers a write may carry go with it (and a method override is
+    // refused), as in a submission.
+    let mut carried = serde_json::Map::new();
+    for (name, value) in crate::headers::carried_by_direct_write(headers) {
+        if carried.contains_key(&name) {
+            return Err(Error::invalid(format!("the header {name:?} is given twice")).into());
+        }
+        carried.insert(name, Value::String(value));
+    }
     if let Some(ct) = content_type.filter(|_| keep_content_type) {
-        request["headers"] = json!({"content-type": ct});
+        carried.insert("content-type".into(), Value::String(ct.to_string()));
+    }
+    if !carried.is_empty() {
+        request["headers"] = Value::Object(carried);
     }
     let submission = Submission {
         requests: Some(Value::Array(vec![request])),

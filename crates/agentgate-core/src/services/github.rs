@@ -64,6 +64,12 @@ pub static GITHUB: ServiceDef = ServiceDef {
         ),
         Danger::new("DELETE", "/repos/*/*", "deletes a whole repository"),
         Danger::new(
+            "PATCH",
+            "/user",
+            "changes your public profile (name, email, bio)",
+        ),
+        Danger::field("PATCH", "/gists/*", "public", "changes who can see a gist"),
+        Danger::new(
             "DELETE",
             "/repos/*/*/git/refs/**",
             "deletes a branch or tag",

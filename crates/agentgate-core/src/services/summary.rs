@@ -67,9 +67,10 @@ fn said_or(req: &WriteRequest, name: &str, absent: &str) -> String {
     said(req, name).unwrap_or_else(|| absent.to_string())
 }
 
-/// What a write changes beyond what its summary names: the query's
-/// parameters, and for PATCH and PUT every field of the body. Appended to
-/// every summary, so that "Close o/r#4" cannot also rewrite the title unseen.
+/// What a write carries beyond what its summary names: the query's
+/// parameters and the name of every field of its body ("sets" for PATCH and
+/// PUT). Appended to every summary, so that "Close o/r#4" cannot also
+/// rewrite the title, nor "Create issue" assign it, unseen.
 pub(crate) fn changes(req: &WriteRequest) -> Option<String> {
     let mut parts = Vec::new();
     let query = req.query();
@@ -80,15 +81,22 @@ pub(crate) fn changes(req: &WriteRequest) -> Option<String> {
             .collect();
         parts.push(format!("query {}", shown.join(", ")));
     }
-    if matches!(req.method.as_str(), "PATCH" | "PUT") {
-        let fields: Vec<String> = match (req.form_fields(), &req.body) {
-            (Some(form), _) => form.iter().map(|(k, _)| name(k)).collect(),
-            (None, Some(Value::Object(o))) => o.keys().map(|k| name(k)).collect(),
-            _ => Vec::new(),
-        };
-        if !fields.is_empty() {
-            parts.push(format!("sets {}", fields.join(", ")));
+    let fields: Vec<String> = match (req.form_fields(), &req.body) {
+        (Some(form), _) => {
+            let mut names: Vec<String> = form.iter().map(|(k, _)| name(k)).collect();
+            names.dedup();
+            names
         }
+        (None, Some(Value::Object(o))) => o.keys().map(|k| name(k)).collect(),
+        _ => Vec::new(),
+    };
+    if !fields.is_empty() {
+        let verb = if matches!(req.method.as_str(), "PATCH" | "PUT") {
+            "sets"
+        } else {
+            "fields"
+        };
+        parts.push(format!("{verb} {}", fields.join(", ")));
     }
     (!parts.is_empty()).then(|| parts.join("; "))
 }
@@ -299,7 +307,7 @@ mod tests {
                 "/repos/o/r/issues",
                 json!({"title": "Login bug"})
             )),
-            "Create issue \"Login bug\" in o/r"
+            "Create issue \"Login bug\" in o/r [fields title]"
         );
         assert_eq!(
             gh.describe(&req(
@@ -339,6 +347,15 @@ mod tests {
         assert_eq!(
             gh.describe(&req("POST", "/gists", json!({}))),
             "POST /gists on GitHub"
+        );
+        // Fields beyond those the words name are listed.
+        assert_eq!(
+            gh.describe(&req(
+                "POST",
+                "/repos/o/r/issues",
+                json!({"title": "T", "assignees": ["x"]})
+            )),
+            "Create issue \"T\" in o/r [fields assignees, title]"
         );
     }
 
@@ -412,7 +429,7 @@ mod tests {
             // One quoted string, then the gateway's own words.
             let inner = line
                 .strip_prefix("Create issue \"")
-                .and_then(|rest| rest.strip_suffix("\" in o/r"))
+                .and_then(|rest| rest.strip_suffix("\" in o/r [fields title]"))
                 .unwrap_or_else(|| panic!("{line}"));
             let mut escaped = false;
             for c in inner.chars() {

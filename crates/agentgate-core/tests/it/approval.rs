@@ -279,6 +279,7 @@ async fn an_edit_racing_an_approval_never_runs_what_nobody_approved() {
 async fn the_web_admin_shows_every_request_whole_and_edits_it() {
     let (app, key) = setup().await;
     let long: String = (0..600).map(|i| format!("line {i}\n")).collect();
+    let hidden = "x\u{1b}[8my\u{202e}z\u{200b}w\u{9b}v";
     let id = submit(
         &app,
         &key,
@@ -286,7 +287,9 @@ async fn the_web_admin_shows_every_request_whole_and_edits_it() {
             {"method": "PATCH", "path": "/repos/o/r/issues/4?state=closed&state=open&note=a%20b",
              "headers": {"If-Match": "\"etag-1\"", "X-GitHub-Api-Version": "2022-11-28"},
              "body": {"state": "closed", "title": "<b>Rewritten</b>"}},
-            {"method": "POST", "path": "/repos/o/r/issues/4/comments", "body": {"body": long}}
+            {"method": "POST", "path": "/repos/o/r/issues/4/comments", "body": {"body": long}},
+            {"method": "POST", "path": "/repos/o/r/issues/4/comments?q=%E2%80%AEx%1B",
+             "body": {"body": hidden, "title": hidden}}
         ]),
     )
     .await;
@@ -308,6 +311,11 @@ async fn the_web_admin_shows_every_request_whole_and_edits_it() {
         assert!(page.contains(shown), "the queue page lacks {shown:?}");
     }
     assert!(!page.contains("<b>Rewritten</b>"));
+    // Nothing an agent wrote is invisible or reorders the page.
+    for c in ['\u{1b}', '\u{202e}', '\u{200b}', '\u{9b}'] {
+        assert!(!page.contains(c), "{c:?} reached the page");
+    }
+    assert!(page.contains("\\u202e"), "shown as a visible escape");
 
     // Edit from the page: drop the long comment.
     let csrf = csrf_of(&page);

@@ -138,3 +138,41 @@ async fn a_string_body_must_say_what_it_is() {
     .await;
     assert_eq!(s, 201, "{v}");
 }
+
+/// A write on a read URL carries the headers a write may carry (shown and
+/// sent), and a method override there is refused like in a submission.
+#[tokio::test]
+async fn a_write_on_a_read_url_keeps_its_headers_and_refuses_overrides() {
+    let app = spawn_app().await;
+    let key = app.new_agent("bot");
+    let c = app.agent(&key);
+    let r = c
+        .req(Method::PATCH, "/api/github/personal/repos/o/r/issues/1")
+        .header("x-agentgate-comment", "retitle")
+        .header("x-http-method-override", "DELETE")
+        .json(&json!({"title": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    nothing_queued_or_sent(&app).await;
+    let r = c
+        .req(Method::PATCH, "/api/github/personal/repos/o/r/issues/1")
+        .header("x-agentgate-comment", "retitle")
+        .header("if-match", "\"etag-1\"")
+        .header("idempotency-key", "k1")
+        .header("user-agent", "curl/8")
+        .json(&json!({"title": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let headers = &app.gw.entry(&id).unwrap().requests[0].headers;
+    assert_eq!(headers["if-match"], "\"etag-1\"");
+    assert_eq!(headers["idempotency-key"], "k1");
+    assert!(!headers.contains_key("user-agent"));
+}

@@ -91,14 +91,22 @@ async fn decided_entries_cannot_be_decided_again() {
 async fn a_removed_account_fails_its_approved_entries_cleanly() {
     let app = spawn_app().await;
     let key = app.new_agent("a");
-    let id = app.agent(&key).submit_one("POST", "/x", json!({})).await;
-    app.gw.remove_account("github", "personal").unwrap();
+    let approved = app.agent(&key).submit_one("POST", "/x", json!({})).await;
+    let pending = app.agent(&key).submit_one("POST", "/y", json!({})).await;
     app.gw
-        .approve(&id, &digest_of(&app.gw, &id), "test")
+        .approve(&approved, &digest_of(&app.gw, &approved), "test")
         .unwrap();
-    let e = app.gw.execute(&id).await.unwrap();
+    app.gw.remove_account("github", "personal").unwrap();
+    let e = app.gw.execute(&approved).await.unwrap();
     assert_eq!(e.status.to_string(), "failed");
     assert!(e.results[0].error.as_deref().unwrap().contains("personal"));
+    // A pending one can never run: the system rejects it, saying why, and
+    // the same account name added again does not bring it back.
+    let e = app.gw.entry(&pending).unwrap();
+    assert_eq!(e.status.to_string(), "rejected");
+    assert_eq!(e.reviewed_by.as_deref(), Some("system"));
+    assert!(e.rejection_reason.unwrap().contains("removed"));
+    assert!(app.upstream.received_requests().await.unwrap().is_empty());
 }
 
 #[tokio::test]

@@ -101,7 +101,11 @@ pub(super) async fn page(
                     .map(|r| ResultView {
                         ok: r.ok,
                         text: match (&r.status, &r.error) {
-                            (_, Some(err)) => format!("Request {}: {err}", r.index + 1),
+                            (_, Some(err)) => format!(
+                                "Request {}: {}",
+                                r.index + 1,
+                                crate::display::terminal_line(err)
+                            ),
                             (Some(s), None) => format!("Request {}: HTTP {s}", r.index + 1),
                             (None, None) => format!("Request {}", r.index + 1),
                         },

@@ -9,6 +9,7 @@ use http::StatusCode;
 use serde::Deserialize;
 
 use super::{Chrome, REVIEWER, error_status, render};
+use crate::display;
 use crate::error::Error;
 use crate::gateway::Gateway;
 use crate::http::extract::Params;
@@ -71,24 +72,27 @@ pub(super) fn request_view(
     base: &str,
     r: &crate::queue::WriteRequest,
 ) -> RequestView {
-    let form = r.form_fields();
+    // Agent text is shown with nothing hidden: controls, bidirectional
+    // overrides and invisible characters written as visible escapes.
+    let line = display::terminal_line;
+    let form = r.form_fields().map(|fields| {
+        fields
+            .into_iter()
+            .map(|(k, v)| (line(&k), display::web_text(&v)))
+            .collect()
+    });
     let body = match (&form, &r.body) {
-        (None, Some(serde_json::Value::String(s))) => Some(s.clone()),
-        (None, Some(other)) => Some(serde_json::to_string_pretty(other).unwrap_or_default()),
+        (None, Some(b)) => Some(display::json_visible(b)),
         _ => None,
     };
     let body_lines = body.as_deref().map_or(0, |b| b.lines().count());
     let body_bytes = body.as_deref().map_or(0, str::len);
     RequestView {
         method: r.method.clone(),
-        url: format!("{base}{}", r.path),
-        summary: def.map_or_else(|| format!("{} {}", r.method, r.path), |d| d.describe(r)),
-        query: r.query(),
-        headers: r
-            .headers
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
+        url: line(&format!("{base}{}", r.path)),
+        summary: line(&def.map_or_else(|| format!("{} {}", r.method, r.path), |d| d.describe(r))),
+        query: r.query().iter().map(|(k, v)| (line(k), line(v))).collect(),
+        headers: r.headers.iter().map(|(k, v)| (line(k), line(v))).collect(),
         form,
         body_folded: body_lines > FOLD_LINES || body_bytes > FOLD_BYTES,
         body,
@@ -123,16 +127,18 @@ pub(super) fn view(gw: &Gateway, e: &Entry) -> EntryView {
         agent: e.agent_name.clone(),
         service: e.service.clone(),
         target: format!("{}/{}", e.service, e.account_name),
-        comment: e.comment.clone(),
+        comment: display::web_text(&e.comment),
         submitted_at: e.submitted_at.clone(),
         status: e.status.to_string(),
-        reason: e.rejection_reason.clone(),
+        reason: e.rejection_reason.as_deref().map(display::web_text),
         destructive: requests.iter().any(|r| r.destructive),
         requests,
         digest: e.digest.clone(),
         edited: e.edited,
         edited_by: e.edited_by.clone().unwrap_or_default(),
-        requests_json: serde_json::to_string_pretty(&e.requests).unwrap_or_default(),
+        requests_json: serde_json::to_value(&e.requests)
+            .map(|v| display::json_visible(&v))
+            .unwrap_or_default(),
     }
 }
 
