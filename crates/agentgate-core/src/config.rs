@@ -28,6 +28,11 @@ pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 10 * 1024 * 1024;
 pub const MAX_BATCH_REQUESTS: usize = 50;
 /// Longest agent comment, in characters.
 pub const MAX_COMMENT_CHARS: usize = 10_000;
+/// Pending writes one agent may have waiting at once; more are refused
+/// (`429`) until a human decides or the agent withdraws some.
+pub const MAX_PENDING_PER_AGENT: usize = 100;
+/// The stored size of one agent's pending requests, in bytes, at most.
+pub const MAX_PENDING_BYTES_PER_AGENT: usize = 16 * 1024 * 1024;
 pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_AGENT_PORT: u16 = 3050;
 pub const DEFAULT_ADMIN_PORT: u16 = 3051;

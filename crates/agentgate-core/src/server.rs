@@ -40,14 +40,7 @@ pub async fn start(gateway: Gateway) -> anyhow::Result<RunningServer> {
 
     let stop = CancellationToken::new();
     let serve = |listener: TcpListener, router: axum::Router, stop: CancellationToken| {
-        tokio::spawn(async move {
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await
-        })
+        tokio::spawn(crate::http::listen::serve(listener, router, stop))
     };
     let tasks = vec![
         serve(agent_listener, agent_router(gateway.clone()), stop.clone()),

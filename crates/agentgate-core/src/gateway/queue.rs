@@ -46,7 +46,20 @@ impl Gateway {
                 requests: &requests,
                 now: &now,
             };
-            if self.inner.store.insert_entry(&new)? {
+            let inserted = self.inner.store.insert_entry(&new)?;
+            if inserted == crate::store::Inserted::OverCap {
+                return Err(Error::Throttled {
+                    message: format!(
+                        "agent {:?} has as many pending writes as it may ({} entries, {} MiB): \
+                         wait for the human's decisions, or withdraw some",
+                        agent.name,
+                        crate::config::MAX_PENDING_PER_AGENT,
+                        crate::config::MAX_PENDING_BYTES_PER_AGENT / (1024 * 1024)
+                    ),
+                    retry_after_secs: 60,
+                });
+            }
+            if inserted == crate::store::Inserted::Yes {
                 tracing::info!(entry = %id, agent = %agent.name, service = def.key, account = %row.name, requests = requests.len(), "write queued");
                 self.transitioned_id(&id, None, Status::Pending, &format!("agent:{}", agent.name));
                 if auto {

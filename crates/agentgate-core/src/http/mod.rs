@@ -10,6 +10,7 @@ mod docs;
 mod error;
 mod extract;
 mod host;
+pub mod listen;
 mod mcp;
 mod oauth;
 mod openapi;

@@ -32,6 +32,16 @@ pub(crate) struct Edit<'a> {
     pub by: &'a str,
 }
 
+/// What [`Store::insert_entry`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Inserted {
+    Yes,
+    /// The id is another entry's: try another.
+    IdTaken,
+    /// The agent has as many pending entries, or pending bytes, as it may.
+    OverCap,
+}
+
 pub(crate) struct NewEntry<'a> {
     pub id: &'a str,
     pub agent: &'a Agent,
@@ -60,18 +70,25 @@ impl Store {
         Ok(stmt.query_row([], |r| r.get(0))?)
     }
 
-    /// Inserts a new pending entry; `false` if the id is already taken.
-    pub fn insert_entry(&self, e: &NewEntry<'_>) -> Result<bool> {
+    /// Inserts a new pending entry, unless its agent's pending entries would
+    /// then pass the caps (checked in the same statement, so concurrent
+    /// submissions cannot slip past them together).
+    pub fn insert_entry(&self, e: &NewEntry<'_>) -> Result<Inserted> {
         let requests =
             serde_json::to_string(e.requests).map_err(|e| internal(e, "serialize requests"))?;
         let digest = crate::request::digest(e.requests);
         match self.conn().execute(
             "INSERT INTO queue (id, agent_id, agent_name, service, account_name, account_id, comment, requests, status, submitted_at, digest)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?10)",
-            params![e.id, e.agent.id, e.agent.name, e.service, e.account, e.account_id, e.comment, requests, e.now, digest],
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?10
+             WHERE (SELECT count(*) FROM queue WHERE agent_id = ?2 AND status = 'pending') < ?11
+               AND (SELECT coalesce(sum(length(requests) + length(comment)), 0) FROM queue
+                    WHERE agent_id = ?2 AND status = 'pending') + length(?8) + length(?7) <= ?12",
+            params![e.id, e.agent.id, e.agent.name, e.service, e.account, e.account_id, e.comment, requests, e.now, digest,
+                    crate::config::MAX_PENDING_PER_AGENT as i64, crate::config::MAX_PENDING_BYTES_PER_AGENT as i64],
         ) {
-            Ok(_) => Ok(true),
-            Err(err) if is_unique_violation(&err) => Ok(false),
+            Ok(1) => Ok(Inserted::Yes),
+            Ok(_) => Ok(Inserted::OverCap),
+            Err(err) if is_unique_violation(&err) => Ok(Inserted::IdTaken),
             Err(err) => Err(err.into()),
         }
     }
@@ -349,8 +366,12 @@ mod tests {
         let (_d, s) = store();
         let agent = s.insert_agent("a", b"digest", "rms_x", "t").unwrap();
         let e = entry("q1", &agent);
-        assert!(s.insert_entry(&e).unwrap());
-        assert!(!s.insert_entry(&e).unwrap(), "duplicate ids are reported");
+        assert_eq!(s.insert_entry(&e).unwrap(), Inserted::Yes);
+        assert_eq!(
+            s.insert_entry(&e).unwrap(),
+            Inserted::IdTaken,
+            "duplicate ids are reported"
+        );
         assert!(
             s.transition(
                 "q1",
@@ -393,7 +414,7 @@ mod tests {
         let agent = s.insert_agent("a", b"digest", "rms_x", "t").unwrap();
         let start = s.queue_stamp().unwrap();
         let e = entry("q1", &agent);
-        assert!(s.insert_entry(&e).unwrap());
+        assert_eq!(s.insert_entry(&e).unwrap(), Inserted::Yes);
         let submitted = s.queue_stamp().unwrap();
         assert_ne!(submitted, start);
         // Another process (the CLI) approving through its own connection.

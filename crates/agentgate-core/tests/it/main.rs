@@ -10,6 +10,7 @@ mod canonical;
 mod helpers;
 mod hostile_writes;
 mod keychain;
+mod listeners;
 mod mcp;
 mod policy;
 mod privacy_props;

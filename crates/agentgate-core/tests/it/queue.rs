@@ -227,3 +227,50 @@ async fn a_re_added_account_uses_its_new_token_at_once() {
     assert_eq!(s, 200, "the server kept the old token: {v}");
     assert_eq!(v["login"], "new");
 }
+
+/// One agent's pending writes are capped in number and stored size: past
+/// either, a submission is refused (429) until decisions or withdrawals make
+/// room; other agents are not affected.
+#[tokio::test]
+async fn an_agents_pending_writes_are_capped() {
+    use agentgate_core::config::{MAX_PENDING_BYTES_PER_AGENT, MAX_PENDING_PER_AGENT};
+    let app = spawn_app().await;
+    app.gw
+        .update_settings(agentgate_core::SettingsUpdate {
+            submissions_per_hour: Some(0),
+            ..Default::default()
+        })
+        .unwrap();
+    let key = app.new_agent("flood");
+    let mut ids = Vec::new();
+    for _ in 0..MAX_PENDING_PER_AGENT {
+        ids.push(app.agent(&key).submit_one("POST", "/x", json!({})).await);
+    }
+    let (s, v) = app
+        .agent(&key)
+        .submit(
+            "personal",
+            json!({"requests": [{"method": "POST", "path": "/x"}], "comment": "one more"}),
+        )
+        .await;
+    assert_eq!(s, 429, "{v}");
+    let other = app.new_agent("other");
+    app.agent(&other).submit_one("POST", "/x", json!({})).await;
+    app.gw.reject(&ids[0], "test", None).unwrap();
+    app.agent(&key).submit_one("POST", "/x", json!({})).await;
+
+    // By size: bodies of almost a MiB fill the byte cap before the count.
+    let big = app.new_agent("big");
+    let text = "x".repeat(1000 * 1000);
+    let fit = MAX_PENDING_BYTES_PER_AGENT / (1000 * 1000 + 200);
+    for _ in 0..fit {
+        app.agent(&big)
+            .submit_one("POST", "/x", json!({ "t": text }))
+            .await;
+    }
+    let (s, _) = app
+        .agent(&big)
+        .submit("personal", json!({"requests": [{"method": "POST", "path": "/x", "body": {"t": text}}], "comment": "c"}))
+        .await;
+    assert_eq!(s, 429);
+}
