@@ -30,6 +30,10 @@ pub struct AuditRecord {
     pub digest: Option<String>,
     /// For an edit: what it changed, as JSON (`digest_before`, `before`, `after`).
     pub detail: Option<String>,
+    /// For refused or failed reads, counted rather than logged one by one:
+    /// how many this agent had with this status in this minute (the record
+    /// shows the first).
+    pub count: Option<u32>,
 }
 
 /// Which audit records to list; every field narrows the list.
@@ -54,7 +58,7 @@ pub fn to_json_lines(records: &[AuditRecord]) -> String {
     out
 }
 
-pub const CSV_HEADER: &str = "id,at,kind,agent,service,account,method,path,status,latency_ms,entry_id,from_status,to_status,actor,surface,digest,detail";
+pub const CSV_HEADER: &str = "id,at,kind,agent,service,account,method,path,status,latency_ms,entry_id,from_status,to_status,actor,surface,digest,detail,count";
 
 pub fn to_csv(records: &[AuditRecord]) -> String {
     fn field(out: &mut String, v: Option<String>) {
@@ -94,6 +98,7 @@ pub fn to_csv(records: &[AuditRecord]) -> String {
             r.surface.clone(),
             r.digest.clone(),
             r.detail.clone(),
+            r.count.map(|c| c.to_string()),
         ];
         for (i, c) in cells.into_iter().enumerate() {
             if i > 0 {

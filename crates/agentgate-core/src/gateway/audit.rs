@@ -18,6 +18,14 @@ const READ_LOG_CAPACITY: usize = 10_000;
 const READ_LOG_BATCH: usize = 500;
 /// How long the writer gathers records after the first before writing them.
 const GATHER: std::time::Duration = std::time::Duration::from_millis(20);
+/// Longest path kept in a read record; a longer one is cut, marked with `…`.
+pub const MAX_AUDIT_PATH_CHARS: usize = 256;
+/// Refused or failed reads are counted, not written one by one: one record
+/// per agent, answer status and minute, written once the minute is over.
+const COALESCE_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+/// Distinct (agent, status, minute) counts held at most; past that, refused
+/// reads are dropped from the log (and the drop logged).
+const MAX_COALESCED: usize = 10_000;
 
 /// What a read leaves for the writer: only what the request path has to copy.
 /// The writer turns it into an [`AuditRecord`] (timestamp text, kind, method),
@@ -33,7 +41,7 @@ struct ReadRecord {
 }
 
 impl ReadRecord {
-    fn into_audit(self) -> AuditRecord {
+    fn into_audit(self, count: Option<u32>) -> AuditRecord {
         AuditRecord {
             at: precise_timestamp(self.at),
             kind: "read".into(),
@@ -41,13 +49,27 @@ impl ReadRecord {
             service: Some(self.service.into_owned()),
             account: Some(self.account),
             method: Some("GET".into()),
-            path: Some(self.path),
+            path: Some(cut_path(self.path)),
             status: Some(self.status),
             latency_ms: Some((self.latency_ms * 100.0).round() / 100.0),
+            count,
             ..Default::default()
         }
     }
 }
+
+/// A path as the log keeps it: at most [`MAX_AUDIT_PATH_CHARS`] characters.
+fn cut_path(path: String) -> String {
+    match path.char_indices().nth(MAX_AUDIT_PATH_CHARS) {
+        Some((at, _)) => format!("{}…", &path[..at]),
+        None => path,
+    }
+}
+
+/// Refused and failed reads being counted: the first of each (agent,
+/// status, minute) with how many there were, and since when it is held.
+type Coalesced =
+    std::collections::HashMap<(String, u16, i64), (ReadRecord, u32, std::time::Instant)>;
 
 enum Msg {
     Record(Box<ReadRecord>),
@@ -61,19 +83,38 @@ enum Msg {
 /// transition (those are written synchronously).
 pub(super) struct ReadLog {
     tx: SyncSender<Msg>,
+    refused: std::sync::Arc<std::sync::Mutex<Coalesced>>,
 }
 
 impl ReadLog {
     pub(super) fn start(store: Store) -> ReadLog {
         let (tx, rx) = sync_channel(READ_LOG_CAPACITY);
+        let refused = std::sync::Arc::new(std::sync::Mutex::new(Coalesced::new()));
+        let held = refused.clone();
         std::thread::Builder::new()
             .name("agentgate-audit".into())
             .spawn(move || {
                 lower_priority();
-                write_loop(&store, rx)
+                write_loop(&store, rx, &held)
             })
             .expect("cannot start the audit writer thread");
-        ReadLog { tx }
+        ReadLog { tx, refused }
+    }
+
+    /// Counts a refused or failed read instead of queueing a record for it,
+    /// so that a flood of them neither grows the log nor pushes real records
+    /// out of the writer's queue.
+    fn count_refused(&self, r: ReadRecord) {
+        let minute = r.at.unix_timestamp().div_euclid(60);
+        let mut held = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (r.agent.clone(), r.status, minute);
+        if let Some((_, count, _)) = held.get_mut(&key) {
+            *count += 1;
+        } else if held.len() < MAX_COALESCED {
+            held.insert(key, (r, 1, std::time::Instant::now()));
+        } else {
+            tracing::warn!("too many refused reads to count; one was left out of the audit log");
+        }
     }
 
     fn send(&self, r: ReadRecord) {
@@ -122,9 +163,36 @@ fn lower_priority() {
     }
 }
 
-fn write_loop(store: &Store, rx: Receiver<Msg>) {
+/// Takes out the counts whose minute is over (all of them with `all`).
+fn due_counts(held: &std::sync::Mutex<Coalesced>, all: bool) -> Vec<AuditRecord> {
+    let mut held = held.lock().unwrap_or_else(|e| e.into_inner());
+    let due: Vec<_> = held
+        .iter()
+        .filter(|(_, (_, _, since))| all || since.elapsed() >= COALESCE_FOR)
+        .map(|(k, _)| k.clone())
+        .collect();
+    due.into_iter()
+        .filter_map(|k| held.remove(&k))
+        .map(|(r, count, _)| r.into_audit(Some(count)))
+        .collect()
+}
+
+fn write_loop(store: &Store, rx: Receiver<Msg>, refused: &std::sync::Mutex<Coalesced>) {
     let mut batch: Vec<AuditRecord> = Vec::with_capacity(READ_LOG_BATCH);
-    while let Ok(first) = rx.recv() {
+    loop {
+        let first = match rx.recv_timeout(std::time::Duration::from_secs(1)) {
+            Ok(m) => m,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                let counts = due_counts(refused, false);
+                if !counts.is_empty()
+                    && let Err(e) = store.insert_audit_batch(&counts)
+                {
+                    tracing::error!(error = %e, "could not write counted reads to the audit log");
+                }
+                continue;
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+        };
         // Gather for a moment so that busy traffic wakes this thread once per
         // batch instead of once per read; a flush does not wait.
         if matches!(first, Msg::Record(_)) {
@@ -134,13 +202,14 @@ fn write_loop(store: &Store, rx: Receiver<Msg>) {
         let mut next = Some(first);
         while let Some(msg) = next.take() {
             match msg {
-                Msg::Record(r) => batch.push(r.into_audit()),
+                Msg::Record(r) => batch.push(r.into_audit(None)),
                 Msg::Flush(done) => flushes.push(done),
             }
             if batch.len() < READ_LOG_BATCH {
                 next = rx.try_recv().ok();
             }
         }
+        batch.extend(due_counts(refused, !flushes.is_empty()));
         if !batch.is_empty() {
             if let Err(e) = store.insert_audit_batch(&batch) {
                 tracing::error!(error = %e, records = batch.len(), "could not write read records to the audit log");
@@ -185,8 +254,9 @@ impl Gateway {
         path: &str,
         status: u16,
         latency_ms: f64,
+        refused: bool,
     ) {
-        self.inner.audit_reads.send(ReadRecord {
+        let record = ReadRecord {
             at: self.inner.clock.now(),
             agent: agent.into(),
             service,
@@ -194,7 +264,12 @@ impl Gateway {
             path: path.into(),
             status,
             latency_ms,
-        });
+        };
+        if refused {
+            self.inner.audit_reads.count_refused(record);
+        } else {
+            self.inner.audit_reads.send(record);
+        }
     }
 
     /// Records that `entry` moved from `from` (none for a new entry) to `to`,

@@ -62,6 +62,7 @@ impl Gateway {
             path,
             status,
             start.elapsed().as_secs_f64() * 1000.0,
+            result.is_err(),
         );
         result
     }

@@ -12,7 +12,7 @@ use crate::error::Result;
 macro_rules! record_columns {
     () => {
         "at, kind, agent, service, account, method, path, status, latency_ms,
-         entry_id, from_status, to_status, actor, surface, digest, detail"
+         entry_id, from_status, to_status, actor, surface, digest, detail, count"
     };
 }
 
@@ -29,7 +29,7 @@ impl Store {
             let mut stmt = tx.prepare_cached(concat!(
                 "INSERT INTO audit (",
                 record_columns!(),
-                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
             ))?;
             for r in records {
                 stmt.execute(params![
@@ -48,7 +48,8 @@ impl Store {
                     r.actor,
                     r.surface,
                     r.digest,
-                    r.detail
+                    r.detail,
+                    r.count
                 ])?;
             }
         }
@@ -103,6 +104,7 @@ impl Store {
                 surface: r.get(14)?,
                 digest: r.get(15)?,
                 detail: r.get(16)?,
+                count: r.get(17)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

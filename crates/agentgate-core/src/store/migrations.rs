@@ -152,6 +152,9 @@ const MIGRATIONS: &[&str] = &[
      BEGIN UPDATE queue_version SET n = n + 1; END;
      ALTER TABLE audit ADD COLUMN digest TEXT;
      ALTER TABLE audit ADD COLUMN detail TEXT;",
+    // 11: refused and failed reads are counted per agent, status and minute
+    // instead of logged one by one.
+    "ALTER TABLE audit ADD COLUMN count INTEGER;",
 ];
 
 impl Store {

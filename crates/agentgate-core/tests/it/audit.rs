@@ -255,3 +255,42 @@ async fn retention_prunes_old_records_only() {
         .collect();
     assert_eq!(left, vec!["/new".to_string()]);
 }
+
+/// A flood of refused reads with huge paths is counted, not logged one by
+/// one: one record per agent, status and minute, its path cut, the count
+/// adding up; successful reads keep their own records.
+#[tokio::test]
+async fn refused_reads_are_counted_and_paths_cut() {
+    let app = spawn_app().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+        .mount(&app.upstream)
+        .await;
+    let key = app.new_agent("flood");
+    add_mastodon(&app, "m");
+    let long = "a".repeat(20_000);
+    for i in 0..300 {
+        // Blocked for privacy (403), with a path of 20,000 characters.
+        let (s, _) = app
+            .agent(&key)
+            .get(&format!("/api/mastodon/m/api/v1/conversations/{long}{i}"))
+            .await;
+        assert_eq!(s, 403);
+    }
+    let (s, _) = app
+        .agent(&key)
+        .get(&format!("/api/github/personal/ok/{long}"))
+        .await;
+    assert_eq!(s, 200);
+    let reads = records(&app, "read");
+    let refused: Vec<_> = reads.iter().filter(|r| r.status == Some(403)).collect();
+    assert!(refused.len() <= 2, "one per minute: {}", refused.len());
+    assert_eq!(refused.iter().map(|r| r.count.unwrap()).sum::<u32>(), 300);
+    for r in &reads {
+        let chars = r.path.as_deref().unwrap().chars().count();
+        assert!(chars <= 257, "{chars}");
+    }
+    let ok: Vec<_> = reads.iter().filter(|r| r.status == Some(200)).collect();
+    assert_eq!(ok.len(), 1);
+    assert!(ok[0].count.is_none());
+}
