@@ -252,10 +252,15 @@ impl Gateway {
         service: Cow<'static, str>,
         account: &str,
         path: &str,
-        status: u16,
+        // The answer's status: `Err` when the gateway refused the read or
+        // could not get an answer.
+        answered: std::result::Result<u16, u16>,
         latency_ms: f64,
-        refused: bool,
     ) {
+        let (status, refused) = match answered {
+            Ok(s) => (s, false),
+            Err(s) => (s, true),
+        };
         let record = ReadRecord {
             at: self.inner.clock.now(),
             agent: agent.into(),

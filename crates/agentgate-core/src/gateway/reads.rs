@@ -51,18 +51,17 @@ impl Gateway {
         let start = std::time::Instant::now();
         let (service, account, path) = (read.service, read.account, read.path);
         let result = self.read_inner(agent, read).await;
-        let status = match &result {
-            Ok(resp) => resp.status.as_u16(),
-            Err(e) => e.status_code(),
+        let answered = match &result {
+            Ok(resp) => Ok(resp.status.as_u16()),
+            Err(e) => Err(e.status_code()),
         };
         self.audit_read(
             &agent.name,
             services::find(service).map_or_else(|| service.to_string().into(), |d| d.key.into()),
             account,
             path,
-            status,
+            answered,
             start.elapsed().as_secs_f64() * 1000.0,
-            result.is_err(),
         );
         result
     }
