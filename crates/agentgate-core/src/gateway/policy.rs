@@ -51,6 +51,30 @@ pub struct GrantInfo {
 
 impl Gateway {
     /// Refuses an agent the account's access mode excludes, in the contract's words.
+    /// The account an agent names, if it may use it. An account that does
+    /// not exist gets the very answer of one the agent may not use, so that
+    /// no agent can list the owner's account names by probing.
+    pub(super) fn agent_account(
+        &self,
+        agent: &Agent,
+        service: &str,
+        account: &str,
+    ) -> Result<(
+        &'static ServiceDef,
+        std::sync::Arc<crate::store::AccountRow>,
+    )> {
+        let def = crate::services::find(service)
+            .ok_or_else(|| Error::not_found(format!("unknown service {service:?}")))?;
+        match self.account_row(def.key, account) {
+            Ok((def, row)) => {
+                self.require_access(agent, def, &row)?;
+                Ok((def, row))
+            }
+            Err(Error::NotFound(_)) => Err(access_denied(def, account)),
+            Err(e) => Err(e),
+        }
+    }
+
     pub(super) fn require_access(
         &self,
         agent: &Agent,

@@ -25,8 +25,7 @@ impl Gateway {
     ) -> Result<Entry> {
         self.check_not_paused()?;
         self.check_rate(agent, crate::limits::Kind::Submit)?;
-        let (def, row) = self.account_row(service, account)?;
-        self.require_access(agent, def, &row)?;
+        let (def, row) = self.agent_account(agent, service, account)?;
         let (requests, comment) = queue::validate_submission(submission)?;
         let auto_approve = self.check_writes(agent, def, &row, &requests)?;
         // A batch runs without a human only when policy approves every request in it.
@@ -197,10 +196,15 @@ impl Gateway {
         account: &str,
         id: &str,
     ) -> Result<Entry> {
-        // An agent that lost access to the account sees none of its entries there.
-        if let Ok((def, row)) = self.account_row(service, account) {
-            self.require_access(agent, def, &row)?;
-        }
+        // An agent that lost access to the account sees none of its entries
+        // there; an account that does not exist answers the same, except
+        // that the agent still sees its own entries on an account removed
+        // since (how they ended).
+        let refused = match self.agent_account(agent, service, account) {
+            Ok(_) => None,
+            Err(Error::Forbidden(m)) if self.account_row(service, account).is_err() => Some(m),
+            Err(e) => return Err(e),
+        };
         match self.inner.store.entry(id)? {
             Some(e)
                 if e.agent_id == agent.id
@@ -209,9 +213,12 @@ impl Gateway {
             {
                 self.with_notification(e)
             }
-            _ => Err(Error::not_found(format!(
-                "no queue entry {id:?} of yours on {service}/{account}"
-            ))),
+            _ => Err(match refused {
+                Some(m) => Error::Forbidden(m),
+                None => Error::not_found(format!(
+                    "no queue entry {id:?} of yours on {service}/{account}"
+                )),
+            }),
         }
     }
 
@@ -239,8 +246,7 @@ impl Gateway {
             None => None,
         };
         if let (Some(s), Some(a)) = (service, account) {
-            let (def, row) = self.account_row(s, a)?;
-            self.require_access(agent, def, &row)?;
+            self.agent_account(agent, s, a)?;
         }
         let entries = self.inner.store.entries(&EntryFilter {
             agent_id: Some(agent.id),

@@ -69,8 +69,7 @@ impl Gateway {
     async fn read_inner(&self, agent: &Agent, read: AgentRead<'_>) -> Result<UpstreamResponse> {
         self.check_not_paused()?;
         self.check_rate(agent, crate::limits::Kind::Read)?;
-        let (def, row) = self.account_row(read.service, read.account)?;
-        self.require_access(agent, def, &row)?;
+        let (def, row) = self.agent_account(agent, read.service, read.account)?;
         let path =
             AgentPath::parse(read.path, read.query).map_err(|e| Error::invalid(e.to_string()))?;
         check_not_blocked(def, &path)?;

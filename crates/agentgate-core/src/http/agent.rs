@@ -459,7 +459,6 @@ async fn list_account(
     Extension(agent): Extension<Arc<Agent>>,
     Params((service, account)): Params<(String, String)>,
 ) -> Result<Json<AgentEntryList>, ApiError> {
-    gw.account_info(&service, &account)?;
     let entries = gw.agent_entries(&agent, Some(&service), Some(&account))?;
     Ok(Json(AgentEntryList::new(&entries)))
 }

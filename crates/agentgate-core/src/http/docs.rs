@@ -46,7 +46,20 @@ pub fn services(gw: &Gateway, agent: &Agent) -> Result<Value> {
 }
 
 pub fn account(gw: &Gateway, agent: &Agent, service: &str, account: &str) -> Result<Value> {
-    let info = gw.account_info(service, account)?;
+    let denied = |service: &str| {
+        crate::error::Error::Forbidden(format!("Access denied to {service}/{account}"))
+    };
+    // No account of that name answers as one the agent may not use.
+    let info = match gw.account_info(service, account) {
+        Ok(info) => info,
+        Err(crate::error::Error::NotFound(m)) => {
+            return Err(match crate::services::find(service) {
+                Some(def) => denied(def.key),
+                None => crate::error::Error::NotFound(m),
+            });
+        }
+        Err(e) => return Err(e),
+    };
     if !gw.agent_may_use(agent, service, account) {
         return Err(crate::error::Error::Forbidden(format!(
             "Access denied to {}/{}",

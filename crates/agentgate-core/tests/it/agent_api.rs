@@ -90,16 +90,45 @@ async fn upstream_errors_keep_their_status_and_an_agents_accept_header_wins() {
 }
 
 #[tokio::test]
-async fn unknown_services_and_accounts_are_404() {
+async fn unknown_services_are_404_and_unknown_accounts_look_denied() {
     let app = spawn_app().await;
     let a = app.agent(&app.new_agent("a")).key.clone();
     let c = app.agent(&a);
     let (s, v) = c.get("/api/nosuch/personal/user").await;
     assert_eq!(s, 404, "{v}");
     assert!(v["error"].as_str().unwrap().contains("unknown service"));
-    let (s, v) = c.get("/api/github/nobody/user").await;
-    assert_eq!(s, 404);
-    assert!(v["error"].as_str().unwrap().contains("nobody"));
+    // An account that does not exist and one the agent may not use answer
+    // alike, on every agent route: no probing for the owner's account names.
+    add_github(&app.gw, "work", &app.upstream.uri());
+    app.admin(
+        reqwest::Method::PUT,
+        "/admin/accounts/github/work/access",
+        Some(serde_json::json!({"mode": "allowlist", "agents": []})),
+    )
+    .await;
+    let answers = |name: &'static str| {
+        let c = app.agent(&a);
+        async move {
+            let mut out = Vec::new();
+            for path in [
+                format!("/api/github/{name}/user"),
+                format!("/api/github/{name}"),
+                format!("/api/queue/github/{name}/status/abcdefabcdef"),
+                format!("/api/queue/github/{name}/list"),
+            ] {
+                let (s, v) = c.get(&path).await;
+                out.push((s, v["error"].as_str().unwrap_or("").replace(name, "NAME")));
+            }
+            let (s, v) = c
+                .submit(name, serde_json::json!({"requests": [{"method": "POST", "path": "/x"}], "comment": "c"}))
+                .await;
+            out.push((s, v["error"].as_str().unwrap_or("").replace(name, "NAME")));
+            out
+        }
+    };
+    let (missing, denied) = (answers("nobody").await, answers("work").await);
+    assert_eq!(missing, denied);
+    assert!(missing.iter().all(|(s, _)| *s == 403), "{missing:?}");
 }
 
 #[tokio::test]

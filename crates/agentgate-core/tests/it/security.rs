@@ -425,5 +425,5 @@ async fn changes_from_another_process_hold_for_the_next_request_under_load() {
     // Removing the account ends reads through it too.
     cli.remove_account("github", "personal").unwrap();
     settle().await;
-    assert_eq!(busy.get("/api/github/personal/user").await.0, 404);
+    assert_eq!(busy.get("/api/github/personal/user").await.0, 403);
 }
