@@ -38,8 +38,10 @@ impl IntoResponse for ApiError {
                 status: Some(*status),
             },
             Error::Credentials(msg) => {
+                // The log keeps the whole message; the answer, which an
+                // agent may read, names no file of the gateway's machine.
                 tracing::error!(error = %msg, "credential store failure");
-                ErrorBody::new(msg.as_str())
+                ErrorBody::new(without_local_paths(msg))
             }
             other => ErrorBody::new(other.to_string()),
         };
@@ -55,6 +57,35 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A message with every local file path in it replaced by `[a local path]`:
+/// words that start with `/`, `~/` or a drive letter, and go on with another
+/// separator.
+fn without_local_paths(msg: &str) -> String {
+    msg.split(' ')
+        .map(|word| {
+            let core = word.trim_start_matches(['(', '"', '\'', '`']);
+            let unix = (core.starts_with('/') || core.starts_with("~/")) && core[1..].contains('/');
+            let windows =
+                core.len() > 3 && core.as_bytes()[0].is_ascii_alphabetic() && &core[1..3] == ":\\";
+            if unix || windows {
+                let lead = &word[..word.len() - core.len()];
+                let tail: String = core
+                    .chars()
+                    .rev()
+                    .take_while(|c| matches!(c, ')' | ',' | ':' | ';' | '.' | '"' | '\'' | '`'))
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
+                format!("{lead}[a local path]{tail}")
+            } else {
+                word.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 pub async fn not_found() -> ApiError {
     ApiError(Error::not_found(
         "no such route; GET /api/readme describes the API",
@@ -67,4 +98,29 @@ pub async fn method_not_allowed() -> Response {
         Json(ErrorBody::new("method not allowed on this route")),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_paths_leave_messages() {
+        assert_eq!(
+            without_local_paths("cannot use /home/me/.local/share/agentgate/secrets.enc: denied"),
+            "cannot use [a local path]: denied"
+        );
+        assert_eq!(
+            without_local_paths("the encrypted file (/var/lib/x/secrets.enc) is damaged"),
+            "the encrypted file ([a local path]) is damaged"
+        );
+        assert_eq!(
+            without_local_paths("C:\\Users\\me\\k is bad"),
+            "[a local path] is bad"
+        );
+        assert_eq!(
+            without_local_paths("set AGENTGATE_SECRETS_KEY_FILE=/path and / alone"),
+            "set AGENTGATE_SECRETS_KEY_FILE=/path and / alone"
+        );
+    }
 }
