@@ -619,7 +619,7 @@ fn oauth(g: &Global, gw: Gateway, cmd: OauthCommand) -> anyhow::Result<ExitCode>
                 &provider,
                 agentgate_core::OAuthClientConfig {
                     client_id,
-                    client_secret: Some(secret).filter(|s| !s.is_empty()),
+                    client_secret: Some(Secret::new(secret)).filter(|s| !s.is_empty()),
                     authorize_url,
                     token_url,
                 },

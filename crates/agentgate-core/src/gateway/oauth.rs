@@ -49,8 +49,15 @@ pub(super) struct PendingConnect {
 #[serde(deny_unknown_fields)]
 pub struct OAuthClientConfig {
     pub client_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_secret: Option<String>,
+    /// Kept as a [`Secret`] from the request to the credential store: never
+    /// in a log line or an answer.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::secret::serialize_exposed_opt"
+    )]
+    #[schema(value_type = Option<String>)]
+    pub client_secret: Option<Secret>,
     /// Overrides the provider's endpoints (tests, self-hosted providers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorize_url: Option<String>,
@@ -62,7 +69,8 @@ pub struct OAuthClientConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct InstanceApp {
     client_id: String,
-    client_secret: String,
+    #[serde(serialize_with = "crate::secret::serialize_exposed")]
+    client_secret: Secret,
     redirect_uri: String,
 }
 
@@ -100,7 +108,9 @@ impl Gateway {
         }
         let config = OAuthClientConfig {
             client_id: config.client_id.trim().to_string(),
-            client_secret: config.client_secret.filter(|s| !s.trim().is_empty()),
+            client_secret: config
+                .client_secret
+                .filter(|s| !s.expose().trim().is_empty()),
             authorize_url: config
                 .authorize_url
                 .map(|u| check_endpoint(&u))
@@ -204,7 +214,7 @@ impl Gateway {
                 ClientAuth::RequestBody => AuthType::RequestBody,
             });
         if let Some(secret) = config.client_secret {
-            client = client.set_client_secret(ClientSecret::new(secret));
+            client = client.set_client_secret(ClientSecret::new(secret.expose().to_string()));
         }
         if let Some(uri) = redirect_uri {
             client = client.set_redirect_uri(
@@ -394,7 +404,7 @@ impl Gateway {
         let endpoint = |path: &str| format!("{}{path}", origin.as_str().trim_end_matches('/'));
         let bad = |_| Error::Internal(anyhow::anyhow!("invalid instance OAuth URL"));
         Ok(BasicClient::new(ClientId::new(app.client_id))
-            .set_client_secret(ClientSecret::new(app.client_secret))
+            .set_client_secret(ClientSecret::new(app.client_secret.expose().to_string()))
             .set_auth_uri(AuthUrl::new(endpoint(io.authorize_path)).map_err(bad)?)
             .set_token_uri(TokenUrl::new(endpoint(io.token_path)).map_err(bad)?)
             .set_auth_type(AuthType::RequestBody)
@@ -441,7 +451,7 @@ impl Gateway {
         ) {
             (Some(id), Some(secret)) if resp.status.is_success() => Ok(InstanceApp {
                 client_id: id.to_string(),
-                client_secret: secret.to_string(),
+                client_secret: Secret::new(secret),
                 redirect_uri: redirect_uri.to_string(),
             }),
             _ => Err(Error::Upstream(format!(

@@ -327,7 +327,7 @@ async fn connect(app: &TestApp, provider: &str, service: &str, name: &str, token
             provider,
             OAuthClientConfig {
                 client_id: format!("{provider}-client"),
-                client_secret: Some(format!("{provider}-secret")),
+                client_secret: Some(Secret::new(format!("{provider}-secret"))),
                 authorize_url: Some(format!("{}/authorize", mock.uri())),
                 token_url: Some(format!("{}/token", mock.uri())),
             },

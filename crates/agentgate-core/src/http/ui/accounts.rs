@@ -335,7 +335,7 @@ pub(super) async fn connect_submit(
 pub(super) struct OAuthClientForm {
     service: String,
     client_id: String,
-    client_secret: Option<String>,
+    client_secret: Option<crate::secret::Secret>,
 }
 
 /// Saves the OAuth client (app id and secret) a provider issued to this install.
