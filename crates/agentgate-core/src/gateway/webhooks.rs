@@ -14,6 +14,8 @@ use http::HeaderValue;
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use serde_json::Value;
 
+use futures::StreamExt;
+
 use super::Gateway;
 use crate::answers::{AgentEntry, WebhookMessage};
 use crate::clock::timestamp;
@@ -22,6 +24,8 @@ use crate::queue::{Entry, NotificationState};
 use crate::secret::Secret;
 use crate::store::OutboxRow;
 
+/// Agents whose webhooks are sent to at once, at most.
+const CONCURRENT_DELIVERIES: usize = 16;
 /// Tries before a notification is given up as failed.
 pub const MAX_ATTEMPTS: i64 = 6;
 /// Each try's time limit.
@@ -59,10 +63,11 @@ impl Gateway {
         url: Option<Option<String>>,
         token: Option<Secret>,
         on_approved: Option<bool>,
+        allow_plain_http: bool,
     ) -> Result<()> {
         let a = self.agent(agent)?;
         let url = match url {
-            Some(Some(u)) => Some(Some(check_webhook_url(&u)?)),
+            Some(Some(u)) => Some(Some(check_webhook_url(&u, allow_plain_http)?)),
             other => other,
         };
         if let Some(t) = token {
@@ -111,45 +116,66 @@ impl Gateway {
     /// Sends every notification that is due; returns how many were delivered.
     pub async fn deliver_due(&self) -> Result<usize> {
         let now = self.inner.clock.now();
-        let mut delivered = 0;
+        // One agent's endpoint at a time in order, agents side by side: a
+        // slow or dead endpoint delays only its own agent's notifications.
+        let mut by_agent: std::collections::BTreeMap<i64, Vec<OutboxRow>> =
+            std::collections::BTreeMap::new();
         for row in self.inner.store.due_outbox(&timestamp(now), 100)? {
-            if !self
-                .inner
-                .store
-                .claim_outbox(row.id, &timestamp(now), &timestamp(now + LEASE))?
-            {
-                continue;
+            by_agent.entry(row.agent_id).or_default().push(row);
+        }
+        let results: Vec<Result<usize>> = futures::stream::iter(by_agent.into_values())
+            .map(|rows| async move {
+                let mut delivered = 0;
+                for row in rows {
+                    delivered += usize::from(self.deliver_one(row).await?);
+                }
+                Ok(delivered)
+            })
+            .buffer_unordered(CONCURRENT_DELIVERIES)
+            .collect()
+            .await;
+        results.into_iter().sum()
+    }
+
+    /// Claims and sends one due notification; whether it was delivered.
+    async fn deliver_one(&self, row: OutboxRow) -> Result<bool> {
+        let now = self.inner.clock.now();
+        if !self
+            .inner
+            .store
+            .claim_outbox(row.id, &timestamp(now), &timestamp(now + LEASE))?
+        {
+            return Ok(false);
+        }
+        let result = match self.inner.store.entry(&row.entry_id)? {
+            Some(entry) => {
+                let payload = payload(&entry, &row.event);
+                self.post_to_agent(row.agent_id, &payload).await
             }
-            let result = match self.inner.store.entry(&row.entry_id)? {
-                Some(entry) => {
-                    let payload = payload(&entry, &row.event);
-                    self.post_to_agent(row.agent_id, &payload).await
-                }
-                None => Err("the queue entry no longer exists".to_string()),
-            };
-            let attempts = row.attempts + 1;
-            let now = self.inner.clock.now();
-            match result {
-                Ok(()) => {
-                    self.inner
-                        .store
-                        .outbox_delivered(row.id, attempts, &timestamp(now))?;
-                    delivered += 1;
-                }
-                Err(e) if attempts >= MAX_ATTEMPTS => {
-                    tracing::warn!(entry = %row.entry_id, error = %e, "webhook failed for good");
-                    self.inner.store.outbox_failed(row.id, attempts, &e)?;
-                }
-                Err(e) => {
-                    let next = now + time::Duration::try_from(backoff(attempts)).unwrap_or(LEASE);
-                    tracing::info!(entry = %row.entry_id, error = %e, attempts, "webhook failed; will retry");
-                    self.inner
-                        .store
-                        .outbox_retry(row.id, attempts, &e, &timestamp(next))?;
-                }
+            None => Err("the queue entry no longer exists".to_string()),
+        };
+        let attempts = row.attempts + 1;
+        let now = self.inner.clock.now();
+        match result {
+            Ok(()) => {
+                self.inner
+                    .store
+                    .outbox_delivered(row.id, attempts, &timestamp(now))?;
+                return Ok(true);
+            }
+            Err(e) if attempts >= MAX_ATTEMPTS => {
+                tracing::warn!(entry = %row.entry_id, error = %e, "webhook failed for good");
+                self.inner.store.outbox_failed(row.id, attempts, &e)?;
+            }
+            Err(e) => {
+                let next = now + time::Duration::try_from(backoff(attempts)).unwrap_or(LEASE);
+                tracing::info!(entry = %row.entry_id, error = %e, attempts, "webhook failed; will retry");
+                self.inner
+                    .store
+                    .outbox_retry(row.id, attempts, &e, &timestamp(next))?;
             }
         }
-        Ok(delivered)
+        Ok(false)
     }
 
     /// Sends one failed notification again at once.
@@ -285,7 +311,11 @@ fn backoff(attempts: i64) -> Duration {
     Duration::from_secs_f64(base * (0.8 + 0.4 * r))
 }
 
-fn check_webhook_url(raw: &str) -> Result<String> {
+/// A webhook URL as stored: http(s) with a host and no credentials in it.
+/// Plain `http://` carries the webhook's bearer token in clear, so it is
+/// taken only for this machine (loopback), unless the admin allows it for
+/// the agent (`allow_plain_http`, say on a private network).
+fn check_webhook_url(raw: &str, allow_plain_http: bool) -> Result<String> {
     let url = url::Url::parse(raw.trim())
         .map_err(|e| Error::invalid(format!("webhook URL {raw:?} is not a URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
@@ -296,6 +326,18 @@ fn check_webhook_url(raw: &str) -> Result<String> {
     if !url.username().is_empty() || url.password().is_some() {
         return Err(Error::invalid(
             "put the webhook's credentials in its token, not in the URL",
+        ));
+    }
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    };
+    if url.scheme() == "http" && !loopback && !allow_plain_http {
+        return Err(Error::invalid(
+            "a plain http:// webhook to another machine would carry its token in clear: \
+             use https://, or allow plain http for this agent explicitly (allow_plain_http)",
         ));
     }
     Ok(url.to_string())
@@ -447,8 +489,27 @@ mod tests {
             let base = 60.0 * 2f64.powi(attempts as i32 - 1);
             assert!(d >= base * 0.79 && d <= base * 1.21, "{attempts}: {d}");
         }
-        assert!(check_webhook_url("https://agent.example/hooks/wake").is_ok());
-        assert!(check_webhook_url("ftp://x").is_err());
-        assert!(check_webhook_url("https://user:pw@x/").is_err());
+    }
+
+    #[test]
+    fn webhook_urls_are_https_or_local_unless_plain_http_is_allowed() {
+        assert!(check_webhook_url("https://agent.example/hooks/wake", false).is_ok());
+        assert!(check_webhook_url("ftp://x", false).is_err());
+        assert!(check_webhook_url("https://user:pw@x/", false).is_err());
+        for local in [
+            "http://127.0.0.1:18789/hooks",
+            "http://localhost/h",
+            "http://[::1]:1/h",
+        ] {
+            assert!(check_webhook_url(local, false).is_ok(), "{local}");
+        }
+        for remote in [
+            "http://agent.example/hooks",
+            "http://10.0.0.2/h",
+            "http://127.0.0.1.evil.example/",
+        ] {
+            assert!(check_webhook_url(remote, false).is_err(), "{remote}");
+            assert!(check_webhook_url(remote, true).is_ok(), "{remote}");
+        }
     }
 }

@@ -335,3 +335,49 @@ async fn a_status_request_can_wait_for_the_decision() {
         400
     );
 }
+
+/// A slow agent endpoint delays only its own notifications: another agent's
+/// arrive while the slow one is still waited for.
+#[tokio::test]
+async fn a_slow_webhook_does_not_hold_up_other_agents() {
+    let app = spawn_app().await;
+    let slow = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_delay(std::time::Duration::from_secs(4)))
+        .mount(&slow)
+        .await;
+    let fast = receiver(200).await;
+    let (a, b) = (app.new_agent("slowpoke"), app.new_agent("quick"));
+    with_webhook(&app, "slowpoke", &slow).await;
+    with_webhook(&app, "quick", &fast).await;
+    for key in [&a, &b] {
+        let id = app.agent(key).submit_one("POST", "/x", json!({})).await;
+        app.gw.reject(&id, "test", None).unwrap();
+    }
+    let gw = app.gw.clone();
+    let delivering = tokio::spawn(async move { gw.deliver_due().await });
+    let start = std::time::Instant::now();
+    while fast.received_requests().await.unwrap().is_empty() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(2),
+            "the quick agent waited for the slow one"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(delivering.await.unwrap().unwrap(), 2);
+}
+
+#[tokio::test]
+async fn a_plain_http_webhook_elsewhere_needs_explicit_permission() {
+    let app = spawn_app().await;
+    app.new_agent("bot");
+    let set = |body: Value| app.admin(Method::PATCH, "/admin/agents/bot", Some(body));
+    let (s, v) = set(json!({"webhook_url": "http://agent.example/hooks/wake"})).await;
+    assert_eq!(s, 400, "{v}");
+    let (s, _) = set(json!({"webhook_url": "https://agent.example/hooks/wake"})).await;
+    assert_eq!(s, 200);
+    let (s, _) =
+        set(json!({"webhook_url": "http://agent.example/hooks/wake", "allow_plain_http": true}))
+            .await;
+    assert_eq!(s, 200);
+}

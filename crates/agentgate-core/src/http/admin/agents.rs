@@ -84,6 +84,9 @@ pub(super) struct KeyUpdateBody {
     webhook_token: Option<String>,
     /// Announce approvals too, not only final outcomes.
     webhook_on_approved: Option<bool>,
+    /// Take a plain `http://` webhook URL to another machine (its token then
+    /// travels in clear); without it only loopback may be plain http.
+    allow_plain_http: Option<bool>,
 }
 
 #[utoipa::path(patch, path = "/admin/agents/{name}", params(("name" = String, Path)),
@@ -115,6 +118,7 @@ pub(super) async fn agents_update(
             body.webhook_url,
             body.webhook_token.map(Secret::new),
             body.webhook_on_approved,
+            body.allow_plain_http.unwrap_or(false),
         )?;
     }
     let mut warning = None;

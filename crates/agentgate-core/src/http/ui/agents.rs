@@ -186,6 +186,7 @@ pub(super) struct WebhookForm {
     token: Option<String>,
     remove_token: Option<String>,
     on_approved: Option<String>,
+    allow_plain_http: Option<String>,
 }
 
 pub(super) async fn webhook_submit(
@@ -204,6 +205,7 @@ pub(super) async fn webhook_submit(
         Some((!url.is_empty()).then(|| url.to_string())),
         secret,
         Some(form.on_approved.is_some()),
+        form.allow_plain_http.is_some(),
     );
     after(&gw, &session, outcome, "webhook")
 }
