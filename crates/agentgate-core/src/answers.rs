@@ -56,18 +56,23 @@ impl From<&Entry> for AgentEntry {
     }
 }
 
-/// A list of the agent's own entries, newest first.
+/// A page of the agent's own entries, newest first, as summaries: each
+/// request's method and path, results without the service's bodies (the
+/// status of one entry gives it whole).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AgentEntryList {
     pub count: usize,
     pub entries: Vec<AgentEntry>,
+    /// Pass as `before` for the next page; `null` on the last.
+    pub next: Option<String>,
 }
 
 impl AgentEntryList {
-    pub fn new(entries: &[Entry]) -> Self {
+    pub fn new(entries: &[Entry], next: Option<String>) -> Self {
         AgentEntryList {
             count: entries.len(),
             entries: entries.iter().map(AgentEntry::from).collect(),
+            next,
         }
     }
 }

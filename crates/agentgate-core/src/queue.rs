@@ -26,7 +26,24 @@ pub struct EntryFilter {
     pub service: Option<String>,
     pub account: Option<String>,
     pub limit: Option<usize>,
+    /// Only entries listed after this one (its id): the next page.
+    pub before: Option<String>,
+    /// Summaries only: each request's method and path, results without the
+    /// service's bodies, no original requests. The store leaves the bodies in
+    /// the database, so a long list costs little memory.
+    pub summaries: bool,
 }
+
+/// One page of a list: at most `limit` entries after the entry `before`.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    pub limit: Option<usize>,
+    pub before: Option<String>,
+}
+
+/// Entries an agent's list answers by default, and at most.
+pub const LIST_PAGE: usize = 50;
+pub const MAX_LIST_PAGE: usize = 100;
 
 /// What happened to one request of an executed batch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -236,7 +236,8 @@ impl Gateway {
         agent: &Agent,
         service: Option<&str>,
         account: Option<&str>,
-    ) -> Result<Vec<Entry>> {
+        page: &queue::Page,
+    ) -> Result<(Vec<Entry>, Option<String>)> {
         let service = match service {
             Some(s) => Some(
                 services::find(s)
@@ -248,16 +249,27 @@ impl Gateway {
         if let (Some(s), Some(a)) = (service, account) {
             self.agent_account(agent, s, a)?;
         }
+        let limit = page
+            .limit
+            .unwrap_or(queue::LIST_PAGE)
+            .clamp(1, queue::MAX_LIST_PAGE);
+        // Summaries: the bodies stay in the database; one entry's status
+        // gives them whole.
         let entries = self.inner.store.entries(&EntryFilter {
             agent_id: Some(agent.id),
             service: service.map(str::to_string),
             account: account.map(str::to_string),
-            limit: Some(500),
+            limit: Some(limit),
+            before: page.before.clone(),
+            summaries: true,
             ..Default::default()
         })?;
+        let next = (entries.len() == limit)
+            .then(|| entries.last().map(|e| e.id.clone()))
+            .flatten();
         // Entries on accounts the agent has since lost access to are not shown.
         let mut allowed: HashMap<(String, String), bool> = HashMap::new();
-        entries
+        let shown = entries
             .into_iter()
             .filter(|e| {
                 *allowed
@@ -265,7 +277,8 @@ impl Gateway {
                     .or_insert_with(|| self.agent_may_use(agent, &e.service, &e.account_name))
             })
             .map(|e| self.with_notification(e))
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        Ok((shown, next))
     }
 
     /// The submitting agent takes back its own pending entry.

@@ -444,23 +444,43 @@ async fn withdraw(
     Ok(Json(AgentEntry::from(&entry)))
 }
 
-#[utoipa::path(get, path = "/api/queue/list", responses((status = 200, description = "Your entries, newest first", body = AgentEntryList)))]
+/// A page of a list: `?limit=N` (default 50, at most 100) and `?before=ID`
+/// (the `next` of the page before).
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ListQuery {
+    limit: Option<usize>,
+    before: Option<String>,
+}
+
+impl From<ListQuery> for crate::queue::Page {
+    fn from(q: ListQuery) -> Self {
+        crate::queue::Page {
+            limit: q.limit,
+            before: q.before,
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/api/queue/list", params(ListQuery), responses((status = 200, description = "A page of your entries, newest first, as summaries", body = AgentEntryList)))]
 async fn list_all(
     State(gw): State<Gateway>,
     Extension(agent): Extension<Arc<Agent>>,
+    QueryParams(q): QueryParams<ListQuery>,
 ) -> Result<Json<AgentEntryList>, ApiError> {
-    let entries = gw.agent_entries(&agent, None, None)?;
-    Ok(Json(AgentEntryList::new(&entries)))
+    let (entries, next) = gw.agent_entries(&agent, None, None, &q.into())?;
+    Ok(Json(AgentEntryList::new(&entries, next)))
 }
 
-#[utoipa::path(get, path = "/api/queue/{service}/{account}/list", params(("service" = String, Path), ("account" = String, Path)), responses((status = 200, description = "Your entries on this account, newest first", body = AgentEntryList)))]
+#[utoipa::path(get, path = "/api/queue/{service}/{account}/list", params(("service" = String, Path), ("account" = String, Path), ListQuery), responses((status = 200, description = "A page of your entries on this account, newest first, as summaries", body = AgentEntryList)))]
 async fn list_account(
     State(gw): State<Gateway>,
     Extension(agent): Extension<Arc<Agent>>,
     Params((service, account)): Params<(String, String)>,
+    QueryParams(q): QueryParams<ListQuery>,
 ) -> Result<Json<AgentEntryList>, ApiError> {
-    let entries = gw.agent_entries(&agent, Some(&service), Some(&account))?;
-    Ok(Json(AgentEntryList::new(&entries)))
+    let (entries, next) = gw.agent_entries(&agent, Some(&service), Some(&account), &q.into())?;
+    Ok(Json(AgentEntryList::new(&entries, next)))
 }
 
 #[cfg(test)]

@@ -98,6 +98,7 @@ pub fn readme(gw: &Gateway, agent: &Agent) -> Result<Value> {
             "status": format!("GET {base}/api/queue/{{service}}/{{account}}/status/{{id}}"),
             "withdraw": format!("DELETE {base}/api/queue/{{service}}/{{account}}/status/{{id}} with optional {{\"reason\"}}"),
             "list": [format!("GET {base}/api/queue/list"), format!("GET {base}/api/queue/{{service}}/{{account}}/list")],
+            "list_pages": "Lists answer {count, entries, next}: summaries (method and path of each request, results without bodies), 50 at a time (?limit= up to 100); pass next as ?before= for more. The status of one entry has everything.",
             "states": "pending -> approved -> executing -> completed | failed; pending -> rejected | withdrawn",
             "batches": "Requests run in order and stop at the first failure. results is a list of {index, ok, status, body} or {index, ok: false, error}.",
             "shortcut": "POST/PUT/PATCH/DELETE on a read URL queues that one request (answer 202); put the comment in an X-Agentgate-Comment header.",

@@ -89,6 +89,12 @@ pub struct ListArgs {
     pub service: Option<String>,
     #[serde(default)]
     pub account: Option<String>,
+    /// At most this many (default 50, at most 100).
+    #[serde(default)]
+    pub limit: Option<usize>,
+    /// The `next` of the page before.
+    #[serde(default)]
+    pub before: Option<String>,
 }
 
 fn agent_of(parts: &http::request::Parts) -> Result<Arc<Agent>, ErrorData> {
@@ -227,7 +233,9 @@ impl AgentTools {
         )
     }
 
-    #[tool(description = "Your queue entries, newest first, optionally for one account.")]
+    #[tool(
+        description = "Your queue entries, newest first, optionally for one account: a page of summaries (limit, before = the previous page's next); status gives one entry whole."
+    )]
     async fn list(
         &self,
         Extension(parts): Extension<http::request::Parts>,
@@ -236,8 +244,16 @@ impl AgentTools {
         let agent = agent_of(&parts)?;
         outcome(
             self.gw
-                .agent_entries(&agent, a.service.as_deref(), a.account.as_deref())
-                .map(|list| AgentEntryList::new(&list)),
+                .agent_entries(
+                    &agent,
+                    a.service.as_deref(),
+                    a.account.as_deref(),
+                    &crate::queue::Page {
+                        limit: a.limit,
+                        before: a.before.clone(),
+                    },
+                )
+                .map(|(list, next)| AgentEntryList::new(&list, next)),
         )
     }
 }

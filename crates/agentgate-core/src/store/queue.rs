@@ -101,7 +101,12 @@ impl Store {
     }
 
     pub fn entries(&self, f: &EntryFilter) -> Result<Vec<Entry>> {
-        let mut sql = format!("SELECT {ENTRY_COLUMNS} FROM queue WHERE 1 = 1");
+        let columns = if f.summaries {
+            SUMMARY_COLUMNS
+        } else {
+            ENTRY_COLUMNS
+        };
+        let mut sql = format!("SELECT {columns} FROM queue WHERE 1 = 1");
         let mut args: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
         let mut add = |clause: &str, v: Box<dyn rusqlite::ToSql>| {
             args.push(v);
@@ -121,6 +126,13 @@ impl Store {
         }
         if let Some(a) = &f.account {
             add("account_name", Box::new(a.clone()));
+        }
+        if let Some(before) = &f.before {
+            args.push(Box::new(before.clone()));
+            sql.push_str(&format!(
+                " AND (submitted_at, rowid) < (SELECT submitted_at, rowid FROM queue WHERE id = ?{})",
+                args.len()
+            ));
         }
         sql.push_str(" ORDER BY submitted_at DESC, rowid DESC");
         if let Some(limit) = f.limit {
@@ -312,7 +324,18 @@ impl rusqlite::ToSql for Status {
 const ENTRY_COLUMNS: &str =
     "id, agent_id, agent_name, service, account_name, comment, requests, status,
     submitted_at, reviewed_at, reviewed_by, started_at, completed_at, rejection_reason, results,
-    account_id, digest, original_requests, edited_at, edited_by";
+    account_id, digest, original_requests, edited_at, edited_by, original_requests IS NOT NULL";
+
+/// [`ENTRY_COLUMNS`] for a list of summaries: SQLite's JSON functions keep
+/// each request's method and path and drop every result's body, so bodies
+/// never leave the database.
+const SUMMARY_COLUMNS: &str = "id, agent_id, agent_name, service, account_name, comment,
+    (SELECT json_group_array(json_object('method', json_extract(r.value, '$.method'),
+                                         'path', json_extract(r.value, '$.path')))
+       FROM json_each(queue.requests) AS r),
+    status, submitted_at, reviewed_at, reviewed_by, started_at, completed_at, rejection_reason,
+    (SELECT json_group_array(json(json_remove(x.value, '$.body'))) FROM json_each(queue.results) AS x),
+    account_id, coalesce(digest, ''), NULL, edited_at, edited_by, original_requests IS NOT NULL";
 
 fn entry_from_row(r: &Row<'_>) -> rusqlite::Result<Entry> {
     let status: String = r.get(7)?;
@@ -337,7 +360,7 @@ fn entry_from_row(r: &Row<'_>) -> rusqlite::Result<Entry> {
         comment: r.get(5)?,
         requests,
         digest,
-        edited: original_requests.is_some(),
+        edited: r.get(20)?,
         original_requests,
         edited_at: r.get(18)?,
         edited_by: r.get(19)?,

@@ -525,3 +525,64 @@ async fn the_openapi_document_matches_the_real_routes() {
     }
     assert!(checked >= 18, "only {checked} operations checked");
 }
+
+/// Lists answer pages of summaries: each request's method and path only, the
+/// service's answers without bodies; `next` leads to the following page, and
+/// one entry's status still has everything.
+#[tokio::test]
+async fn lists_are_pages_of_summaries() {
+    let app = spawn_app().await;
+    app.gw
+        .update_settings(agentgate_core::SettingsUpdate {
+            submissions_per_hour: Some(0),
+            ..Default::default()
+        })
+        .unwrap();
+    let key = app.new_agent("lister");
+    let mut ids = Vec::new();
+    for i in 0..60 {
+        ids.push(
+            app.agent(&key)
+                .submit_one(
+                    "POST",
+                    "/repos/o/r/issues",
+                    serde_json::json!({"title": format!("big body {i}")}),
+                )
+                .await,
+        );
+    }
+    let (s, first) = app.agent(&key).get("/api/queue/list").await;
+    assert_eq!(s, 200);
+    assert_eq!(first["count"], 50);
+    assert_eq!(first["entries"][0]["id"], ids[59].as_str(), "newest first");
+    let request = &first["entries"][0]["requests"][0];
+    assert_eq!(request["path"], "/repos/o/r/issues");
+    assert!(request.get("body").is_none(), "{request}");
+    let next = first["next"].as_str().unwrap().to_string();
+    let (_, second) = app
+        .agent(&key)
+        .get(&format!("/api/queue/github/personal/list?before={next}"))
+        .await;
+    assert_eq!(second["count"], 10);
+    assert!(second["next"].is_null());
+    let mut seen: Vec<String> = first["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(second["entries"].as_array().unwrap())
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 60, "every entry once");
+    let (_, big) = app.agent(&key).get("/api/queue/list?limit=500").await;
+    assert_eq!(big["count"], 60);
+    let (_, one) = app.agent(&key).get("/api/queue/list?limit=1").await;
+    assert_eq!(one["count"], 1);
+    // The status of one entry is whole.
+    let (_, whole) = app
+        .agent(&key)
+        .get(&format!("/api/queue/github/personal/status/{}", ids[0]))
+        .await;
+    assert_eq!(whole["requests"][0]["body"]["title"], "big body 0");
+}
