@@ -532,12 +532,7 @@ async fn the_openapi_document_matches_the_real_routes() {
 #[tokio::test]
 async fn lists_are_pages_of_summaries() {
     let app = spawn_app().await;
-    app.gw
-        .update_settings(agentgate_core::SettingsUpdate {
-            submissions_per_hour: Some(0),
-            ..Default::default()
-        })
-        .unwrap();
+    app.no_rate_limits();
     let key = app.new_agent("lister");
     let mut ids = Vec::new();
     for i in 0..60 {

@@ -127,6 +127,18 @@ impl TestApp {
         }
     }
 
+    /// Lifts the per-agent read and submission rate limits, for tests that
+    /// make many requests on purpose.
+    pub fn no_rate_limits(&self) {
+        self.gw
+            .update_settings(agentgate_core::SettingsUpdate {
+                reads_per_minute: Some(0),
+                submissions_per_hour: Some(0),
+                ..Default::default()
+            })
+            .unwrap();
+    }
+
     /// A web admin page's HTML, as the signed-in admin sees it.
     pub async fn ui_page(&self, path: &str) -> String {
         client()

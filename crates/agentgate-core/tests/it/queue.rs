@@ -235,12 +235,7 @@ async fn a_re_added_account_uses_its_new_token_at_once() {
 async fn an_agents_pending_writes_are_capped() {
     use agentgate_core::config::{MAX_PENDING_BYTES_PER_AGENT, MAX_PENDING_PER_AGENT};
     let app = spawn_app().await;
-    app.gw
-        .update_settings(agentgate_core::SettingsUpdate {
-            submissions_per_hour: Some(0),
-            ..Default::default()
-        })
-        .unwrap();
+    app.no_rate_limits();
     let key = app.new_agent("flood");
     let mut ids = Vec::new();
     for _ in 0..MAX_PENDING_PER_AGENT {
