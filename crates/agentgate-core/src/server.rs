@@ -112,6 +112,9 @@ async fn sweep(gateway: Gateway, stop: CancellationToken) -> std::io::Result<()>
                 if let Err(e) = gateway.prune_audit() {
                     tracing::error!(error = %e, "pruning the audit log failed");
                 }
+                if let Err(e) = gateway.prune_decided() {
+                    tracing::error!(error = %e, "pruning decided queue entries failed");
+                }
             }
         }
     }

@@ -352,6 +352,22 @@ impl Gateway {
         let cutoff = self.inner.clock.now() - time::Duration::days(days as i64);
         self.inner.store.prune_audit(&timestamp(cutoff))
     }
+
+    /// Removes decided queue entries that ended longer ago than the audit
+    /// log's retention: the log keeps their story (transitions, digests,
+    /// edits) as long; their requests and results go with them.
+    pub fn prune_decided(&self) -> Result<usize> {
+        let days = self.settings().audit_retention_days;
+        let cutoff = self.inner.clock.now() - time::Duration::days(days as i64);
+        let n = self.inner.store.prune_decided(&timestamp(cutoff))?;
+        if n > 0 {
+            tracing::info!(
+                entries = n,
+                "decided queue entries past the retention were removed"
+            );
+        }
+        Ok(n)
+    }
 }
 
 #[cfg(test)]

@@ -296,6 +296,24 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes decided entries (completed, failed, rejected, withdrawn,
+    /// expired) that ended before `cutoff`, with their webhook outbox rows;
+    /// returns how many entries went. Pending, approved and executing
+    /// entries are never pruned.
+    pub fn prune_decided(&self, cutoff: &str) -> Result<usize> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        const OLD: &str = "status IN ('completed', 'failed', 'rejected', 'withdrawn', 'expired')
+             AND coalesce(completed_at, reviewed_at, submitted_at) < ?1";
+        tx.execute(
+            &format!("DELETE FROM outbox WHERE entry_id IN (SELECT id FROM queue WHERE {OLD})"),
+            [cutoff],
+        )?;
+        let n = tx.execute(&format!("DELETE FROM queue WHERE {OLD}"), [cutoff])?;
+        tx.commit()?;
+        Ok(n)
+    }
+
     /// Pending entries submitted at or before `cutoff`.
     pub fn pending_before(&self, cutoff: &str) -> Result<Vec<String>> {
         let conn = self.conn();

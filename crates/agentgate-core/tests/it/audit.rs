@@ -295,3 +295,36 @@ async fn refused_reads_are_counted_and_paths_cut() {
     assert_eq!(ok.len(), 1);
     assert!(ok[0].count.is_none());
 }
+
+/// Decided entries go after the retention period like the audit log; what
+/// still waits or runs is never pruned.
+#[tokio::test]
+async fn decided_entries_are_pruned_after_the_retention() {
+    let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
+    let app = spawn_app_with_clock(clock.clone()).await;
+    let key = app.new_agent("a");
+    let rejected = app.agent(&key).submit_one("POST", "/x", json!({})).await;
+    app.gw.reject(&rejected, "test", None).unwrap();
+    let pending = app.agent(&key).submit_one("POST", "/y", json!({})).await;
+    clock.advance(time::Duration::days(89));
+    let recent = app.agent(&key).submit_one("POST", "/z", json!({})).await;
+    app.gw.reject(&recent, "test", None).unwrap();
+    assert_eq!(app.gw.prune_decided().unwrap(), 0);
+    clock.advance(time::Duration::days(2));
+    assert_eq!(app.gw.prune_decided().unwrap(), 1);
+    assert!(app.gw.entry(&rejected).is_err());
+    assert_eq!(
+        app.gw.entry(&pending).unwrap().status.to_string(),
+        "pending"
+    );
+    assert_eq!(
+        app.gw.entry(&recent).unwrap().status.to_string(),
+        "rejected"
+    );
+    // Its story stays in the audit log.
+    assert!(
+        records(&app, "transition")
+            .iter()
+            .any(|r| r.entry_id.as_deref() == Some(rejected.as_str()))
+    );
+}
