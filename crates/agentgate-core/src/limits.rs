@@ -15,12 +15,40 @@ pub enum Kind {
     Submit,
 }
 
+/// Reads one agent may have in flight at once; more are refused (`429`)
+/// rather than queued, so one agent cannot hold every upstream connection.
+pub const CONCURRENT_READS_PER_AGENT: usize = 8;
+
 #[derive(Default)]
 pub struct RateLimiter {
     windows: Mutex<HashMap<(i64, Kind), VecDeque<OffsetDateTime>>>,
+    in_flight: Mutex<HashMap<i64, std::sync::Arc<tokio::sync::Semaphore>>>,
 }
 
 impl RateLimiter {
+    /// A slot for one read of `agent` while it runs, or a refusal when the
+    /// agent has [`CONCURRENT_READS_PER_AGENT`] reads in flight already.
+    pub fn read_slot(&self, agent: i64) -> Result<tokio::sync::OwnedSemaphorePermit, Error> {
+        let slots = {
+            let mut map = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            if map.len() > 10_000 {
+                // Agents with nothing in flight hold no state worth keeping.
+                map.retain(|_, s| s.available_permits() < CONCURRENT_READS_PER_AGENT);
+            }
+            map.entry(agent)
+                .or_insert_with(|| {
+                    std::sync::Arc::new(tokio::sync::Semaphore::new(CONCURRENT_READS_PER_AGENT))
+                })
+                .clone()
+        };
+        slots.try_acquire_owned().map_err(|_| Error::Throttled {
+            message: format!(
+                "at most {CONCURRENT_READS_PER_AGENT} reads of one agent run at once; wait for one to finish"
+            ),
+            retry_after_secs: 1,
+        })
+    }
+
     /// Counts one request of `agent`, or refuses it with the seconds until the
     /// oldest request in the window leaves it. A limit of 0 means unlimited.
     pub fn check(

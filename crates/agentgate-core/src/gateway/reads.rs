@@ -69,6 +69,7 @@ impl Gateway {
     async fn read_inner(&self, agent: &Agent, read: AgentRead<'_>) -> Result<UpstreamResponse> {
         self.check_not_paused()?;
         self.check_rate(agent, crate::limits::Kind::Read)?;
+        let _slot = self.inner.limits.read_slot(agent.id)?;
         let (def, row) = self.agent_account(agent, read.service, read.account)?;
         let path =
             AgentPath::parse(read.path, read.query).map_err(|e| Error::invalid(e.to_string()))?;

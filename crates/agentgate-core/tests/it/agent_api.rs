@@ -581,3 +581,38 @@ async fn lists_are_pages_of_summaries() {
         .await;
     assert_eq!(whole["requests"][0]["body"]["title"], "big body 0");
 }
+
+/// One agent's reads in flight are capped; the rest are refused at once
+/// (429), and another agent is not held up.
+#[tokio::test]
+async fn an_agents_concurrent_reads_are_capped() {
+    use agentgate_core::limits::CONCURRENT_READS_PER_AGENT;
+    let app = spawn_app().await;
+    app.no_rate_limits();
+    Mock::given(method("GET"))
+        .and(path("/slow"))
+        .respond_with(ResponseTemplate::new(200).set_delay(std::time::Duration::from_millis(800)))
+        .mount(&app.upstream)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/fast"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&app.upstream)
+        .await;
+    let (greedy, other) = (app.new_agent("greedy"), app.new_agent("other"));
+    let client = app.agent(&greedy);
+    let reads = (0..20).map(|_| client.get("/api/github/personal/slow"));
+    let (statuses, other_status) = tokio::join!(futures::future::join_all(reads), async {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        app.agent(&other).get("/api/github/personal/fast").await.0
+    });
+    let ok = statuses.iter().filter(|(s, _)| *s == 200).count();
+    let refused = statuses.iter().filter(|(s, _)| *s == 429).count();
+    assert_eq!(ok, CONCURRENT_READS_PER_AGENT, "{statuses:?}");
+    assert_eq!(ok + refused, 20);
+    assert_eq!(other_status, 200);
+    assert_eq!(
+        app.agent(&greedy).get("/api/github/personal/fast").await.0,
+        200
+    );
+}

@@ -339,3 +339,8 @@ pub fn fresh_gateway(dir: &std::path::Path) -> Gateway {
     )
     .unwrap()
 }
+
+/// A read as one agent, as a future that owns its arguments (for many at once).
+pub async fn get_as(app: &TestApp, key: String, path: String) -> (u16, Value) {
+    app.agent(&key).get(&path).await
+}

@@ -577,9 +577,15 @@ async fn expired_tokens_refresh_once_for_twenty_concurrent_requests() {
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": []})))
         .mount(&app.upstream)
         .await;
-    let key = app.new_agent("yt");
-    let c = app.agent(&key);
-    let reads = (0..20).map(|_| c.get("/api/youtube/yt/channels?part=snippet&mine=true"));
+    // Twenty at once, from four agents (each may have eight in flight).
+    let keys: Vec<String> = (0..4).map(|i| app.new_agent(&format!("yt{i}"))).collect();
+    let reads = (0..20).map(|i| {
+        get_as(
+            &app,
+            keys[i % 4].clone(),
+            "/api/youtube/yt/channels?part=snippet&mine=true".into(),
+        )
+    });
     for (s, v) in futures::future::join_all(reads).await {
         assert_eq!(s, 200, "{v}");
     }
