@@ -6,3 +6,4 @@ mod browser;
 mod cli;
 mod flow;
 mod harness;
+mod reliability;

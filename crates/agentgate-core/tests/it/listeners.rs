@@ -98,13 +98,13 @@ async fn slow_and_surplus_connections_are_cut_off_and_others_answered() {
     stop.cancel();
 }
 
-/// Hundreds of slow clients on the agent listener leave the gateway
+/// Five hundred slow clients on the agent listener leave the gateway
 /// answering: `/health` and the admin listener within a second.
 #[tokio::test]
-async fn the_gateway_answers_beside_300_slow_connections() {
+async fn the_gateway_answers_beside_500_slow_connections() {
     let app = spawn_app().await;
     let mut slow = Vec::new();
-    for _ in 0..300 {
+    for _ in 0..500 {
         let mut s = TcpStream::connect(app.agent_addr()).await.unwrap();
         s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ")
             .await

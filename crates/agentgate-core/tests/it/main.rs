@@ -17,6 +17,7 @@ mod privacy_props;
 mod private_reads;
 mod queue;
 mod recheck;
+mod reliability;
 mod security;
 mod services;
 mod tidy;
