@@ -118,3 +118,100 @@ async fn killed_fifty_times_mid_batch_nothing_is_sent_twice() {
         sent.len()
     );
 }
+
+/// Peak resident memory of a process, in KiB (Linux).
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|it| {
+            it.filter_map(Result::ok)
+                .filter_map(|e| e.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// An adversarial agent for a minute: huge paths (refused and allowed),
+/// large bodies until its pending caps, list calls, all at once. The
+/// gateway's memory and database stay within stated bounds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adversarial_agent_for_a_minute_stays_within_bounds() {
+    const RUN: Duration = Duration::from_secs(60);
+    const RSS_BOUND_MIB: u64 = 400;
+    const DB_GROWTH_BOUND_MIB: u64 = 64;
+    let install = Install::new();
+    let mock = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true})))
+        .mount(&mock)
+        .await;
+    let key = install.github_agent("adversary", &mock.uri(), "ghp_adversary");
+    let server = install.serve();
+    let db_before = dir_bytes(install.data.path());
+    let stop = Instant::now() + RUN;
+    let long = "a".repeat(60_000);
+    let body = "b".repeat(900_000);
+    let mut tasks = Vec::new();
+    for worker in 0..12 {
+        let (key, long, body) = (key.clone(), long.clone(), body.clone());
+        let agent = server.url("");
+        tasks.push(tokio::spawn(async move {
+            let client = http();
+            let mut counts: HashMap<u16, usize> = HashMap::new();
+            let mut n = 0usize;
+            while Instant::now() < stop {
+                n += 1;
+                let req = match (worker + n) % 4 {
+                    0 => client.get(format!("{agent}/api/github/personal/user/keys/{long}")),
+                    1 => client.get(format!("{agent}/api/github/personal/repos/{long}")),
+                    2 => client
+                        .post(format!("{agent}/api/queue/github/personal/submit"))
+                        .json(&json!({"requests": [{"method": "POST", "path": "/x", "body": {"t": body}}],
+                                      "comment": "flood"})),
+                    _ => client.get(format!("{agent}/api/queue/list?limit=100")),
+                };
+                let status = match req.bearer_auth(&key).send().await {
+                    Ok(r) => r.status().as_u16(),
+                    Err(_) => 0,
+                };
+                *counts.entry(status).or_default() += 1;
+            }
+            counts
+        }));
+    }
+    let mut totals: HashMap<u16, usize> = HashMap::new();
+    for t in tasks {
+        for (s, n) in t.await.unwrap() {
+            *totals.entry(s).or_default() += n;
+        }
+    }
+    // The owner is still served.
+    let (status, _) = get_json(&server.admin_url("/admin/status"), None).await;
+    assert_eq!(status, 200);
+    let rss_mib = peak_rss_kib(server.child.id()) / 1024;
+    let db_growth_mib = dir_bytes(install.data.path()).saturating_sub(db_before) / (1024 * 1024);
+    eprintln!(
+        "adversary: {:?} answers in {} s; peak RSS {rss_mib} MiB; database grew {db_growth_mib} MiB",
+        totals,
+        RUN.as_secs()
+    );
+    assert!(rss_mib < RSS_BOUND_MIB, "peak RSS {rss_mib} MiB");
+    assert!(
+        db_growth_mib < DB_GROWTH_BOUND_MIB,
+        "database grew {db_growth_mib} MiB"
+    );
+    assert!(
+        totals.get(&429).copied().unwrap_or(0) > 0,
+        "the caps answered: {totals:?}"
+    );
+}
