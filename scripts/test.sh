@@ -3,7 +3,8 @@
 # parts: the OS keychain (gnome-keyring on a private D-Bus session), Debian's
 # Chromium with ChromeDriver for the web admin, and for the desktop app a
 # virtual display (Xvfb), dunst as notification service and tauri-driver; then
-# builds the desktop app's .deb bundle.
+# fuzzes both APIs from their OpenAPI documents; builds the desktop app's .deb
+# bundle.
 # Usage: scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +12,8 @@ cd "$(dirname "$0")/.."
 
 install_packages "${BUILD_PACKAGES[@]}" "${DESKTOP_BUILD_PACKAGES[@]}" \
   dbus dbus-x11 gnome-keyring libsecret-tools chromium chromium-driver \
-  xvfb xauth dunst libnotify-bin libglib2.0-bin imagemagick webkit2gtk-driver
+  xvfb xauth dunst libnotify-bin libglib2.0-bin imagemagick webkit2gtk-driver \
+  python3 python3-venv curl
 # npm runs the Tauri CLI that bundles the .deb; any recent Node.js will do.
 command -v npm >/dev/null 2>&1 || install_packages nodejs npm
 ensure_rust
@@ -52,6 +54,9 @@ dbus-run-session -- bash -c '
   done
   cargo test --workspace --locked
 '
+
+echo "== schema-driven fuzzing of both APIs (schemathesis)"
+scripts/fuzz.sh target/debug/agentgate
 
 echo "== the desktop app's .deb bundle (Tauri CLI from npm, release build)"
 # `npm install` with the committed lock (npm ci refuses a lock that lists only

@@ -240,6 +240,12 @@ impl Gateway {
     /// Sends a test message to check an agent's webhook setup.
     pub async fn test_webhook(&self, agent: &str) -> Result<()> {
         let a = self.agent(agent)?;
+        if a.webhook_url.is_none() {
+            return Err(Error::Conflict(format!(
+                "agent {:?} has no webhook URL to test: set one first",
+                a.name
+            )));
+        }
         let message = WebhookMessage {
             text: format!(
                 "🔔 [agentgate] Test message for agent {}: webhooks work.",

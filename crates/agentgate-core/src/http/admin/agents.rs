@@ -159,7 +159,8 @@ pub(super) async fn agents_revoke(
     (status = 200, description = "Delivered", body = Done),
     (status = 401, description = "No admin session", body = ErrorBody),
     (status = 404, description = "No such agent", body = ErrorBody),
-    (status = 502, description = "No webhook URL, or the webhook refused or failed", body = ErrorBody)))]
+    (status = 409, description = "The agent has no webhook URL", body = ErrorBody),
+    (status = 502, description = "The webhook refused or failed", body = ErrorBody)))]
 pub(super) async fn webhook_test(
     State(gw): State<Gateway>,
     Params(name): Params<String>,
