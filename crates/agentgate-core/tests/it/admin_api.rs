@@ -318,6 +318,26 @@ async fn admin_queue_filters_and_rejection_with_reason() {
         .admin(Method::GET, "/admin/queue?agent=beta", None)
         .await;
     assert_eq!(v["entries"][0]["id"], idb.as_str());
+    // Pages of summaries: no bodies in the list, `next` to go on.
+    let (_, page) = app.admin(Method::GET, "/admin/queue?limit=1", None).await;
+    assert_eq!(page["count"], 1);
+    assert!(
+        page["entries"][0]["requests"][0].get("body").is_none(),
+        "{page}"
+    );
+    let next = page["next"].as_str().unwrap().to_string();
+    let (_, rest) = app
+        .admin(
+            Method::GET,
+            &format!("/admin/queue?limit=1&before={next}"),
+            None,
+        )
+        .await;
+    assert_eq!(rest["entries"][0]["id"], ida.as_str());
+    let (_, whole) = app
+        .admin(Method::GET, &format!("/admin/queue/{ida}"), None)
+        .await;
+    assert_eq!(whole["requests"][0]["body"]["title"], "a");
     let (s, v) = app
         .admin(
             Method::POST,

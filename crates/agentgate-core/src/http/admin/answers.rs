@@ -55,7 +55,11 @@ pub struct NewSession {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct EntryList {
     pub count: usize,
+    /// Summaries: each request's method and path, results without the
+    /// service's bodies; `GET /admin/queue/{id}` gives one entry whole.
     pub entries: Vec<Entry>,
+    /// Pass as `before` for the next page; `null` on the last.
+    pub next: Option<String>,
 }
 
 /// An agent as the admin sees it: never its key or webhook token, only

@@ -28,10 +28,12 @@ pub(super) struct QueueQuery {
     account: Option<String>,
     /// At most this many (default 200, at most 1000).
     limit: Option<usize>,
+    /// Only entries after this one: the `next` of the page before.
+    before: Option<String>,
 }
 
 #[utoipa::path(get, path = "/admin/queue", params(QueueQuery), responses(
-    (status = 200, description = "Entries, newest first", body = EntryList),
+    (status = 200, description = "A page of entries, newest first, as summaries", body = EntryList),
     (status = 400, description = "Unknown status or query field", body = ErrorBody),
     (status = 401, description = "No admin session", body = ErrorBody)))]
 pub(super) async fn queue_list(
@@ -44,17 +46,26 @@ pub(super) async fn queue_list(
         .map(str::parse::<Status>)
         .transpose()
         .map_err(Error::from)?;
+    let limit = q.limit.unwrap_or(200).clamp(1, 1000);
+    // Summaries, so that a long list costs little memory whatever the
+    // bodies; one entry's own route gives it whole.
     let entries = gw.entries(&EntryFilter {
         status,
         agent_name: q.agent,
         service: q.service,
         account: q.account,
-        limit: Some(q.limit.unwrap_or(200).min(1000)),
+        limit: Some(limit),
+        before: q.before,
+        summaries: true,
         ..Default::default()
     })?;
+    let next = (entries.len() == limit)
+        .then(|| entries.last().map(|e| e.id.clone()))
+        .flatten();
     Ok(Json(EntryList {
         count: entries.len(),
         entries,
+        next,
     }))
 }
 
