@@ -18,35 +18,66 @@ pub enum Kind {
 /// Reads one agent may have in flight at once; more are refused (`429`)
 /// rather than queued, so one agent cannot hold every upstream connection.
 pub const CONCURRENT_READS_PER_AGENT: usize = 8;
+/// Requests with a body (submissions, writes on read URLs, MCP calls) one
+/// agent may have being read and handled at once; with the 1 MiB body limit
+/// this bounds what one agent's uploads hold in memory.
+pub const CONCURRENT_BODIES_PER_AGENT: usize = 4;
 
 #[derive(Default)]
 pub struct RateLimiter {
     windows: Mutex<HashMap<(i64, Kind), VecDeque<OffsetDateTime>>>,
     in_flight: Mutex<HashMap<i64, std::sync::Arc<tokio::sync::Semaphore>>>,
+    bodies: Mutex<HashMap<i64, std::sync::Arc<tokio::sync::Semaphore>>>,
+}
+
+/// Takes one of `size` slots of `agent` in `map`, or refuses with `message`.
+fn take_slot(
+    map: &Mutex<HashMap<i64, std::sync::Arc<tokio::sync::Semaphore>>>,
+    agent: i64,
+    size: usize,
+    message: String,
+) -> Result<tokio::sync::OwnedSemaphorePermit, Error> {
+    let slots = {
+        let mut map = map.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() > 10_000 {
+            // Agents with nothing in flight hold no state worth keeping.
+            map.retain(|_, s| s.available_permits() < size);
+        }
+        map.entry(agent)
+            .or_insert_with(|| std::sync::Arc::new(tokio::sync::Semaphore::new(size)))
+            .clone()
+    };
+    slots.try_acquire_owned().map_err(|_| Error::Throttled {
+        message,
+        retry_after_secs: 1,
+    })
 }
 
 impl RateLimiter {
     /// A slot for one read of `agent` while it runs, or a refusal when the
     /// agent has [`CONCURRENT_READS_PER_AGENT`] reads in flight already.
     pub fn read_slot(&self, agent: i64) -> Result<tokio::sync::OwnedSemaphorePermit, Error> {
-        let slots = {
-            let mut map = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-            if map.len() > 10_000 {
-                // Agents with nothing in flight hold no state worth keeping.
-                map.retain(|_, s| s.available_permits() < CONCURRENT_READS_PER_AGENT);
-            }
-            map.entry(agent)
-                .or_insert_with(|| {
-                    std::sync::Arc::new(tokio::sync::Semaphore::new(CONCURRENT_READS_PER_AGENT))
-                })
-                .clone()
-        };
-        slots.try_acquire_owned().map_err(|_| Error::Throttled {
-            message: format!(
+        take_slot(
+            &self.in_flight,
+            agent,
+            CONCURRENT_READS_PER_AGENT,
+            format!(
                 "at most {CONCURRENT_READS_PER_AGENT} reads of one agent run at once; wait for one to finish"
             ),
-            retry_after_secs: 1,
-        })
+        )
+    }
+
+    /// A slot for one request with a body of `agent`, or a refusal when it
+    /// has [`CONCURRENT_BODIES_PER_AGENT`] such requests in progress.
+    pub fn body_slot(&self, agent: i64) -> Result<tokio::sync::OwnedSemaphorePermit, Error> {
+        take_slot(
+            &self.bodies,
+            agent,
+            CONCURRENT_BODIES_PER_AGENT,
+            format!(
+                "at most {CONCURRENT_BODIES_PER_AGENT} requests with a body of one agent are handled at once; wait for one to finish"
+            ),
+        )
     }
 
     /// Counts one request of `agent`, or refuses it with the seconds until the

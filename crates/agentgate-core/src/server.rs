@@ -130,7 +130,7 @@ async fn deliver_webhooks(gateway: Gateway, stop: CancellationToken) -> std::io:
         tokio::select! {
             _ = stop.cancelled() => return Ok(()),
             _ = tick.tick() => {
-                if let Err(e) = gateway.deliver_due().await {
+                if let Err(e) = gateway.start_due_deliveries() {
                     tracing::error!(error = %e, "delivering webhooks failed");
                 }
             }

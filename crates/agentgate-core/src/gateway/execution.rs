@@ -203,7 +203,7 @@ impl Gateway {
                 index,
                 ok: resp.status.is_success(),
                 status: Some(resp.status.as_u16()),
-                body: result_body(&resp.body),
+                body: result_body(&resp.body).map(|body| without_private(def, body)),
                 error: None,
             },
             Err(e) => fail(e.to_string()),
@@ -238,6 +238,15 @@ impl Gateway {
             self.spawn_execute(id);
         }
         Ok(())
+    }
+}
+
+/// A write's answer as kept for its agent: private items out, as in a read's
+/// (favouriting a direct message answers with the message).
+fn without_private(def: &ServiceDef, mut body: Value) -> Value {
+    match def.private_in_answer.map(|strip| strip(&mut body)) {
+        Some(Err(why)) => Value::String(format!("[removed: {why}]")),
+        _ => body,
     }
 }
 

@@ -93,6 +93,8 @@ struct Inner {
     /// The digest of the one-time code that first-run setup needs, while
     /// no admin password is set and a server announced one.
     setup_code: Mutex<Option<Vec<u8>>>,
+    /// Agents whose webhook notifications are being sent right now.
+    delivering: Mutex<std::collections::HashSet<i64>>,
     /// Queue transitions, for live surfaces.
     events: tokio::sync::broadcast::Sender<QueueEvent>,
     /// Cancelled when the server stops, so long-lived streams end and let the
@@ -152,6 +154,7 @@ impl Gateway {
                 events: events::channel(),
                 launch_secrets: Mutex::new(Vec::new()),
                 setup_code: Mutex::new(None),
+                delivering: Mutex::new(std::collections::HashSet::new()),
                 closing: tokio_util::sync::CancellationToken::new(),
             }),
         })

@@ -234,34 +234,47 @@ fn without_private_items(
     path: &AgentPath,
     mut resp: UpstreamResponse,
 ) -> Result<UpstreamResponse> {
-    let Some(filter) = def.private_items else {
-        return Ok(resp);
-    };
-    // Matched on every form the service may route the path as (with a
-    // `.json` suffix or `;` parameters dropped), like the blocks.
-    let Some(form) = path.match_forms().find(|f| filter(f, None).is_some()) else {
-        return Ok(resp);
-    };
-    if !resp.status.is_success() {
+    if !resp.status.is_success() || (def.private_items.is_none() && def.private_in_answer.is_none())
+    {
         return Ok(resp);
     }
-    let mut parsed = serde_json::from_slice::<Value>(&resp.body).ok();
-    match filter(form, parsed.as_mut()) {
-        None => Ok(resp),
-        Some(Err(why)) => Err(Error::Blocked(why)),
-        Some(Ok(0)) => Ok(resp),
-        Some(Ok(removed)) => {
-            let body = serde_json::to_vec(&parsed).map_err(|e| Error::Internal(e.into()))?;
-            resp.body = Bytes::from(body);
-            resp.headers.remove(http::header::CONTENT_ENCODING);
-            resp.headers.remove(http::header::ETAG);
-            resp.headers.insert(
-                HeaderName::from_static("x-agentgate-private-removed"),
-                HeaderValue::from(removed),
-            );
-            Ok(resp)
+    // The endpoint's own rule, matched on every form the service may route
+    // the path as (like the blocks): it may refuse an answer it cannot check.
+    let mut parsed = None;
+    let mut removed = 0;
+    if let Some(filter) = def.private_items
+        && let Some(form) = def
+            .forms(path)
+            .into_iter()
+            .find(|f| filter(f, None).is_some())
+    {
+        parsed = serde_json::from_slice::<Value>(&resp.body).ok();
+        match filter(&form, parsed.as_mut()) {
+            None => {}
+            Some(Err(why)) => return Err(Error::Blocked(why)),
+            Some(Ok(n)) => removed += n,
         }
     }
+    // Then every JSON answer, whatever the endpoint, on what it holds.
+    if let Some(strip) = def.private_in_answer {
+        if parsed.is_none() {
+            parsed = serde_json::from_slice::<Value>(&resp.body).ok();
+        }
+        if let Some(v) = parsed.as_mut() {
+            removed += strip(v).map_err(Error::Blocked)?;
+        }
+    }
+    if removed > 0 {
+        let body = serde_json::to_vec(&parsed).map_err(|e| Error::Internal(e.into()))?;
+        resp.body = Bytes::from(body);
+        resp.headers.remove(http::header::CONTENT_ENCODING);
+        resp.headers.remove(http::header::ETAG);
+        resp.headers.insert(
+            HeaderName::from_static("x-agentgate-private-removed"),
+            HeaderValue::from(removed),
+        );
+    }
+    Ok(resp)
 }
 
 pub(super) fn check_not_blocked(def: &ServiceDef, path: &AgentPath) -> Result<()> {

@@ -75,6 +75,12 @@ impl Gateway {
         Ok(())
     }
 
+    /// A slot for one of the agent's requests with a body, held while it is
+    /// read and handled.
+    pub fn body_slot(&self, agent: &Agent) -> Result<tokio::sync::OwnedSemaphorePermit> {
+        self.inner.limits.body_slot(agent.id)
+    }
+
     pub(super) fn check_rate(&self, agent: &Agent, kind: crate::limits::Kind) -> Result<()> {
         let s = self.settings();
         let (limit, window) = match kind {

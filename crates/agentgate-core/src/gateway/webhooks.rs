@@ -137,6 +137,48 @@ impl Gateway {
         results.into_iter().sum()
     }
 
+    /// Starts sending due notifications in the background, one task per
+    /// agent, without waiting for them: an agent whose endpoint is still being
+    /// waited for is skipped until its task ends, so a slow endpoint never
+    /// delays another agent's notifications. At most
+    /// [`CONCURRENT_DELIVERIES`] agents are sent to at once. The server's
+    /// delivery loop calls this every second.
+    pub fn start_due_deliveries(&self) -> Result<()> {
+        let now = self.inner.clock.now();
+        let mut by_agent: std::collections::BTreeMap<i64, Vec<OutboxRow>> =
+            std::collections::BTreeMap::new();
+        for row in self.inner.store.due_outbox(&timestamp(now), 100)? {
+            by_agent.entry(row.agent_id).or_default().push(row);
+        }
+        for (agent, rows) in by_agent {
+            {
+                let mut busy = self
+                    .inner
+                    .delivering
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                if busy.contains(&agent) || busy.len() >= CONCURRENT_DELIVERIES {
+                    continue;
+                }
+                busy.insert(agent);
+            }
+            let gw = self.clone();
+            self.inner.executions.spawn(async move {
+                for row in rows {
+                    if let Err(e) = gw.deliver_one(row).await {
+                        tracing::error!(error = %e, "delivering a webhook failed");
+                    }
+                }
+                gw.inner
+                    .delivering
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&agent);
+            });
+        }
+        Ok(())
+    }
+
     /// Claims and sends one due notification; whether it was delivered.
     async fn deliver_one(&self, row: OutboxRow) -> Result<bool> {
         let now = self.inner.clock.now();

@@ -110,6 +110,22 @@ async fn require_agent(State(gw): State<Gateway>, req: Request, next: Next) -> R
                 service,
                 account,
             };
+            // A request with a body holds one of the agent's few body slots
+            // while it is read and handled, so that one agent's slow uploads
+            // cannot fill the gateway's memory.
+            let has_body = parts
+                .headers
+                .get(http::header::CONTENT_LENGTH)
+                .is_some_and(|v| v.as_bytes() != b"0")
+                || parts.headers.contains_key(http::header::TRANSFER_ENCODING);
+            let _slot = if has_body {
+                match gw.body_slot(&agent) {
+                    Ok(slot) => Some(slot),
+                    Err(e) => return ApiError(e).into_response(),
+                }
+            } else {
+                None
+            };
             parts.extensions.insert(agent);
             let mut resp = next.run(Request::from_parts(parts, body)).await;
             resp.extensions_mut().insert(fields);

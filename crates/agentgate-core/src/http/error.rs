@@ -38,10 +38,8 @@ impl IntoResponse for ApiError {
                 status: Some(*status),
             },
             Error::Credentials(msg) => {
-                // The log keeps the whole message; the answer, which an
-                // agent may read, names no file of the gateway's machine.
                 tracing::error!(error = %msg, "credential store failure");
-                ErrorBody::new(without_local_paths(msg))
+                ErrorBody::new(shown_message(&self.0))
             }
             other => ErrorBody::new(other.to_string()),
         };
@@ -54,6 +52,16 @@ impl IntoResponse for ApiError {
             resp.headers_mut().insert(http::header::RETRY_AFTER, v);
         }
         resp
+    }
+}
+
+/// An error's message as an answer shows it: a credential-store failure's
+/// with no file of the gateway's machine in it (the log keeps the whole
+/// message), every other as it is. REST and MCP answer with this.
+pub(crate) fn shown_message(e: &Error) -> String {
+    match e {
+        Error::Credentials(msg) => without_local_paths(msg),
+        other => other.to_string(),
     }
 }
 

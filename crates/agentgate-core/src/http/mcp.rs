@@ -109,7 +109,7 @@ fn agent_of(parts: &http::request::Parts) -> Result<Arc<Agent>, ErrorData> {
 /// REST would have answered.
 fn refused(e: Error) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(
-        json!({"error": e.to_string(), "status": e.status_code()}).to_string(),
+        json!({"error": super::error::shown_message(&e), "status": e.status_code()}).to_string(),
     )])
 }
 

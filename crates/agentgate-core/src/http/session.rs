@@ -106,10 +106,9 @@ fn api_session(gw: &Gateway, parts: &Parts) -> Result<AdminSession, ApiError> {
     // whatever its port (SameSite does not separate ports): a change made
     // with the cookie must come from the admin's own pages, as JSON. Scripts
     // with the bearer token are not browsers and need neither.
-    // Ending the session is exempt: the worst a foreign page can do with it
-    // is sign the admin out.
+    // Ending the session too: a foreign page must not sign the admin out.
     let by_cookie = headers.get(http::header::AUTHORIZATION).is_none();
-    if by_cookie && !parts.method.is_safe() && parts.uri.path() != "/admin/logout" {
+    if by_cookie && !parts.method.is_safe() {
         if !from_own_origin(headers, true) {
             return Err(Error::Forbidden(
                 "a change made with the session cookie must come from the admin's own pages \

@@ -50,6 +50,10 @@ pub static BLUESKY: ServiceDef = ServiceDef {
         BlockRule("/com.atproto.server.createinvitecode*"),
         BlockRule("/com.atproto.server.getaccountinvitecodes"),
         BlockRule("/com.atproto.identity.*"),
+        // The session's own details (the account's email) and replacing the
+        // whole repository.
+        BlockRule("/com.atproto.server.getsession"),
+        BlockRule("/com.atproto.repo.importrepo"),
         BlockRule("/com.atproto.temp.*"),
         BlockRule("/tools.ozone.*"),
     ],
@@ -75,6 +79,8 @@ pub static BLUESKY: ServiceDef = ServiceDef {
     compact: Some(super::compact::bluesky),
     instance_oauth: None,
     private_items: None,
+    reroute: Some(xrpc_routes),
+    private_in_answer: None,
     dangers: &[
         Danger::new(
             "POST",
@@ -94,3 +100,35 @@ pub static BLUESKY: ServiceDef = ServiceDef {
     ],
     summarize: Some(super::summary::bluesky),
 };
+
+/// An XRPC server routes by the method's name, the last segment, whatever
+/// comes before it (an account added without `/xrpc` in its base, say).
+fn xrpc_routes(path: &str) -> Vec<String> {
+    match path.trim_end_matches('/').rsplit_once('/') {
+        Some((head, method)) if !head.is_empty() && !method.is_empty() => {
+            vec![format!("/{method}")]
+        }
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::paths::AgentPath;
+
+    #[test]
+    fn blocks_hold_whatever_comes_before_the_method_name() {
+        for p in [
+            "/xrpc/chat.bsky.convo.listConvos",
+            "/anything/com.atproto.server.getServiceAuth",
+            "/xrpc/com.atproto.server.getSession",
+            "/com.atproto.repo.importRepo",
+        ] {
+            let path = AgentPath::parse_with_query(p).unwrap();
+            assert!(BLUESKY.refusal_of(&path).is_some(), "{p}");
+        }
+        let fine = AgentPath::parse_with_query("/xrpc/app.bsky.feed.getTimeline").unwrap();
+        assert!(BLUESKY.refusal_of(&fine).is_none());
+    }
+}

@@ -55,6 +55,8 @@ pub static FITBIT: ServiceDef = ServiceDef {
     compact: None,
     instance_oauth: None,
     private_items: None,
+    reroute: None,
+    private_in_answer: None,
     dangers: &[],
     summarize: None,
 };

@@ -25,6 +25,8 @@ pub static GITHUB: ServiceDef = ServiceDef {
         BlockRule("/user/gpg_keys"),
         BlockRule("/user/ssh_signing_keys"),
         BlockRule("/user/emails"),
+        BlockRule("/user/public_emails"),
+        BlockRule("/user/email"),
         BlockRule("/user/migrations"),
         BlockRule("/user/codespaces/secrets"),
         BlockRule("/authorizations"),
@@ -56,6 +58,8 @@ pub static GITHUB: ServiceDef = ServiceDef {
     compact: None,
     instance_oauth: None,
     private_items: None,
+    reroute: Some(github_routes),
+    private_in_answer: None,
     dangers: &[
         Danger::new(
             "PUT",
@@ -189,3 +193,39 @@ pub static GITHUB: ServiceDef = ServiceDef {
     ],
     summarize: Some(super::summary::github),
 };
+
+/// GitHub Enterprise serves the REST API under `/api/v3`: an account whose
+/// base URL lacks it must not open the blocks with it.
+fn github_routes(path: &str) -> Vec<String> {
+    match path.strip_prefix("/api/v3") {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => {
+            vec![if rest.is_empty() {
+                "/".into()
+            } else {
+                rest.to_string()
+            }]
+        }
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::paths::AgentPath;
+
+    #[test]
+    fn an_enterprise_prefix_does_not_dodge_account_control() {
+        for p in [
+            "/api/v3/user/keys",
+            "/API/V3/user/gpg_keys",
+            "/user/public_emails",
+            "/user/email/visibility",
+        ] {
+            let path = AgentPath::parse_with_query(p).unwrap();
+            assert!(GITHUB.refusal_of(&path).is_some(), "{p}");
+        }
+        let fine = AgentPath::parse_with_query("/api/v3/repos/o/r/issues").unwrap();
+        assert!(GITHUB.refusal_of(&fine).is_none());
+    }
+}

@@ -51,6 +51,8 @@ pub static CALENDAR: ServiceDef = ServiceDef {
     compact: None,
     instance_oauth: None,
     private_items: None,
+    reroute: None,
+    private_in_answer: None,
     dangers: &[
         Danger::new("PUT", "/calendars/*/events/*", "replaces an event"),
         Danger::new(
@@ -116,6 +118,8 @@ pub static YOUTUBE: ServiceDef = ServiceDef {
     compact: None,
     instance_oauth: None,
     private_items: None,
+    reroute: None,
+    private_in_answer: None,
     dangers: &[
         Danger::new(
             "PUT",

@@ -54,6 +54,8 @@ pub static LINKEDIN: ServiceDef = ServiceDef {
     compact: None,
     instance_oauth: None,
     private_items: None,
+    reroute: None,
+    private_in_answer: None,
     dangers: &[],
     summarize: None,
 };

@@ -34,6 +34,8 @@ pub static MASTODON: ServiceDef = ServiceDef {
     blocked: &[
         BlockRule("/api/v1/conversations*"),
         BlockRule("/api/v1/markers*"),
+        // Streams carry direct messages as they arrive, and never end.
+        BlockRule("/api/v1/streaming"),
     ],
     control: &[
         BlockRule("/oauth"),
@@ -65,6 +67,8 @@ pub static MASTODON: ServiceDef = ServiceDef {
     compact: Some(super::compact::mastodon),
     instance_oauth: Some(&INSTANCE_OAUTH),
     private_items: Some(private_items),
+    reroute: None,
+    private_in_answer: Some(private_in_answer),
     dangers: &[
         Danger::new("PUT", "/api/v1/statuses/*", "edits a published post"),
         Danger::new(
@@ -160,6 +164,26 @@ fn private_items(
         orphans = strip_referring(answer, &removed_ids);
     }
     Some(Ok(removed + orphans))
+}
+
+/// Direct statuses anywhere in any JSON answer (a write's too: favouriting
+/// or bookmarking a status answers with it): list items holding one are
+/// removed; an answer that is or holds one outside a list is private whole.
+fn private_in_answer(answer: &mut Value) -> Result<usize, String> {
+    if holds_direct(answer) && !matches!(answer, Value::Array(_)) && !is_container(answer) {
+        return Err(
+            "the service's answer is a private message (a direct-visibility status); agentgate does not pass it on"
+                .into(),
+        );
+    }
+    let mut removed_ids = Vec::new();
+    let removed = strip_direct(answer, &mut removed_ids);
+    let orphans = if removed_ids.is_empty() {
+        0
+    } else {
+        strip_referring(answer, &removed_ids)
+    };
+    Ok(removed + orphans)
 }
 
 /// Whether an object is a direct status itself: `visibility: "direct"`.

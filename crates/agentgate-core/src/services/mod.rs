@@ -179,6 +179,17 @@ pub struct ServiceDef {
     /// why the answer may not be passed on at all. An answer it must look at
     /// but cannot parse is refused.
     pub private_items: Option<PrivateItems>,
+    /// Other paths the service routes a (decoded, lower-cased) path as,
+    /// beyond what every service may ([`crate::paths::AgentPath::match_forms`]):
+    /// Reddit drops a `/r/NAME` prefix and any format suffix, an XRPC server
+    /// routes by the method name alone, GitHub Enterprise answers under
+    /// `/api/v3` too. Blocks, account control and dangers are matched on
+    /// all of them.
+    pub reroute: Option<fn(&str) -> Vec<String>>,
+    /// Takes private items out of any JSON answer of the service, whatever
+    /// the endpoint (a write's answer included): how many it took, or why
+    /// the whole answer is private.
+    pub private_in_answer: Option<PrivateInAnswer>,
     /// Writes that destroy, overwrite or expose something, beyond deletions
     /// (which every service's are): marked in every view, and approved only
     /// after a second, explicit yes.
@@ -191,6 +202,10 @@ pub struct ServiceDef {
 /// not be passed on. Called with no answer first, to ask whether the path is
 /// one to look at.
 pub type PrivateItems = fn(&str, Option<&mut Value>) -> Option<Result<usize, String>>;
+
+/// How a service takes private items out of any JSON answer: how many it
+/// took, or why the whole answer is private.
+pub type PrivateInAnswer = fn(&mut serde_json::Value) -> Result<usize, String>;
 
 /// Why a path is never an agent's to call, with the matching rule's pattern.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -323,7 +338,7 @@ impl ServiceDef {
         let Ok(path) = crate::paths::AgentPath::parse_with_query(&req.path) else {
             return Some("a request whose path is not valid");
         };
-        if let Some(d) = path.match_forms().find_map(|form| {
+        if let Some(d) = self.forms(&path).iter().find_map(|form| {
             self.dangers
                 .iter()
                 .find(|d| d.matches(&req.method, form, req))
@@ -338,7 +353,22 @@ impl ServiceDef {
     /// Why an agent may never call this path, spelled however it is, if it
     /// may not: matched on every form the service may route it as.
     pub fn refusal_of(&self, path: &crate::paths::AgentPath) -> Option<Refusal> {
-        path.match_forms().find_map(|form| self.refusal(form))
+        self.forms(path).iter().find_map(|form| self.refusal(form))
+    }
+
+    /// Every form the service may route `path` as: the decoded path, the
+    /// loose one, and the service's own [`ServiceDef::reroute`]s of each.
+    pub fn forms(&self, path: &crate::paths::AgentPath) -> Vec<String> {
+        let mut out: Vec<String> = path.match_forms().map(str::to_string).collect();
+        if let Some(reroute) = self.reroute {
+            let extra: Vec<String> = out.iter().flat_map(|f| reroute(f)).collect();
+            for f in extra {
+                if !out.contains(&f) {
+                    out.push(f);
+                }
+            }
+        }
+        out
     }
 
     /// Why an agent may never call this path, if it may not: a privacy block

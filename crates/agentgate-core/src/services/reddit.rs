@@ -84,6 +84,8 @@ pub static REDDIT: ServiceDef = ServiceDef {
     compact: Some(super::compact::reddit),
     instance_oauth: None,
     private_items: None,
+    reroute: Some(reddit_routes),
+    private_in_answer: None,
     dangers: &[
         Danger::new("POST", "/api/del", "deletes a post or comment"),
         Danger::new(
@@ -94,3 +96,55 @@ pub static REDDIT: ServiceDef = ServiceDef {
     ],
     summarize: None,
 };
+
+/// How Reddit's server routes a path besides as written: without a leading
+/// `/r/NAME` (it serves every route under a subreddit prefix too), and
+/// without any format extension on the last segment (`.json`, `.rss`,
+/// `.compact`, `.mobile`, `.embed`, ...).
+fn reddit_routes(path: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = path.to_string();
+    // Prefixes can be stacked; each one is stripped.
+    while let Some(rest) = current.strip_prefix("/r/") {
+        let (name, tail) = rest.split_once('/').unwrap_or((rest, ""));
+        if name.chars().count() < 2 {
+            break;
+        }
+        current = format!("/{tail}");
+        out.push(current.clone());
+    }
+    for form in [path.to_string()].into_iter().chain(out.clone()) {
+        let (head, last) = form.rsplit_once('/').unwrap_or(("", &form));
+        if let Some((stem, ext)) = last.rsplit_once('.')
+            && !stem.is_empty()
+            && (1..=12).contains(&ext.len())
+            && ext.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            out.push(format!("{head}/{stem}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::paths::AgentPath;
+
+    #[test]
+    fn a_subreddit_prefix_or_an_extension_does_not_dodge_a_block() {
+        for p in [
+            "/r/xx/message/inbox",
+            "/r/aa/r/bb/prefs/friends",
+            "/R/Pics/api/mod/conversations",
+            "/api/v1/me/friends.rss",
+            "/r/xx/api/v1/me/prefs.compact",
+            "/message/inbox.json-html",
+        ] {
+            let path = AgentPath::parse_with_query(p).unwrap();
+            assert!(REDDIT.refusal_of(&path).is_some(), "{p}");
+        }
+        let fine = AgentPath::parse_with_query("/r/rust/hot.json").unwrap();
+        assert!(REDDIT.refusal_of(&fine).is_none());
+    }
+}

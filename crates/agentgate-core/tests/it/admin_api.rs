@@ -37,11 +37,21 @@ async fn first_run_setup_then_login_with_a_strict_cookie() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    // Logout ends the session.
+    // Logout ends the session, from the admin's own pages only.
     let r = app
         .http
         .post(format!("{}/admin/logout", app.admin_url))
         .header("cookie", &session)
+        .header("origin", "http://localhost:9999")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "a foreign page cannot sign the admin out");
+    let r = app
+        .http
+        .post(format!("{}/admin/logout", app.admin_url))
+        .header("cookie", &session)
+        .header("origin", &app.admin_url)
         .send()
         .await
         .unwrap();

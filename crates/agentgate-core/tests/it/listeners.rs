@@ -38,6 +38,7 @@ async fn small_server(limits: Limits) -> (std::net::SocketAddr, CancellationToke
 async fn slow_and_surplus_connections_are_cut_off_and_others_answered() {
     let limits = Limits {
         max_connections: 8,
+        max_connections_per_address: 8,
         header_read_timeout: Duration::from_millis(500),
         body_read_timeout: Duration::from_millis(500),
     };
@@ -103,12 +104,18 @@ async fn slow_and_surplus_connections_are_cut_off_and_others_answered() {
 #[tokio::test]
 async fn the_gateway_answers_beside_500_slow_connections() {
     let app = spawn_app().await;
+    // From another loopback address than the clients checked below: one
+    // hostile client, whose connections past its own cap are closed.
     let mut slow = Vec::new();
     for _ in 0..500 {
-        let mut s = TcpStream::connect(app.agent_addr()).await.unwrap();
-        s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ")
-            .await
-            .unwrap();
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        let Ok(mut s) = socket.connect(app.agent_addr()).await else {
+            continue;
+        };
+        let _ = s
+            .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            .await;
         slow.push(s);
     }
     let start = Instant::now();
@@ -127,4 +134,44 @@ async fn the_gateway_answers_beside_500_slow_connections() {
         start.elapsed()
     );
     drop(slow);
+}
+
+/// One address cannot take every connection: past its own cap its
+/// connections are closed, while the listener still has room for others.
+#[tokio::test]
+async fn one_address_cannot_take_every_connection() {
+    let limits = Limits {
+        max_connections: 64,
+        max_connections_per_address: 4,
+        header_read_timeout: Duration::from_secs(5),
+        body_read_timeout: Duration::from_secs(5),
+    };
+    let (addr, stop) = small_server(limits).await;
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET").await.unwrap();
+        held.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut fifth = TcpStream::connect(addr).await.unwrap();
+    let _ = fifth
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    let answer = read_until_closed(&mut fifth, Duration::from_secs(2))
+        .await
+        .expect("a fifth connection from one address was kept");
+    assert!(!answer.contains("200"), "{answer:?}");
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut again = TcpStream::connect(addr).await.unwrap();
+    again
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut again, Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+    stop.cancel();
 }

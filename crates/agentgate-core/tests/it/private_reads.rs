@@ -206,3 +206,65 @@ async fn a_format_suffix_does_not_dodge_the_filter() {
         assert!(!v.to_string().contains(SECRET), "{p}: {v}");
     }
 }
+
+/// A direct message reaches no agent through a write's answer (favouriting
+/// one answers with it) nor through an endpoint the filter does not name:
+/// every Mastodon answer is checked on what it holds.
+#[tokio::test]
+async fn write_answers_and_other_endpoints_are_filtered_too() {
+    let app = spawn_app().await;
+    add_mastodon(&app, "m");
+    Mock::given(method("POST"))
+        .and(path("/api/v1/statuses/101/favourite"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(status("101", "direct", SECRET)))
+        .mount(&app.upstream)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/lists/1/timeline-ish"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+            status("101", "direct", SECRET),
+            status("102", "public", "hello all")
+        ])))
+        .mount(&app.upstream)
+        .await;
+    let key = app.new_agent("bot");
+    // A read of an endpoint no rule names: the direct status leaves it.
+    let r = app
+        .agent(&key)
+        .req(
+            reqwest::Method::GET,
+            "/api/mastodon/m/api/v1/lists/1/timeline-ish",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-agentgate-private-removed"], "1");
+    let text = r.text().await.unwrap();
+    assert!(
+        !text.contains(SECRET) && text.contains("hello all"),
+        "{text}"
+    );
+    // A write whose answer is the direct message: the result keeps the
+    // status but not the message.
+    let (s, v) = app
+        .agent(&key)
+        .submit_to(
+            "mastodon",
+            "m",
+            json!({"requests": [{"method": "POST", "path": "/api/v1/statuses/101/favourite"}], "comment": "like"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    app.gw
+        .approve_and_run(&id, &crate::helpers::digest_of(&app.gw, &id), "test")
+        .await
+        .unwrap();
+    let (_, entry) = app
+        .agent(&key)
+        .get(&format!("/api/queue/mastodon/m/status/{id}"))
+        .await;
+    assert_eq!(entry["results"][0]["status"], 200);
+    assert!(!entry.to_string().contains(SECRET), "{entry}");
+}

@@ -305,7 +305,7 @@ async fn bluesky_sessions_are_created_renewed_and_recreated() {
         .await;
     let (s, v) = app
         .agent(&key)
-        .get("/api/bluesky/me/com.atproto.server.getSession")
+        .get("/api/bluesky/me/app.bsky.actor.getProfile?actor=me")
         .await;
     assert_eq!(s, 200, "{v}");
 }
