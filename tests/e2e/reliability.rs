@@ -215,3 +215,131 @@ async fn an_adversarial_agent_for_a_minute_stays_within_bounds() {
         "the caps answered: {totals:?}"
     );
 }
+
+/// A webhook receiver that fails every other request (503), and counts the
+/// deliveries it accepted per entry.
+#[derive(Clone, Default)]
+struct HalfDown {
+    calls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    accepted: std::sync::Arc<std::sync::Mutex<HashMap<String, usize>>>,
+}
+
+impl wiremock::Respond for HalfDown {
+    fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
+        let n = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if n % 2 == 0 {
+            return ResponseTemplate::new(503);
+        }
+        let v: Value = serde_json::from_slice(&request.body).unwrap_or_default();
+        for e in v["entries"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .chain(v.get("entry").cloned())
+        {
+            if let Some(id) = e["id"].as_str() {
+                *self
+                    .accepted
+                    .lock()
+                    .unwrap()
+                    .entry(id.to_string())
+                    .or_default() += 1;
+            }
+        }
+        ResponseTemplate::new(200)
+    }
+}
+
+/// Webhook notifications across 20 restarts (SIGKILL) with a receiver that
+/// is down half the time: every one is delivered in the end, and one is
+/// delivered again only when a kill cut it between the receiver's answer
+/// and its record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_arrive_across_twenty_kills_with_a_receiver_down_half_the_time() {
+    const KILLS: usize = 20;
+    let install = Install::new();
+    std::fs::write(
+        install.data.path().join("config.toml"),
+        "webhook_retry_secs = 1\n",
+    )
+    .unwrap();
+    let mock = MockServer::start().await;
+    let key = install.github_agent("notified", &mock.uri(), "ghp_webhooks");
+    let out = install.run(&["admin", "set-password"], Some(&format!("{PASSWORD}\n")));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let receiver = MockServer::start().await;
+    let half = HalfDown::default();
+    Mock::given(method("POST"))
+        .respond_with(half.clone())
+        .mount(&receiver)
+        .await;
+
+    let mut ids = Vec::new();
+    let start = Instant::now();
+    for round in 0..KILLS {
+        let server = install.serve();
+        let token = admin_token(&server).await;
+        if round == 0 {
+            let r = http()
+                .patch(server.admin_url("/admin/agents/notified"))
+                .bearer_auth(&token)
+                .json(&json!({"webhook_url": format!("{}/hook", receiver.uri())}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+        }
+        let (status, v) = post_json(
+            &server.url("/api/queue/github/personal/submit"),
+            &key,
+            &json!({"requests": [{"method": "POST", "path": format!("/r{round}")}], "comment": "c"}),
+        )
+        .await;
+        assert_eq!(status, 201, "{v}");
+        let id = v["id"].as_str().unwrap().to_string();
+        let r = http()
+            .post(server.admin_url(&format!("/admin/queue/{id}/reject")))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        ids.push(id);
+        tokio::time::sleep(Duration::from_millis(((round * 211) % 1500) as u64)).await;
+        let mut killed = server;
+        killed.child.kill().unwrap();
+        killed.child.wait().unwrap();
+    }
+    // Started once more and left running: everything arrives.
+    let server = install.serve();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let missing: Vec<&String> = {
+            let accepted = half.accepted.lock().unwrap();
+            ids.iter()
+                .filter(|id| !accepted.contains_key(*id))
+                .collect::<Vec<_>>()
+        };
+        if missing.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not delivered: {missing:?}\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let accepted = half.accepted.lock().unwrap().clone();
+    let again: usize = accepted.values().map(|n| n - 1).sum();
+    assert!(
+        again <= KILLS,
+        "delivered again more often than kills: {accepted:?}"
+    );
+    eprintln!(
+        "webhooks: {} notifications across {KILLS} kills, receiver down half the time, all delivered in {:.1} s; {again} delivered again after a kill",
+        ids.len(),
+        start.elapsed().as_secs_f64()
+    );
+}

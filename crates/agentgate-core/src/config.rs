@@ -12,6 +12,7 @@
 //! | key of the encrypted file | `secrets_key_file` | `AGENTGATE_SECRETS_KEY_FILE` | none |
 //! | upstream timeout | `upstream_timeout_secs` | — | 30 |
 //! | other names of the admin listener | `admin_hosts` | `AGENTGATE_ADMIN_HOSTS` (comma-separated) | none |
+//! | first webhook retry | `webhook_retry_secs` | — | 60 (doubles per try) |
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -84,6 +85,9 @@ pub struct Config {
     /// Names the admin listener answers to besides 127.0.0.1, localhost,
     /// [::1] and its own address (a reverse proxy's name, say).
     pub admin_hosts: Vec<String>,
+    /// The wait before a failed webhook notification is tried again; it
+    /// doubles with every further try.
+    pub webhook_first_retry: Duration,
 }
 
 impl Config {
@@ -99,6 +103,7 @@ impl Config {
             upstream_timeout: DEFAULT_UPSTREAM_TIMEOUT,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             admin_hosts: Vec::new(),
+            webhook_first_retry: Duration::from_secs(60),
         }
     }
 
@@ -157,6 +162,12 @@ impl Config {
                 bail!("upstream_timeout_secs must be between 1 and 600, not {t}");
             }
             c.upstream_timeout = Duration::from_secs(t);
+        }
+        if let Some(t) = file.webhook_retry_secs {
+            if !(1..=3600).contains(&t) {
+                bail!("webhook_retry_secs must be between 1 and 3600, not {t}");
+            }
+            c.webhook_first_retry = Duration::from_secs(t);
         }
         // Port 0 asks the OS for a free port, so two port-0 listeners never clash.
         if c.agent_addr == c.admin_addr && c.agent_addr.port() != 0 {
@@ -244,6 +255,7 @@ struct FileConfig {
     secrets_key_file: Option<PathBuf>,
     upstream_timeout_secs: Option<u64>,
     admin_hosts: Option<Vec<String>>,
+    webhook_retry_secs: Option<u64>,
 }
 
 impl FileConfig {

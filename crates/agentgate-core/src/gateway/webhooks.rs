@@ -30,11 +30,10 @@ const CONCURRENT_DELIVERIES: usize = 16;
 pub const MAX_ATTEMPTS: i64 = 6;
 /// Each try's time limit.
 pub const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
-/// The first retry waits this long; each further one twice as long (about an
-/// hour over all six tries).
-const FIRST_RETRY: Duration = Duration::from_secs(60);
-/// How long a claimed row is reserved for the worker sending it.
-const LEASE: time::Duration = time::Duration::seconds(60);
+/// How long a claimed row is reserved for the worker sending it: longer than
+/// one try may take, so that a row a crashed process had claimed is tried
+/// again soon after.
+const LEASE: time::Duration = time::Duration::seconds(15);
 
 impl From<OutboxRow> for NotificationState {
     fn from(r: OutboxRow) -> Self {
@@ -210,7 +209,12 @@ impl Gateway {
                 self.inner.store.outbox_failed(row.id, attempts, &e)?;
             }
             Err(e) => {
-                let next = now + time::Duration::try_from(backoff(attempts)).unwrap_or(LEASE);
+                let next = now
+                    + time::Duration::try_from(backoff(
+                        self.config().webhook_first_retry,
+                        attempts,
+                    ))
+                    .unwrap_or(LEASE);
                 tracing::info!(entry = %row.entry_id, error = %e, attempts, "webhook failed; will retry");
                 self.inner
                     .store
@@ -351,10 +355,11 @@ impl Gateway {
     }
 }
 
-/// `FIRST_RETRY` doubled per earlier attempt, with ±20 % jitter so that many
-/// failed deliveries do not retry in step.
-fn backoff(attempts: i64) -> Duration {
-    let base = FIRST_RETRY.as_secs_f64() * 2f64.powi((attempts - 1).clamp(0, 10) as i32);
+/// The first retry's wait (`webhook_retry_secs`, 60 s) doubled per earlier
+/// attempt, with ±20 % jitter so that many failed deliveries do not retry in
+/// step.
+fn backoff(first: Duration, attempts: i64) -> Duration {
+    let base = first.as_secs_f64() * 2f64.powi((attempts - 1).clamp(0, 10) as i32);
     let r = crate::keys::random_bytes::<1>()[0] as f64 / 255.0;
     Duration::from_secs_f64(base * (0.8 + 0.4 * r))
 }
@@ -533,7 +538,7 @@ mod tests {
     #[test]
     fn backoff_doubles_with_jitter() {
         for attempts in 1..=6 {
-            let d = backoff(attempts).as_secs_f64();
+            let d = backoff(Duration::from_secs(60), attempts).as_secs_f64();
             let base = 60.0 * 2f64.powi(attempts as i32 - 1);
             assert!(d >= base * 0.79 && d <= base * 1.21, "{attempts}: {d}");
         }
