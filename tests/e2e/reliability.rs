@@ -227,7 +227,7 @@ struct HalfDown {
 impl wiremock::Respond for HalfDown {
     fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
         let n = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        if n % 2 == 0 {
+        if n.is_multiple_of(2) {
             return ResponseTemplate::new(503);
         }
         let v: Value = serde_json::from_slice(&request.body).unwrap_or_default();
