@@ -50,8 +50,9 @@ impl Gateway {
 
     /// Makes sure an admin credential exists, so that first-run setup is never
     /// open: the desktop app calls this before its listeners open. Without a
-    /// password, a random one nobody knows is set; the app's own window signs
-    /// in with launch secrets, and the person can choose a password for other
+    /// password, a random secret becomes it, kept in the credential store
+    /// (the OS keychain) and nowhere else; the app's own window signs in with
+    /// launch secrets, and the person can choose a password for other
     /// browsers in Settings. Returns whether one was made.
     pub fn ensure_admin_credential(&self) -> Result<bool> {
         if self.admin_password_set()? {
@@ -63,7 +64,14 @@ impl Gateway {
             .inner
             .store
             .setting_or_insert(ADMIN_PASSWORD_KEY, &hash)?;
-        Ok(kept == hash)
+        if kept != hash {
+            return Ok(false);
+        }
+        self.inner
+            .creds
+            .set(&format!("{}/admin-secret", self.inner.instance), &secret)?;
+        tracing::info!("an admin credential was made and kept in the credential store");
+        Ok(true)
     }
 
     /// A new one-time code for first-run setup, while no admin password is
