@@ -216,36 +216,42 @@ async fn an_adversarial_agent_for_a_minute_stays_within_bounds() {
     );
 }
 
-/// A webhook receiver that fails every other request (503), and counts the
-/// deliveries it accepted per entry.
+/// A webhook receiver that is down half the time: for each notification it
+/// refuses every other try (503), the first included, so it is down for
+/// half of all tries whatever the order in which retries interleave; it
+/// counts the deliveries it accepted per entry.
+///
+/// (A receiver that failed every other request overall could, by the
+/// rhythm of interleaved retries, refuse one notification on every try.)
 #[derive(Clone, Default)]
 struct HalfDown {
-    calls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    tries: std::sync::Arc<std::sync::Mutex<HashMap<String, usize>>>,
     accepted: std::sync::Arc<std::sync::Mutex<HashMap<String, usize>>>,
 }
 
 impl wiremock::Respond for HalfDown {
     fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
-        let n = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        if n.is_multiple_of(2) {
-            return ResponseTemplate::new(503);
-        }
         let v: Value = serde_json::from_slice(&request.body).unwrap_or_default();
-        for e in v["entries"]
+        let ids: Vec<String> = v["entries"]
             .as_array()
             .cloned()
             .unwrap_or_default()
             .into_iter()
             .chain(v.get("entry").cloned())
-        {
-            if let Some(id) = e["id"].as_str() {
-                *self
-                    .accepted
-                    .lock()
-                    .unwrap()
-                    .entry(id.to_string())
-                    .or_default() += 1;
-            }
+            .filter_map(|e| e["id"].as_str().map(str::to_string))
+            .collect();
+        let first = ids.first().cloned().unwrap_or_default();
+        let n = {
+            let mut tries = self.tries.lock().unwrap();
+            let n = tries.entry(first).or_default();
+            *n += 1;
+            *n
+        };
+        if n % 2 == 1 {
+            return ResponseTemplate::new(503);
+        }
+        for id in ids {
+            *self.accepted.lock().unwrap().entry(id).or_default() += 1;
         }
         ResponseTemplate::new(200)
     }
