@@ -24,8 +24,10 @@ pub mod limits;
 pub mod password;
 pub mod paths;
 pub mod policy;
+pub mod presets;
 pub mod queue;
 pub mod request;
+pub mod rule_words;
 pub mod secret;
 pub mod server;
 pub mod services;
@@ -37,8 +39,9 @@ pub use agent::Agent;
 pub use audit::{AuditFilter, AuditRecord, to_csv as audit_csv, to_json_lines as audit_json_lines};
 pub use error::{Error, Result};
 pub use gateway::{
-    AccountInfo, AccountTest, AgentRead, Gateway, GrantInfo, MAX_GRANT_MINUTES, NewAccount,
-    OAuthClientConfig, OAuthClientInfo, PolicyView, QueueEvent, RuleSpec, Settings, SettingsUpdate,
+    AccountInfo, AccountTest, AgentRead, Gateway, GrantInfo, GrantSpec, MAX_GRANT_MINUTES,
+    MAX_LIVE_GRANTS, MAX_RULES, NewAccount, OAuthClientConfig, OAuthClientInfo, PolicyView,
+    QueueEvent, RuleEdit, RuleSpec, Settings, SettingsUpdate, minutes_left_today, remaining_words,
 };
 pub use queue::EntryFilter;
 pub use store::CROSS_PROCESS_DELAY;

@@ -110,12 +110,37 @@ impl Default for AccountPolicy {
 }
 
 /// What the engine needs to know about the agent.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Default)]
 pub struct AgentFacts {
     pub id: i64,
     pub trusted: bool,
-    /// Whether a time-boxed auto-approve grant for this account is live now.
-    pub granted_until: Option<OffsetDateTime>,
+    /// The agent's time-boxed auto-approve grants on this account.
+    pub grants: Vec<GrantScope>,
+}
+
+/// What one time-boxed grant covers on its account, and until when.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrantScope {
+    /// `None` covers every write method.
+    pub method: Option<String>,
+    /// A glob like a rule's; `None` covers every path.
+    pub path: Option<String>,
+    pub until: OffsetDateTime,
+}
+
+impl GrantScope {
+    /// Whether the grant covers `method path` at `now`.
+    pub fn covers(&self, method: &str, path: &str, now: OffsetDateTime) -> bool {
+        self.until > now
+            && self
+                .method
+                .as_deref()
+                .is_none_or(|m| m.eq_ignore_ascii_case(method))
+            && self
+                .path
+                .as_deref()
+                .is_none_or(|p| glob_match(&p.to_lowercase(), path))
+    }
 }
 
 /// The outcome for one request.
@@ -231,13 +256,26 @@ pub fn decide(
             reason: "the agent is trusted: its writes are approved automatically".into(),
         };
     }
-    if let Some(until) = agent.granted_until.filter(|u| *u > now) {
+    if let Some(grant) = agent
+        .grants
+        .iter()
+        .filter(|g| g.covers(method, path, now))
+        .max_by_key(|g| g.until)
+    {
+        let scope = match (&grant.method, &grant.path) {
+            (None, None) => "this agent's writes to the account".to_string(),
+            (m, p) => format!(
+                "this agent's {} {} on the account",
+                m.as_deref().unwrap_or("writes to"),
+                p.as_deref().unwrap_or("any path")
+            ),
+        };
         return Decision {
             outcome: Outcome::AutoApprove,
             rule: matched.map(|(i, _)| i),
             reason: format!(
-                "a grant auto-approves this agent's writes to the account until {}",
-                crate::clock::timestamp(until)
+                "a grant auto-approves {scope} until {}",
+                crate::clock::timestamp(grant.until)
             ),
         };
     }
@@ -312,8 +350,7 @@ mod tests {
     fn agent(id: i64) -> AgentFacts {
         AgentFacts {
             id,
-            trusted: false,
-            granted_until: None,
+            ..Default::default()
         }
     }
 
@@ -431,7 +468,7 @@ mod tests {
         let trusted = AgentFacts {
             id: 1,
             trusted: true,
-            granted_until: None,
+            grants: vec![],
         };
         assert_eq!(
             decide(&policy, &trusted, "POST", "/x", NOW).outcome,
@@ -448,7 +485,11 @@ mod tests {
         let granted = AgentFacts {
             id: 1,
             trusted: false,
-            granted_until: Some(NOW + time::Duration::minutes(15)),
+            grants: vec![GrantScope {
+                method: None,
+                path: None,
+                until: NOW + time::Duration::minutes(15),
+            }],
         };
         assert_eq!(
             decide(&policy, &granted, "POST", "/x", NOW).outcome,
@@ -457,7 +498,11 @@ mod tests {
         let lapsed = AgentFacts {
             id: 1,
             trusted: false,
-            granted_until: Some(NOW - time::Duration::seconds(1)),
+            grants: vec![GrantScope {
+                method: None,
+                path: None,
+                until: NOW - time::Duration::seconds(1),
+            }],
         };
         assert_eq!(
             decide(&policy, &lapsed, "POST", "/x", NOW).outcome,
@@ -467,6 +512,65 @@ mod tests {
         assert_eq!(
             decide(&policy, &agent(1), "GET", "/x", NOW).outcome,
             Outcome::Read
+        );
+    }
+
+    #[test]
+    fn a_scoped_grant_covers_its_method_and_path_only() {
+        let policy = AccountPolicy {
+            rules: vec![rule(
+                Some("POST"),
+                "/repos/*/*/pulls",
+                &[],
+                Effect::RequireApproval,
+            )],
+            ..Default::default()
+        };
+        let scoped = AgentFacts {
+            id: 1,
+            trusted: false,
+            grants: vec![GrantScope {
+                method: Some("POST".into()),
+                path: Some("/repos/o/r/issues/*/comments".into()),
+                until: NOW + time::Duration::minutes(60),
+            }],
+        };
+        let table = [
+            ("POST", "/repos/o/r/issues/5/comments", Outcome::AutoApprove),
+            (
+                "post",
+                "/repos/o/r/issues/77/comments",
+                Outcome::AutoApprove,
+            ),
+            ("PATCH", "/repos/o/r/issues/5/comments", Outcome::Queue),
+            ("DELETE", "/repos/o/r/issues/5/comments", Outcome::Queue),
+            ("POST", "/repos/o/r/issues/5/comments/x", Outcome::Queue),
+            ("POST", "/repos/o/other/issues/5/comments", Outcome::Queue),
+            ("POST", "/repos/o/r/issues", Outcome::Queue),
+        ];
+        for (method, path, want) in table {
+            let d = decide(&policy, &scoped, method, path, NOW);
+            assert_eq!(d.outcome, want, "{method} {path}: {}", d.reason);
+        }
+        // A rule that requires approval wins over a grant that covers it.
+        let mut wide = scoped.clone();
+        wide.grants[0].path = Some("/**".into());
+        assert_eq!(
+            decide(&policy, &wide, "POST", "/repos/o/r/pulls", NOW).outcome,
+            Outcome::Queue
+        );
+        // Expired: nothing.
+        let later = NOW + time::Duration::minutes(61);
+        assert_eq!(
+            decide(
+                &policy,
+                &scoped,
+                "POST",
+                "/repos/o/r/issues/5/comments",
+                later
+            )
+            .outcome,
+            Outcome::Queue
         );
     }
 }

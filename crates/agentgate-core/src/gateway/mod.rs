@@ -15,10 +15,12 @@ mod agents;
 mod audit;
 mod events;
 mod execution;
+mod grants;
 mod oauth;
 mod policy;
 mod queue;
 mod reads;
+mod rules;
 mod sessions;
 mod settings;
 mod signin;
@@ -26,9 +28,13 @@ pub mod webhooks;
 
 pub use accounts::{AccountInfo, AccountTest, NewAccount};
 pub use events::QueueEvent;
+pub use grants::{
+    GrantInfo, GrantSpec, MAX_GRANT_MINUTES, MAX_LIVE_GRANTS, minutes_left_today, remaining_words,
+};
 pub use oauth::{CONNECT_LIFETIME, OAuthClientConfig, OAuthClientInfo};
-pub use policy::{GrantInfo, MAX_GRANT_MINUTES, PolicyView, RuleSpec};
+pub use policy::PolicyView;
 pub use reads::AgentRead;
+pub use rules::{MAX_RULES, RuleEdit, RuleSpec};
 pub use settings::{Settings, SettingsUpdate};
 
 use crate::clock::{Clock, timestamp};

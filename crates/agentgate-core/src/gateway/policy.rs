@@ -1,56 +1,36 @@
-//! Applying the policy engine ([`crate::policy`]) to agents' requests, and the
-//! admin's side of it: access lists, endpoint rules, trusted agents, time-boxed
-//! grants and the dry run.
+//! Applying the policy engine ([`crate::policy`]) to agents' requests, the
+//! dry run that explains a decision to the admin, and who may use an account.
+//! Editing rules is in [`super::rules`], grants in [`super::grants`].
 
-use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
+use serde::Serialize;
 
 use super::Gateway;
 use crate::agent::Agent;
 use crate::clock::{parse_timestamp, timestamp};
 use crate::error::{Error, Result};
 use crate::paths::AgentPath;
-use crate::policy::{self, AccessMode, AgentFacts, Decision, Effect, Outcome, Rule};
+use crate::policy::{self, AccessMode, AccountPolicy, AgentFacts, Decision, GrantScope, Outcome};
 use crate::services::ServiceDef;
 use crate::store::AccountRow;
 
-/// Longest time-boxed grant, so that a forgotten one does not last for ever.
-pub const MAX_GRANT_MINUTES: i64 = 24 * 60;
-/// Most rules one account may hold.
-pub const MAX_RULES: usize = 200;
-
-/// A rule as the admin writes it: agents by name.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RuleSpec {
-    /// GET, POST, PUT, PATCH, DELETE; absent (or "any") for every method.
-    #[serde(default)]
-    pub method: Option<String>,
-    pub path: String,
-    #[serde(default)]
-    pub agents: Vec<String>,
-    pub effect: Effect,
-}
+use super::rules::RuleSpec;
 
 /// An account's policy as the admin sees it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PolicyView {
     pub access_mode: AccessMode,
     pub access_agents: Vec<String>,
+    /// Who may use the account, in words.
+    pub access_words: String,
     pub rules: Vec<RuleSpec>,
-}
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct GrantInfo {
-    pub id: i64,
-    pub agent: String,
-    pub service: String,
-    pub account: String,
-    pub expires_at: String,
+    /// Each rule's effect in words, in the order of `rules`.
+    pub rule_words: Vec<String>,
+    /// Changes with every change to the rules; an edit that names it is
+    /// refused (409) when someone else changed the rules meanwhile.
+    pub version: String,
 }
 
 impl Gateway {
-    /// Refuses an agent the account's access mode excludes, in the contract's words.
     /// The account an agent names, if it may use it. An account that does
     /// not exist gets the very answer of one the agent may not use, so that
     /// no agent can list the owner's account names by probing.
@@ -59,10 +39,7 @@ impl Gateway {
         agent: &Agent,
         service: &str,
         account: &str,
-    ) -> Result<(
-        &'static ServiceDef,
-        std::sync::Arc<crate::store::AccountRow>,
-    )> {
+    ) -> Result<(&'static ServiceDef, std::sync::Arc<AccountRow>)> {
         let def = crate::services::find(service)
             .ok_or_else(|| Error::not_found(format!("unknown service {service:?}")))?;
         match self.account_row(def.key, account) {
@@ -75,6 +52,7 @@ impl Gateway {
         }
     }
 
+    /// Refuses an agent the account's access mode excludes, in the contract's words.
     pub(super) fn require_access(
         &self,
         agent: &Agent,
@@ -88,8 +66,43 @@ impl Gateway {
         }
     }
 
-    /// Decides one request of `agent`. Grants are looked up only for writes.
-    pub(super) fn decide(
+    /// What the engine needs to know of the agent on this account. Grants
+    /// are looked up only for writes of an agent that is not trusted.
+    fn facts(
+        &self,
+        agent: &Agent,
+        def: &ServiceDef,
+        row: &AccountRow,
+        read: bool,
+    ) -> Result<AgentFacts> {
+        let grants = if read || agent.trusted {
+            Vec::new()
+        } else {
+            let now = timestamp(self.inner.clock.now());
+            self.inner
+                .store
+                .live_grants_for(agent.id, def.key, &row.name, &now)?
+                .into_iter()
+                .filter_map(|g| {
+                    Some(GrantScope {
+                        method: g.method,
+                        path: g.path,
+                        until: parse_timestamp(&g.expires_at)?,
+                    })
+                })
+                .collect()
+        };
+        Ok(AgentFacts {
+            id: agent.id,
+            trusted: agent.trusted,
+            grants,
+        })
+    }
+
+    /// The decision on one request. Rules are matched against the path as
+    /// decoded and as servers that drop `;` parameters or format suffixes
+    /// route it; the stricter decision holds, so no spelling dodges a rule.
+    fn decision(
         &self,
         agent: &Agent,
         def: &ServiceDef,
@@ -98,28 +111,25 @@ impl Gateway {
         path: &AgentPath,
     ) -> Result<Decision> {
         let now = self.inner.clock.now();
-        let read = method.eq_ignore_ascii_case("GET") || method.eq_ignore_ascii_case("HEAD");
-        let granted_until = if read || agent.trusted {
-            None
-        } else {
-            self.inner
-                .store
-                .grant_until(agent.id, def.key, &row.name, &timestamp(now))?
-                .and_then(|t| parse_timestamp(&t))
-        };
-        let facts = AgentFacts {
-            id: agent.id,
-            trusted: agent.trusted,
-            granted_until,
-        };
-        // Rules are matched against the path as decoded and as servers that
-        // drop `;` parameters or format suffixes route it; the stricter
-        // decision holds, so no spelling dodges a rule.
-        let decision = path
+        let read = is_read(method);
+        let facts = self.facts(agent, def, row, read)?;
+        Ok(path
             .match_forms()
             .map(|form| policy::decide(&row.policy, &facts, method, form, now))
             .max_by_key(|d| strictness(d.outcome))
-            .unwrap_or_else(|| policy::decide(&row.policy, &facts, method, path.normalized(), now));
+            .unwrap_or_else(|| policy::decide(&row.policy, &facts, method, path.normalized(), now)))
+    }
+
+    /// Decides one request of `agent`: refusals as errors.
+    pub(super) fn decide(
+        &self,
+        agent: &Agent,
+        def: &ServiceDef,
+        row: &AccountRow,
+        method: &str,
+        path: &AgentPath,
+    ) -> Result<Decision> {
+        let decision = self.decision(agent, def, row, method, path)?;
         match decision.outcome {
             Outcome::NoAccess => Err(access_denied(def, &row.name)),
             Outcome::Denied => Err(Error::Forbidden(format!(
@@ -137,98 +147,8 @@ impl Gateway {
             .unwrap_or(false)
     }
 
-    // ----- the admin's side -----
-
-    fn agent_ids(&self, names: &[String]) -> Result<Vec<i64>> {
-        names.iter().map(|n| self.agent(n).map(|a| a.id)).collect()
-    }
-
-    fn agent_names(&self, ids: &[i64]) -> Result<Vec<String>> {
-        let all = self.agents()?;
-        Ok(ids
-            .iter()
-            .filter_map(|id| all.iter().find(|a| a.id == *id).map(|a| a.name.clone()))
-            .collect())
-    }
-
-    pub fn account_policy(&self, service: &str, name: &str) -> Result<PolicyView> {
-        let (_, row) = self.account_row(service, name)?;
-        Ok(PolicyView {
-            access_mode: row.policy.mode,
-            access_agents: self.agent_names(&row.policy.listed)?,
-            rules: row
-                .policy
-                .rules
-                .iter()
-                .map(|r| {
-                    Ok(RuleSpec {
-                        method: r.method.clone(),
-                        path: r.path.clone(),
-                        agents: self.agent_names(&r.agents)?,
-                        effect: r.effect,
-                    })
-                })
-                .collect::<Result<_>>()?,
-        })
-    }
-
-    /// Sets who may use the account. Takes effect on the next request.
-    pub fn set_account_access(
-        &self,
-        service: &str,
-        name: &str,
-        mode: AccessMode,
-        agents: &[String],
-    ) -> Result<PolicyView> {
-        let (def, _) = self.account_row(service, name)?;
-        let ids = self.agent_ids(agents)?;
-        self.inner
-            .store
-            .set_account_access(def.key, name, mode, &ids)?;
-        tracing::info!(service = def.key, account = %name, mode = mode.as_str(), "access changed");
-        self.account_policy(def.key, name)
-    }
-
-    /// Replaces the account's ordered rules. Takes effect on the next request.
-    pub fn set_account_rules(
-        &self,
-        service: &str,
-        name: &str,
-        specs: Vec<RuleSpec>,
-    ) -> Result<PolicyView> {
-        let (def, _) = self.account_row(service, name)?;
-        if specs.len() > MAX_RULES {
-            return Err(Error::invalid(format!(
-                "an account holds at most {MAX_RULES} rules"
-            )));
-        }
-        let mut rules = Vec::with_capacity(specs.len());
-        for (i, spec) in specs.into_iter().enumerate() {
-            let method = match spec.method.as_deref().map(str::to_ascii_uppercase) {
-                None => None,
-                Some(m) if m == "ANY" || m == "*" => None,
-                Some(m)
-                    if ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"].contains(&m.as_str()) =>
-                {
-                    Some(m)
-                }
-                Some(m) => return Err(Error::invalid(format!("rules[{i}]: unknown method {m:?}"))),
-            };
-            policy::check_glob(&spec.path)
-                .map_err(|e| Error::invalid(format!("rules[{i}]: {e}")))?;
-            rules.push(Rule {
-                method,
-                path: spec.path.to_lowercase(),
-                agents: self.agent_ids(&spec.agents)?,
-                effect: spec.effect,
-            });
-        }
-        self.inner.store.set_account_rules(def.key, name, &rules)?;
-        tracing::info!(service = def.key, account = %name, rules = rules.len(), "rules changed");
-        self.account_policy(def.key, name)
-    }
-
-    /// What would happen to `method path` from `agent` on the account, and why.
+    /// What would happen to `method path` from `agent` on the account, and
+    /// why: the very decision a request would get, nothing sent.
     pub fn dry_run(
         &self,
         service: &str,
@@ -239,7 +159,21 @@ impl Gateway {
     ) -> Result<Decision> {
         let (def, row) = self.account_row(service, name)?;
         let agent = self.agent(agent)?;
-        let path = AgentPath::parse_with_query(path).map_err(|e| Error::invalid(e.to_string()))?;
+        let method = method.trim().to_ascii_uppercase();
+        if !["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"].contains(&method.as_str()) {
+            return Err(Error::invalid(format!(
+                "unknown method {method:?}: GET, HEAD, POST, PUT, PATCH or DELETE"
+            )));
+        }
+        let path =
+            AgentPath::parse_with_query(path.trim()).map_err(|e| Error::invalid(e.to_string()))?;
+        if !agent.enabled {
+            return Ok(Decision {
+                outcome: Outcome::NoAccess,
+                rule: None,
+                reason: format!("{} is disabled: every request is refused", agent.name),
+            });
+        }
         if let Some(refusal) = path.match_forms().find_map(|form| def.refusal(form)) {
             return Ok(Decision {
                 outcome: Outcome::Denied,
@@ -256,24 +190,72 @@ impl Gateway {
                 },
             });
         }
-        let now = self.inner.clock.now();
-        let granted_until = self
-            .inner
-            .store
-            .grant_until(agent.id, def.key, &row.name, &timestamp(now))?
-            .and_then(|t| parse_timestamp(&t));
-        let facts = AgentFacts {
-            id: agent.id,
-            trusted: agent.trusted,
-            granted_until,
+        self.decision(&agent, def, &row, &method, &path)
+    }
+
+    pub(super) fn agent_ids(&self, names: &[String]) -> Result<Vec<i64>> {
+        names.iter().map(|n| self.agent(n).map(|a| a.id)).collect()
+    }
+
+    pub(super) fn agent_names(&self, ids: &[i64]) -> Result<Vec<String>> {
+        let all = self.agents()?;
+        Ok(ids
+            .iter()
+            .filter_map(|id| all.iter().find(|a| a.id == *id).map(|a| a.name.clone()))
+            .collect())
+    }
+
+    pub fn account_policy(&self, service: &str, name: &str) -> Result<PolicyView> {
+        let (def, row) = self.account_row(service, name)?;
+        self.policy_view(def, &row.policy)
+    }
+
+    pub(super) fn policy_view(&self, def: &ServiceDef, p: &AccountPolicy) -> Result<PolicyView> {
+        let access_agents = self.agent_names(&p.listed)?;
+        let names = crate::rule_words::who(&access_agents);
+        let access_words = match p.mode {
+            AccessMode::All => "Every agent may use this account.".to_string(),
+            AccessMode::Allowlist if access_agents.is_empty() => {
+                "No agent may use this account.".to_string()
+            }
+            AccessMode::Allowlist => format!("Only {names} may use this account."),
+            AccessMode::Denylist if access_agents.is_empty() => {
+                "Every agent may use this account.".to_string()
+            }
+            AccessMode::Denylist => format!("Every agent but {names} may use this account."),
         };
-        Ok(policy::decide(
-            &row.policy,
-            &facts,
-            &method.to_ascii_uppercase(),
-            path.normalized(),
-            now,
-        ))
+        let rules = p
+            .rules
+            .iter()
+            .map(|r| {
+                Ok(RuleSpec {
+                    method: r.method.clone(),
+                    path: r.path.clone(),
+                    agents: self.agent_names(&r.agents)?,
+                    effect: r.effect,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let rule_words = rules
+            .iter()
+            .map(|r| {
+                crate::rule_words::describe(
+                    def.key,
+                    r.method.as_deref(),
+                    &r.path,
+                    &r.agents,
+                    r.effect,
+                )
+            })
+            .collect();
+        Ok(PolicyView {
+            access_mode: p.mode,
+            access_agents,
+            access_words,
+            rules,
+            rule_words,
+            version: super::rules::version(&p.rules),
+        })
     }
 
     /// Marks an agent trusted: all its writes are approved automatically.
@@ -285,67 +267,32 @@ impl Gateway {
         Ok(())
     }
 
-    /// Auto-approves the agent's writes to the account for `minutes`.
-    pub fn grant(
+    /// Sets who may use the account. Takes effect on the next request.
+    pub fn set_account_access(
         &self,
-        agent: &str,
         service: &str,
-        account: &str,
-        minutes: i64,
-    ) -> Result<GrantInfo> {
-        let agent = self.agent(agent)?;
-        let (def, row) = self.account_row(service, account)?;
-        if !(1..=MAX_GRANT_MINUTES).contains(&minutes) {
-            return Err(Error::invalid(format!(
-                "a grant lasts 1 to {MAX_GRANT_MINUTES} minutes"
-            )));
+        name: &str,
+        mode: AccessMode,
+        agents: &[String],
+    ) -> Result<PolicyView> {
+        let (def, _) = self.account_row(service, name)?;
+        let mut ids = self.agent_ids(agents)?;
+        ids.sort_unstable();
+        ids.dedup();
+        // Every agent is in: a list would only be remembered, never used.
+        if mode == AccessMode::All {
+            ids.clear();
         }
-        let now = self.inner.clock.now();
-        let expires = now + time::Duration::minutes(minutes);
-        let id = self.inner.store.insert_grant(
-            agent.id,
-            def.key,
-            &row.name,
-            &timestamp(expires),
-            &timestamp(now),
-        )?;
-        tracing::info!(agent = %agent.name, service = def.key, account = %row.name, minutes, "grant given");
-        Ok(GrantInfo {
-            id,
-            agent: agent.name,
-            service: def.key.to_string(),
-            account: row.name.clone(),
-            expires_at: timestamp(expires),
-        })
-    }
-
-    pub fn grants(&self) -> Result<Vec<GrantInfo>> {
-        let now: OffsetDateTime = self.inner.clock.now();
-        let agents = self.agents()?;
-        Ok(self
-            .inner
+        self.inner
             .store
-            .live_grants(&timestamp(now))?
-            .into_iter()
-            .map(|g| GrantInfo {
-                id: g.id,
-                agent: agents
-                    .iter()
-                    .find(|a| a.id == g.agent_id)
-                    .map_or_else(|| format!("#{}", g.agent_id), |a| a.name.clone()),
-                service: g.service,
-                account: g.account,
-                expires_at: g.expires_at,
-            })
-            .collect())
+            .set_account_access(def.key, name, mode, &ids)?;
+        tracing::info!(service = def.key, account = %name, mode = mode.as_str(), "access changed");
+        self.account_policy(def.key, name)
     }
+}
 
-    pub fn revoke_grant(&self, id: i64) -> Result<()> {
-        if !self.inner.store.delete_grant(id)? {
-            return Err(Error::not_found(format!("no grant {id}")));
-        }
-        Ok(())
-    }
+pub(super) fn is_read(method: &str) -> bool {
+    method.eq_ignore_ascii_case("GET") || method.eq_ignore_ascii_case("HEAD")
 }
 
 /// How much a decision holds an agent back, to pick the stricter of two.

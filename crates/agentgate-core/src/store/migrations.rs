@@ -155,6 +155,11 @@ const MIGRATIONS: &[&str] = &[
     // 11: refused and failed reads are counted per agent, status and minute
     // instead of logged one by one.
     "ALTER TABLE audit ADD COLUMN count INTEGER;",
+    // 12: grants scoped to a method and a path pattern (NULL: any), and the
+    // queue entry whose approval made one.
+    "ALTER TABLE grants ADD COLUMN method TEXT;
+     ALTER TABLE grants ADD COLUMN path TEXT;
+     ALTER TABLE grants ADD COLUMN entry_id TEXT;",
 ];
 
 impl Store {

@@ -32,6 +32,7 @@ pub(crate) use accounts::AccountRow;
 pub use cache::CROSS_PROCESS_DELAY;
 pub(crate) use cache::{HotCache, KeyedAgent};
 pub(crate) use outbox::OutboxRow;
+pub(crate) use policy::NewGrant;
 pub(crate) use queue::{Decision, Edit, Inserted, NewEntry};
 
 pub(crate) struct Store {

@@ -12,7 +12,39 @@ pub(crate) struct GrantRow {
     pub agent_id: i64,
     pub service: String,
     pub account: String,
+    pub method: Option<String>,
+    pub path: Option<String>,
+    pub entry_id: Option<String>,
     pub expires_at: String,
+    pub created_at: String,
+}
+
+/// A grant to store.
+pub(crate) struct NewGrant<'a> {
+    pub agent_id: i64,
+    pub service: &'a str,
+    pub account: &'a str,
+    pub method: Option<&'a str>,
+    pub path: Option<&'a str>,
+    pub entry_id: Option<&'a str>,
+    pub expires_at: &'a str,
+}
+
+const GRANT_COLUMNS: &str =
+    "id, agent_id, service, account_name, method, path, entry_id, expires_at, created_at";
+
+fn grant_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<GrantRow> {
+    Ok(GrantRow {
+        id: r.get(0)?,
+        agent_id: r.get(1)?,
+        service: r.get(2)?,
+        account: r.get(3)?,
+        method: r.get(4)?,
+        path: r.get(5)?,
+        entry_id: r.get(6)?,
+        expires_at: r.get(7)?,
+        created_at: r.get(8)?,
+    })
 }
 
 impl Store {
@@ -38,6 +70,43 @@ impl Store {
         )? == 1)
     }
 
+    /// Changes the account's rules with `change`, given the rules as they
+    /// are now, in one transaction, so that two admins' edits never lose one
+    /// another. `None` when there is no such account.
+    pub fn update_account_rules(
+        &self,
+        service: &str,
+        name: &str,
+        change: impl FnOnce(Vec<Rule>) -> Result<Vec<Rule>>,
+    ) -> Result<Option<Vec<Rule>>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let current: Option<String> = tx
+            .query_row(
+                "SELECT rules FROM accounts WHERE service = ?1 AND name = ?2",
+                params![service, name],
+                |r| r.get(0),
+            )
+            .map(Some)
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                e => Err(e),
+            })?;
+        let Some(current) = current else {
+            return Ok(None);
+        };
+        let current: Vec<Rule> =
+            serde_json::from_str(&current).map_err(|e| internal(e, "decode rules"))?;
+        let rules = change(current)?;
+        let json = serde_json::to_string(&rules).map_err(|e| internal(e, "serialize rules"))?;
+        tx.execute(
+            "UPDATE accounts SET rules = ?3 WHERE service = ?1 AND name = ?2",
+            params![service, name, json],
+        )?;
+        tx.commit()?;
+        Ok(Some(rules))
+    }
+
     pub fn set_account_rules(&self, service: &str, name: &str, rules: &[Rule]) -> Result<bool> {
         let rules = serde_json::to_string(rules).map_err(|e| internal(e, "serialize rules"))?;
         Ok(self.conn().execute(
@@ -46,53 +115,53 @@ impl Store {
         )? == 1)
     }
 
+    /// Stores a grant unless `max_live` are live already; expired ones are
+    /// dropped first. `None` when the cap is reached.
     pub fn insert_grant(
         &self,
-        agent_id: i64,
-        service: &str,
-        account: &str,
-        expires_at: &str,
+        g: &NewGrant<'_>,
         now: &str,
-    ) -> Result<i64> {
-        let conn = self.conn();
-        conn.execute("DELETE FROM grants WHERE expires_at <= ?1", [now])?;
-        conn.execute(
-            "INSERT INTO grants (agent_id, service, account_name, expires_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![agent_id, service, account, expires_at, now],
+        max_live: usize,
+    ) -> Result<Option<i64>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute("DELETE FROM grants WHERE expires_at <= ?1", [now])?;
+        let live: usize = tx.query_row("SELECT COUNT(*) FROM grants", [], |r| r.get(0))?;
+        if live >= max_live {
+            return Ok(None);
+        }
+        tx.execute(
+            "INSERT INTO grants (agent_id, service, account_name, method, path, entry_id, expires_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![g.agent_id, g.service, g.account, g.method, g.path, g.entry_id, g.expires_at, now],
         )?;
-        Ok(conn.last_insert_rowid())
+        let id = tx.last_insert_rowid();
+        tx.commit()?;
+        Ok(Some(id))
     }
 
-    /// The latest expiry of the agent's live grants on an account.
-    pub fn grant_until(
+    /// The agent's live grants on an account.
+    pub fn live_grants_for(
         &self,
         agent_id: i64,
         service: &str,
         account: &str,
         now: &str,
-    ) -> Result<Option<String>> {
+    ) -> Result<Vec<GrantRow>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT MAX(expires_at) FROM grants WHERE agent_id = ?1 AND service = ?2 AND account_name = ?3 AND expires_at > ?4",
-        )?;
-        Ok(stmt.query_row(params![agent_id, service, account, now], |r| r.get(0))?)
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {GRANT_COLUMNS} FROM grants WHERE agent_id = ?1 AND service = ?2 AND account_name = ?3 AND expires_at > ?4"
+        ))?;
+        let rows = stmt.query_map(params![agent_id, service, account, now], grant_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Live grants, soonest to expire first.
     pub fn live_grants(&self, now: &str) -> Result<Vec<GrantRow>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT id, agent_id, service, account_name, expires_at FROM grants WHERE expires_at > ?1 ORDER BY expires_at",
-        )?;
-        let rows = stmt.query_map([now], |r| {
-            Ok(GrantRow {
-                id: r.get(0)?,
-                agent_id: r.get(1)?,
-                service: r.get(2)?,
-                account: r.get(3)?,
-                expires_at: r.get(4)?,
-            })
-        })?;
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {GRANT_COLUMNS} FROM grants WHERE expires_at > ?1 ORDER BY expires_at, id"
+        ))?;
+        let rows = stmt.query_map([now], grant_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::answers::{DecisionAnswer, Done, GrantAnswer, GrantList, PolicyAnswer};
 use crate::answers::ErrorBody;
-use crate::gateway::{Gateway, RuleSpec};
+use crate::gateway::{Gateway, GrantSpec, RuleSpec};
 use crate::http::error::ApiError;
 use crate::http::extract::{JsonBody, Params};
 use crate::policy::AccessMode;
@@ -120,19 +120,32 @@ pub(super) struct GrantBody {
     account: String,
     /// 1 to 1440.
     minutes: i64,
+    /// Only this write method (POST, PUT, PATCH, DELETE); absent: all.
+    #[serde(default)]
+    method: Option<String>,
+    /// Only paths this pattern matches (a glob like a rule's); absent: all.
+    #[serde(default)]
+    path: Option<String>,
 }
 
 /// Auto-approves the agent's writes to the account for a while.
 #[utoipa::path(post, path = "/admin/grants", request_body = GrantBody, responses(
     (status = 201, description = "Granted", body = GrantAnswer),
-    (status = 400, description = "Minutes out of range", body = ErrorBody),
+    (status = 400, description = "Minutes out of range, a method that is not a write, a bad pattern, or too many grants", body = ErrorBody),
     (status = 401, description = "No admin session", body = ErrorBody),
     (status = 404, description = "No such agent, service or account", body = ErrorBody)))]
 pub(super) async fn grants_add(
     State(gw): State<Gateway>,
     JsonBody(body): JsonBody<GrantBody>,
 ) -> Result<(StatusCode, Json<GrantAnswer>), ApiError> {
-    let grant = gw.grant(&body.agent, &body.service, &body.account, body.minutes)?;
+    let grant = gw.grant(&GrantSpec {
+        agent: body.agent,
+        service: body.service,
+        account: body.account,
+        minutes: body.minutes,
+        method: body.method,
+        path: body.path,
+    })?;
     Ok((StatusCode::CREATED, Json(GrantAnswer { grant })))
 }
 
