@@ -15,6 +15,29 @@ document.addEventListener("submit", (ev) => {
   }, 0);
 });
 
+// "Today" ends at midnight here, not at the gateway's: forms that offer it
+// say the browser's offset from UTC, in minutes.
+document.addEventListener("submit", (ev) => {
+  const tz = ev.target.querySelector('input[name="tz_offset"]');
+  if (tz) tz.value = String(-new Date().getTimezoneOffset());
+});
+
+// Remaining times count down.
+const remaining = document.querySelectorAll("[data-remaining]");
+if (remaining.length) {
+  const started = Date.now();
+  const words = (s) => s < 60 ? `${s} s` : s < 3600 ? `${Math.floor(s / 60)} min`
+    : `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+  const tick = () => {
+    for (const el of remaining) {
+      const left = Math.max(0, Number(el.dataset.remaining) - Math.floor((Date.now() - started) / 1000));
+      el.textContent = left > 0 ? `in ${words(left)}` : "ended";
+    }
+  };
+  tick();
+  setInterval(tick, 1000);
+}
+
 // Copy buttons copy the value or text of the element they name.
 document.addEventListener("click", async (ev) => {
   const button = ev.target.closest("[data-copy]");

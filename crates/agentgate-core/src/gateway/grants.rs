@@ -129,8 +129,17 @@ impl Gateway {
     /// account, and each request's method and exact path (the query and the
     /// body are not part of a grant).
     pub fn grant_like(&self, entry: &Entry, minutes: i64) -> Result<Vec<GrantInfo>> {
+        let def = crate::services::find(&entry.service)
+            .ok_or_else(|| Error::not_found(format!("unknown service {:?}", entry.service)))?;
         let mut scopes: Vec<(String, String)> = Vec::new();
         for r in &entry.requests {
+            // A write that destroys or exposes something asks for a second
+            // yes every time; a grant would skip it.
+            if let Some(what) = def.danger(r) {
+                return Err(Error::invalid(format!(
+                    "this write {what}, so it is never granted ahead; it was approved alone"
+                )));
+            }
             let path =
                 AgentPath::parse_with_query(&r.path).map_err(|e| Error::invalid(e.to_string()))?;
             let path = path.normalized().to_string();

@@ -111,6 +111,13 @@ struct Inner {
 }
 
 impl Gateway {
+    /// The time on the gateway's clock (injected in tests).
+    pub fn clock_now(&self) -> time::OffsetDateTime {
+        self.inner.clock.now()
+    }
+}
+
+impl Gateway {
     /// Opens (creating if needed) the data folder and database, and checks that the
     /// credential store holds this installation's key secret.
     pub fn open(

@@ -344,3 +344,66 @@ pub fn fresh_gateway(dir: &std::path::Path) -> Gateway {
 pub async fn get_as(app: &TestApp, key: String, path: String) -> (u16, Value) {
     app.agent(&key).get(&path).await
 }
+
+/// A signed-in browser, as far as HTTP goes: the session cookie, no redirects
+/// followed, and the CSRF token of the session.
+pub struct Ui<'a> {
+    pub app: &'a TestApp,
+    pub c: reqwest::Client,
+    pub cookie: String,
+    pub csrf: String,
+}
+
+impl<'a> Ui<'a> {
+    pub async fn new(app: &'a TestApp) -> Ui<'a> {
+        let c = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_secs(20))
+            .build()
+            .unwrap();
+        let cookie = format!("agentgate_session={}", app.admin_token);
+        let mut ui = Ui {
+            app,
+            c,
+            cookie,
+            csrf: String::new(),
+        };
+        let (_, html) = ui.get("/ui/settings").await;
+        let at = html.find("name=\"csrf\" value=\"").unwrap() + 19;
+        ui.csrf = html[at..at + 64].to_string();
+        ui
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let r = self
+            .c
+            .get(format!("{}{path}", self.app.admin_url))
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
+    /// Posts a form with the session's CSRF token; returns the status, the
+    /// redirect target (if any) and the body.
+    pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> (u16, String, String) {
+        let mut form: Vec<(&str, &str)> = vec![("csrf", &self.csrf)];
+        form.extend_from_slice(fields);
+        let r = self
+            .c
+            .post(format!("{}{path}", self.app.admin_url))
+            .header("cookie", &self.cookie)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let location = r
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        (status, location, r.text().await.unwrap())
+    }
+}

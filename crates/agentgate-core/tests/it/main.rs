@@ -23,4 +23,5 @@ mod services;
 mod tidy;
 mod ui;
 mod ui_pages;
+mod ui_policy;
 mod webhooks;

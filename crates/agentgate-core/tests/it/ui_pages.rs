@@ -13,69 +13,6 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::helpers::*;
 
-/// A signed-in browser, as far as HTTP goes: the session cookie, no redirects
-/// followed, and the CSRF token of the session.
-struct Ui<'a> {
-    app: &'a TestApp,
-    c: reqwest::Client,
-    cookie: String,
-    csrf: String,
-}
-
-impl<'a> Ui<'a> {
-    async fn new(app: &'a TestApp) -> Ui<'a> {
-        let c = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(20))
-            .build()
-            .unwrap();
-        let cookie = format!("agentgate_session={}", app.admin_token);
-        let mut ui = Ui {
-            app,
-            c,
-            cookie,
-            csrf: String::new(),
-        };
-        let (_, html) = ui.get("/ui/settings").await;
-        let at = html.find("name=\"csrf\" value=\"").unwrap() + 19;
-        ui.csrf = html[at..at + 64].to_string();
-        ui
-    }
-
-    async fn get(&self, path: &str) -> (u16, String) {
-        let r = self
-            .c
-            .get(format!("{}{path}", self.app.admin_url))
-            .header("cookie", &self.cookie)
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.text().await.unwrap())
-    }
-
-    /// Posts a form with the session's CSRF token; returns the status, the
-    /// redirect target (if any) and the body.
-    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> (u16, String, String) {
-        let mut form: Vec<(&str, &str)> = vec![("csrf", &self.csrf)];
-        form.extend_from_slice(fields);
-        let r = self
-            .c
-            .post(format!("{}{path}", self.app.admin_url))
-            .header("cookie", &self.cookie)
-            .form(&form)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        let location = r
-            .headers()
-            .get("location")
-            .map(|v| v.to_str().unwrap().to_string())
-            .unwrap_or_default();
-        (status, location, r.text().await.unwrap())
-    }
-}
-
 #[tokio::test]
 async fn accounts_are_added_tested_reconnected_and_removed_without_showing_secrets() {
     let app = spawn_app().await;

@@ -48,6 +48,9 @@ fn service_view(d: &ServiceDef) -> ServiceView {
 struct AccountsPage {
     chrome: Chrome,
     accounts: Vec<AccountInfo>,
+    /// Per account, in the same order: who may use it, in words, and how
+    /// many rules it has.
+    policies: Vec<(String, usize)>,
     services: Vec<ServiceView>,
 }
 
@@ -61,10 +64,18 @@ pub(super) fn accounts_page(
         Ok(a) => a,
         Err(e) => return super::unavailable("The accounts", &e),
     };
+    let policies = accounts
+        .iter()
+        .map(|a| {
+            gw.account_policy(&a.service, &a.name)
+                .map_or_else(|_| (String::new(), 0), |p| (p.access_words, p.rules.len()))
+        })
+        .collect();
     render(
         AccountsPage {
             chrome: Chrome::new(gw, session, "accounts", notice),
             accounts,
+            policies,
             services: services::REGISTRY.iter().map(|d| service_view(d)).collect(),
         },
         status,

@@ -21,6 +21,61 @@ struct AgentView {
     has_token: bool,
     /// Notifications that were given up on, which "retry all" would send.
     missed: usize,
+    /// What it read in the last hour, at a glance.
+    reads: LastHour,
+}
+
+/// An agent's reads in the last hour: how many, per account, and its most
+/// read paths.
+#[derive(Default)]
+struct LastHour {
+    total: u64,
+    accounts: Vec<(String, u64)>,
+    paths: Vec<(String, u64)>,
+    /// More reads than the glance looked at.
+    more: bool,
+}
+
+/// Records the glance looks at, per agent.
+const GLANCE: usize = 1000;
+
+fn last_hour(gw: &Gateway, agent: &str) -> LastHour {
+    let since = crate::clock::precise_timestamp(gw.clock_now() - time::Duration::hours(1));
+    let Ok(records) = gw.audit(&crate::audit::AuditFilter {
+        kind: Some("read".into()),
+        agent: Some(agent.to_string()),
+        since: Some(since),
+        limit: Some(GLANCE),
+        ..Default::default()
+    }) else {
+        return LastHour::default();
+    };
+    let mut accounts: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut paths: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut total = 0;
+    for r in &records {
+        let n = u64::from(r.count.unwrap_or(1));
+        total += n;
+        let account = format!(
+            "{}/{}",
+            r.service.as_deref().unwrap_or("?"),
+            r.account.as_deref().unwrap_or("?")
+        );
+        *accounts.entry(account.clone()).or_default() += n;
+        let path = format!("{account} {}", r.path.as_deref().unwrap_or(""));
+        *paths.entry(path).or_default() += n;
+    }
+    let mut accounts: Vec<_> = accounts.into_iter().collect();
+    accounts.sort_by_key(|a| std::cmp::Reverse(a.1));
+    let mut paths: Vec<_> = paths.into_iter().collect();
+    paths.sort_by_key(|a| std::cmp::Reverse(a.1));
+    paths.truncate(5);
+    LastHour {
+        total,
+        accounts,
+        paths,
+        more: records.len() == GLANCE,
+    }
 }
 
 #[derive(Template)]
@@ -63,6 +118,7 @@ fn agents_page_with_key(
             AgentView {
                 has_token: gw.webhook_has_token(agent.id).unwrap_or(false),
                 missed,
+                reads: last_hour(gw, &agent.name),
                 agent,
             }
         })

@@ -12,10 +12,13 @@
 
 mod accounts;
 mod agents;
+mod audit;
 mod auth;
 mod events;
+mod grants;
 mod history;
 mod notifications;
+mod policy;
 mod queue;
 mod settings;
 
@@ -53,6 +56,8 @@ pub fn routes() -> Router<Gateway> {
         .route("/ui/queue/{id}/edit", post(queue::edit))
         .route("/ui/queue/{id}/reject", post(queue::reject))
         .route("/ui/history", get(history::page))
+        .route("/ui/audit", get(audit::page))
+        .route("/ui/audit/export", get(audit::export))
         .route("/ui/accounts", page(accounts::accounts_page))
         .route(
             "/ui/accounts/add/{service}",
@@ -65,6 +70,15 @@ pub fn routes() -> Router<Gateway> {
         .route(
             "/ui/accounts/oauth-client/{provider}",
             post(accounts::oauth_client_submit),
+        )
+        .route("/ui/accounts/{service}/{name}", get(policy::policy_page))
+        .route(
+            "/ui/accounts/{service}/{name}/access",
+            post(policy::access_submit),
+        )
+        .route(
+            "/ui/accounts/{service}/{name}/rules",
+            post(policy::rules_submit),
         )
         .route(
             "/ui/accounts/{service}/{name}/test",
@@ -87,6 +101,11 @@ pub fn routes() -> Router<Gateway> {
             "/ui/agents/{name}/webhook/test",
             post(agents::webhook_test_submit),
         )
+        .route(
+            "/ui/grants",
+            page(grants::grants_page).post(grants::add_submit),
+        )
+        .route("/ui/grants/{id}/revoke", post(grants::revoke_submit))
         .route("/ui/notifications", page(notifications::notifications_page))
         .route(
             "/ui/notifications/{id}/retry",
@@ -326,7 +345,7 @@ struct DoneQuery {
     done: Option<String>,
 }
 
-fn done_notice(code: Option<&str>) -> Option<Notice> {
+pub(super) fn done_notice(code: Option<&str>) -> Option<Notice> {
     let text = match code? {
         "account-added" => "The account was saved and tested: it shows who it signs in as.",
         "account-removed" => "The account was removed and its credentials deleted.",
@@ -342,6 +361,16 @@ fn done_notice(code: Option<&str>) -> Option<Notice> {
         "settings" => "The settings were saved.",
         "password" => "The admin password was changed; other sessions were signed out.",
         "paused" => "Agents are paused.",
+        "access" => "Who may use the account was saved; it holds from the next request.",
+        "rules" => "The rules were saved; they hold from the next request.",
+        "granted" => {
+            "Approved. Writes like it run without asking until the grant ends (see Grants)."
+        }
+        "grant-refused" => {
+            "Approved, but no grant was made: a grant names the request's exact path, so a path holding '*' or '?' cannot have one, and at most 100 grants run at once."
+        }
+        "grant-added" => "The grant is running.",
+        "grant-revoked" => "The grant was revoked: the agent's next write waits for you again.",
         "resumed" => "Agents may call agentgate again.",
         _ => return None,
     };

@@ -242,6 +242,10 @@ pub(super) struct ApproveForm {
     confirm: Option<String>,
     /// The digest of the requests the page showed.
     digest: Option<String>,
+    /// "Approve and allow this for …": minutes, or "today".
+    allow: Option<String>,
+    /// The browser's offset from UTC in minutes, for "today".
+    tz_offset: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -303,7 +307,22 @@ pub(super) async fn approve(
             "the approval does not say which version of the entry it approves; reload the queue and approve again".into(),
         )));
     };
-    decided(gw.approve_and_start(&id, &digest, REVIEWER))
+    let approved = gw.approve_and_start(&id, &digest, REVIEWER);
+    match (&approved, form.allow.as_deref()) {
+        (Ok(entry), Some(allow)) => {
+            let granted = super::grants::minutes_of(&gw, allow, form.tz_offset.as_deref())
+                .ok_or_else(|| Error::invalid("choose how long the grant lasts"))
+                .and_then(|minutes| gw.grant_like(entry, minutes));
+            match granted {
+                Ok(_) => super::done("/ui/queue", "granted"),
+                Err(e) => {
+                    tracing::info!(entry = %entry.id, error = %e, "no grant beside the approval");
+                    super::done("/ui/queue", "grant-refused")
+                }
+            }
+        }
+        _ => decided(approved),
+    }
 }
 
 pub(super) async fn reject(
