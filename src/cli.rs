@@ -17,6 +17,7 @@ use clap::{Args, Parser, Subcommand};
 /// How the CLI names itself in a queue entry's `reviewed_by`.
 const REVIEWER: &str = "cli";
 
+mod policy;
 mod queue;
 
 #[derive(Parser)]
@@ -84,6 +85,15 @@ enum Command {
     /// OAuth clients for the services that sign in with OAuth
     #[command(subcommand)]
     Oauth(OauthCommand),
+    /// Who may use an account
+    #[command(subcommand)]
+    Access(policy::AccessCommand),
+    /// An account's endpoint rules: list, add, remove, move, presets, dry-run
+    #[command(subcommand)]
+    Rules(policy::RulesCommand),
+    /// Time-boxed grants: an agent's writes run without asking for a while
+    #[command(subcommand)]
+    Grants(policy::GrantsCommand),
     /// Refuse all agents' reads and submissions until resumed (a kill switch)
     Pause,
     /// Let agents read and submit again
@@ -97,6 +107,15 @@ enum Command {
         agent: Option<String>,
         #[arg(long)]
         service: Option<String>,
+        /// An account's name (with --service)
+        #[arg(long)]
+        account: Option<String>,
+        /// Only records at or after this time (e.g. 2026-11-30T14:00:00Z)
+        #[arg(long)]
+        since: Option<String>,
+        /// Only records before this time
+        #[arg(long)]
+        until: Option<String>,
         /// At most this many records
         #[arg(long, default_value_t = 100)]
         limit: usize,
@@ -361,6 +380,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             kind,
             agent,
             service,
+            account,
+            since,
+            until,
             limit,
             format,
         } => {
@@ -369,8 +391,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 kind,
                 agent,
                 service,
+                account,
+                since: since.as_deref().map(audit_time).transpose()?,
+                until: until.as_deref().map(audit_time).transpose()?,
                 limit: Some(limit),
-                ..Default::default()
             })?;
             let text = if format == "csv" {
                 agentgate_core::audit_csv(&records)
@@ -384,7 +408,17 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Oauth(cmd) => oauth(g, open_gateway(load_config(g, None)?)?, cmd),
         Command::Accounts(cmd) => accounts(g, open_gateway(load_config(g, None)?)?, cmd).await,
         Command::Queue(cmd) => queue::queue(g, open_gateway(load_config(g, None)?)?, cmd).await,
+        Command::Access(cmd) => policy::access(g, open_gateway(load_config(g, None)?)?, cmd),
+        Command::Rules(cmd) => policy::rules(g, open_gateway(load_config(g, None)?)?, cmd),
+        Command::Grants(cmd) => policy::grants(g, open_gateway(load_config(g, None)?)?, cmd),
     }
+}
+
+/// A time given on the command line, as the audit log's records state theirs.
+fn audit_time(s: &str) -> anyhow::Result<String> {
+    Ok(agentgate_core::clock::precise_timestamp(
+        agentgate_core::audit::parse_time(s)?,
+    ))
 }
 
 fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {

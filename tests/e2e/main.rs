@@ -6,4 +6,5 @@ mod browser;
 mod cli;
 mod flow;
 mod harness;
+mod policy_cli;
 mod reliability;

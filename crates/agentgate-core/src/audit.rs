@@ -48,6 +48,26 @@ pub struct AuditFilter {
     pub limit: Option<usize>,
 }
 
+/// A time as a person types it, in UTC.
+pub fn parse_time(s: &str) -> crate::error::Result<time::OffsetDateTime> {
+    let s = s.trim();
+    let rfc = time::format_description::well_known::Rfc3339;
+    if let Ok(t) = time::OffsetDateTime::parse(s, &rfc) {
+        return Ok(t);
+    }
+    let minute = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]");
+    if let Ok(t) = time::PrimitiveDateTime::parse(s, &minute) {
+        return Ok(t.assume_utc());
+    }
+    let day = time::macros::format_description!("[year]-[month]-[day]");
+    if let Ok(d) = time::Date::parse(s, &day) {
+        return Ok(d.midnight().assume_utc());
+    }
+    Err(crate::error::Error::invalid(format!(
+        "{s:?} is not a time: write 2026-11-30, 2026-11-30T14:00 (UTC) or RFC 3339"
+    )))
+}
+
 /// The audit log's export formats.
 pub fn to_json_lines(records: &[AuditRecord]) -> String {
     let mut out = String::new();

@@ -7,7 +7,6 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use serde::Deserialize;
-use time::OffsetDateTime;
 
 use super::{Chrome, Notice, render};
 use crate::audit::{AuditFilter, AuditRecord};
@@ -70,26 +69,6 @@ struct AuditPage {
     export_query: String,
 }
 
-/// A time as a person types it, in UTC.
-fn parse_time(s: &str) -> Result<OffsetDateTime> {
-    let s = s.trim();
-    let rfc = time::format_description::well_known::Rfc3339;
-    if let Ok(t) = OffsetDateTime::parse(s, &rfc) {
-        return Ok(t);
-    }
-    let minute = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]");
-    if let Ok(t) = time::PrimitiveDateTime::parse(s, &minute) {
-        return Ok(t.assume_utc());
-    }
-    let day = time::macros::format_description!("[year]-[month]-[day]");
-    if let Ok(d) = time::Date::parse(s, &day) {
-        return Ok(d.midnight().assume_utc());
-    }
-    Err(Error::invalid(format!(
-        "{s:?} is not a time: write 2026-11-30, 2026-11-30T14:00 (UTC) or RFC 3339"
-    )))
-}
-
 fn filter(gw: &Gateway, q: &AuditQuery, limit: usize) -> Result<AuditFilter> {
     let (service, account) = match q.account.split_once('/') {
         Some((s, a)) => (Some(s.to_string()), Some(a.to_string())),
@@ -111,7 +90,7 @@ fn filter(gw: &Gateway, q: &AuditQuery, limit: usize) -> Result<AuditFilter> {
     };
     let until = match q.until.trim() {
         "" => None,
-        t => Some(precise_timestamp(parse_time(t)?)),
+        t => Some(precise_timestamp(crate::audit::parse_time(t)?)),
     };
     Ok(AuditFilter {
         kind,
