@@ -260,6 +260,14 @@ enum AdminCommand {
 
 #[derive(Subcommand)]
 enum SecretsCommand {
+    /// Keep credentials in an encrypted file from now on (for machines without
+    /// a keychain): makes a key outside the data folder unless it exists, and
+    /// writes the choice to the data folder's config.toml for every later command
+    UseFile {
+        /// The key file [default: ~/.config/agentgate/secrets.key]
+        #[arg(long, value_name = "FILE")]
+        key_file: Option<PathBuf>,
+    },
     /// Write a new random key for the encrypted-file backend (never overwrites)
     GenerateKey { path: PathBuf },
 }
@@ -346,6 +354,41 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             server::shutdown_signal().await;
             tracing::info!("stopping");
             running.shutdown().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Secrets(SecretsCommand::UseFile { key_file }) => {
+            let config = load_config(g, None)?;
+            let key_file = match key_file.or(g.secrets_key_file.clone()) {
+                Some(k) => std::path::absolute(k)?,
+                None => directories::BaseDirs::new()
+                    .context("cannot find the home folder: pass --key-file")?
+                    .config_dir()
+                    .join("agentgate")
+                    .join("secrets.key"),
+            };
+            if !key_file.exists() {
+                if let Some(dir) = key_file.parent() {
+                    std::fs::create_dir_all(dir)?;
+                }
+                credentials::generate_key_file(&key_file)?;
+                eprintln!(
+                    "wrote a new key to {}; back it up: without it the credentials cannot be read",
+                    key_file.display()
+                );
+            }
+            // Opening the store first checks that the key fits and lives
+            // outside the data folder, before the choice is remembered.
+            let mut check = config.clone();
+            check.credential_backend = CredentialBackend::EncryptedFile;
+            check.secrets_key_file = Some(key_file.clone());
+            credentials::open(&check)?;
+            let written =
+                agentgate_core::config::remember_encrypted_file(&config.data_dir, &key_file)?;
+            eprintln!(
+                "credentials are kept in an encrypted file from now on (key: {}); the choice is in {}",
+                key_file.display(),
+                written.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Secrets(SecretsCommand::GenerateKey { path }) => {

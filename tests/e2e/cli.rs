@@ -89,7 +89,7 @@ fn a_missing_keychain_fails_at_start_with_what_to_do() {
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(err.contains("keychain is not available"), "{err}");
-    assert!(err.contains("encrypted-file"), "{err}");
+    assert!(err.contains("secrets use-file"), "{err}");
 }
 
 #[test]
@@ -170,4 +170,91 @@ fn accounts_added_from_the_cli_land_in_the_os_keychain() {
             .status
             .success()
     );
+}
+
+/// The first five minutes on a server without a keychain: `secrets use-file`
+/// makes the choice once, in the data folder's config.toml, and every later
+/// command in any terminal (no environment variables) finds it.
+#[test]
+fn without_a_keychain_the_encrypted_file_choice_is_remembered_for_every_command() {
+    let install = Install::new();
+    let home = tempfile::tempdir().unwrap();
+    let bare = |args: &[&str], stdin: Option<&str>| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_agentgate"));
+        c.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", home.path())
+            .env("XDG_CONFIG_HOME", home.path().join(".config"))
+            .env("AGENTGATE_DATA_DIR", install.data.path())
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        let mut input = child.stdin.take().unwrap();
+        if let Some(s) = stdin {
+            std::io::Write::write_all(&mut input, s.as_bytes()).unwrap();
+        }
+        drop(input);
+        child.wait_with_output().unwrap()
+    };
+    // No D-Bus session: no keychain. The error says what to run.
+    let out = bare(&["keys", "create", "first"], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("the OS keychain is not available"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("agentgate secrets use-file"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = bare(&["secrets", "use-file"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let key = home.path().join(".config/agentgate/secrets.key");
+    assert!(key.exists(), "{}", stderr(&out));
+    let config = std::fs::read_to_string(install.data.path().join("config.toml")).unwrap();
+    assert!(
+        config.contains("credential_backend = \"encrypted-file\""),
+        "{config}"
+    );
+
+    // Later commands, with nothing in the environment, use it.
+    let out = bare(&["keys", "create", "first"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = bare(
+        &[
+            "accounts",
+            "add",
+            "github",
+            "personal",
+            "--base-url",
+            "http://127.0.0.1:9",
+        ],
+        Some("ghp_x\n"),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = bare(&["accounts", "list"], None);
+    assert!(stdout(&out).contains("personal"), "{}", stdout(&out));
+    // Running it again keeps the key (and so the credentials).
+    let before = std::fs::read(&key).unwrap();
+    assert!(bare(&["secrets", "use-file"], None).status.success());
+    assert_eq!(std::fs::read(&key).unwrap(), before);
+    // A key inside the data folder is refused, and nothing is remembered.
+    let inside = install.data.path().join("inside.key");
+    let out = bare(
+        &[
+            "secrets",
+            "use-file",
+            "--key-file",
+            inside.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let config = std::fs::read_to_string(install.data.path().join("config.toml")).unwrap();
+    assert!(!config.contains("inside.key"), "{config}");
 }

@@ -281,6 +281,52 @@ fn normalize_base_url(raw: &str) -> anyhow::Result<String> {
     Ok(url.as_str().trim_end_matches('/').to_string())
 }
 
+/// Makes the encrypted-file backend with `key_file` the data folder's
+/// choice, in its `config.toml`, so that every later command (another
+/// terminal's `agentgate keys create` too) finds it without environment
+/// variables. Other settings and comments in the file are kept: only the
+/// two top-level lines are replaced. Returns the file's path.
+pub fn remember_encrypted_file(data_dir: &Path, key_file: &Path) -> anyhow::Result<PathBuf> {
+    let path = data_dir.join("config.toml");
+    let old = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let key = key_file
+        .to_str()
+        .context("the key file's path is not UTF-8")?;
+    let mut out = format!(
+        "credential_backend = \"encrypted-file\"\nsecrets_key_file = {}\n",
+        toml::Value::String(key.to_string())
+    );
+    let mut top = true;
+    for line in old.lines() {
+        let t = line.trim_start();
+        if t.starts_with('[') {
+            top = false;
+        }
+        let ours = top
+            && ["credential_backend", "secrets_key_file"].iter().any(|k| {
+                t.strip_prefix(k)
+                    .is_some_and(|rest| rest.trim_start().starts_with('='))
+            });
+        if !ours {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    // Checked before it replaces the old file: a config that no longer
+    // parses would stop every command.
+    toml::from_str::<FileConfig>(&out).context("the new config.toml would not parse")?;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create {}", data_dir.display()))?;
+    let tmp = data_dir.join("config.toml.tmp");
+    std::fs::write(&tmp, &out).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -320,5 +366,38 @@ mod tests {
         assert!(Config::from_overrides(o.clone()).is_err());
         std::fs::write(&file, "upstream_timeout_secs = 0\n").unwrap();
         assert!(Config::from_overrides(o).is_err());
+    }
+
+    #[test]
+    fn the_encrypted_file_choice_is_remembered_and_the_rest_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("config.toml"),
+            "# mine\nwebhook_retry_secs = 7\ncredential_backend = \"keychain\"\nsecrets_key_file=\"/old\"\n",
+        )
+        .unwrap();
+        let key = dir.path().join("k \"quoted\"");
+        let path = remember_encrypted_file(dir.path(), &key).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("# mine") && text.contains("webhook_retry_secs = 7"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("keychain") && !text.contains("/old"),
+            "{text}"
+        );
+        let c = Config::load(&Overrides {
+            data_dir: Some(dir.path().to_path_buf()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(c.credential_backend, CredentialBackend::EncryptedFile);
+        assert_eq!(c.secrets_key_file.as_deref(), Some(key.as_path()));
+        assert_eq!(c.webhook_first_retry, Duration::from_secs(7));
+        // Again: the same two lines, once.
+        remember_encrypted_file(dir.path(), &key).unwrap();
+        let again = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(again.matches("credential_backend").count(), 1);
     }
 }

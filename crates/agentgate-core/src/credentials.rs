@@ -97,8 +97,9 @@ impl KeychainStore {
 fn keychain_error(e: keyring::Error) -> Error {
     Error::Credentials(format!(
         "the OS keychain is not available ({e}). On a desktop, unlock your login keyring; \
-         on a server with no keychain, choose the encrypted file backend: \
-         AGENTGATE_CREDENTIAL_BACKEND=encrypted-file and AGENTGATE_SECRETS_KEY_FILE=/path/outside/the/data/folder"
+         on a server with no keychain, keep them in an encrypted file from now on: \
+         `agentgate secrets use-file` (it makes a key outside the data folder and \
+         writes the choice to the data folder's config.toml)"
     ))
 }
 
