@@ -157,6 +157,15 @@ pub fn quit(app: &AppHandle) {
 /// Shows the window (creating it the first time), signed in with a fresh
 /// single-use launch secret, on the given queue entry if any.
 pub fn show_window(app: &AppHandle, entry: Option<&str>) {
+    open_window(app, entry.map(|id| format!("&entry={id}")).as_deref())
+}
+
+/// Shows one of the window's pages by name (`grants`, `audit`, ...).
+pub fn show_page(app: &AppHandle, page: &str) {
+    open_window(app, Some(&format!("&page={page}")))
+}
+
+fn open_window(app: &AppHandle, extra: Option<&str>) {
     let Some(d) = app.try_state::<Arc<Desktop>>() else {
         return;
     };
@@ -165,9 +174,8 @@ pub fn show_window(app: &AppHandle, entry: Option<&str>) {
         d.admin_url,
         d.gw.launch_secret().expose()
     );
-    if let Some(id) = entry {
-        url.push_str("&entry=");
-        url.push_str(id);
+    if let Some(extra) = extra {
+        url.push_str(extra);
     }
     let Ok(url) = url.parse::<tauri::Url>() else {
         return;

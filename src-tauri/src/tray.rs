@@ -1,14 +1,16 @@
 //! The tray: an icon that changes while writes wait, and a menu with the
-//! number waiting, Open, Pause all agents, Start at login and Quit. It follows
-//! the queue through the gateway's events, and looks again every few seconds
-//! for what another process (the CLI) changed.
+//! number waiting, Open, the grants running (each revoked with one click),
+//! Pause all agents, Start at login and Quit. It follows the queue through
+//! the gateway's events, and looks again every few seconds for what another
+//! process (the CLI) changed. The icon and the grants are set only when they
+//! change.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use agentgate_core::QueueEvent;
 use tauri::image::Image;
-use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem};
+use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem, Submenu};
 use tauri::tray::TrayIconBuilder;
 use tauri::{AppHandle, Wry};
 use tauri_plugin_autostart::ManagerExt;
@@ -20,9 +22,34 @@ const ICON_PENDING: &[u8] = include_bytes!("../../icons/tray-pending.png");
 /// How often the tray looks for changes the event stream cannot see.
 const RECHECK: Duration = Duration::from_secs(5);
 
+/// Longest grant label in the menu; the Grants page has the rest.
+const GRANT_LABEL: usize = 90;
+
 struct Items {
     waiting: MenuItem<Wry>,
     pause: CheckMenuItem<Wry>,
+    grants: Submenu<Wry>,
+    /// What the tray shows now, so that nothing is set again unchanged.
+    shown: Mutex<Shown>,
+}
+
+#[derive(Default)]
+struct Shown {
+    /// Anything waiting, and paused.
+    icon: Option<(bool, bool)>,
+    /// Each grant's id and label.
+    grants: Vec<(i64, String)>,
+}
+
+/// A grant as a menu label: plain text (agent text, a path, may be in it),
+/// with `&` doubled since menus read one as a keyboard accelerator.
+fn grant_label(g: &agentgate_core::GrantInfo) -> String {
+    let words = agentgate_core::display::terminal_line(&g.words).replace('&', "&&");
+    let mut label = format!("Revoke: {words}");
+    if label.chars().count() > GRANT_LABEL {
+        label = label.chars().take(GRANT_LABEL - 1).collect::<String>() + "…";
+    }
+    label
 }
 
 pub fn create(
@@ -49,12 +76,14 @@ pub fn create(
         None::<&str>,
     )?;
     let quit = MenuItem::with_id(app, "quit", "Quit agentgate", true, None::<&str>)?;
+    let grants = Submenu::with_id(app, "grants", "No grants running", true)?;
     let menu = Menu::with_items(
         app,
         &[
             &waiting,
             &PredefinedMenuItem::separator(app)?,
             &open,
+            &grants,
             &pause,
             &autostart,
             &PredefinedMenuItem::separator(app)?,
@@ -62,12 +91,16 @@ pub fn create(
         ],
     )?;
     let gw = desktop.gw.clone();
+    // A press in the menu asks for a fresh look at once.
+    let nudge = Arc::new(tokio::sync::Notify::new());
+    let nudged = nudge.clone();
     let tray = TrayIconBuilder::with_id("main")
         .icon(Image::from_bytes(ICON)?)
         .tooltip("agentgate")
         .menu(&menu)
         .on_menu_event(move |app, event| match event.id.as_ref() {
             "waiting" | "open" => crate::show_window(app, None),
+            "open-grants" => crate::show_page(app, "grants"),
             "pause" => {
                 let paused = gw.is_paused().unwrap_or(false);
                 if let Err(e) = gw.set_paused(!paused) {
@@ -86,7 +119,15 @@ pub fn create(
                 }
             }
             "quit" => crate::quit(app),
-            _ => {}
+            id => {
+                if let Some(grant) = id.strip_prefix("grant-").and_then(|n| n.parse().ok()) {
+                    match gw.revoke_grant(grant) {
+                        Ok(()) | Err(agentgate_core::Error::NotFound(_)) => {}
+                        Err(e) => tracing::error!(error = %e, "could not revoke the grant"),
+                    }
+                }
+                nudged.notify_one();
+            }
         })
         .build(app);
     // Without a StatusNotifier host there is no tray to show; the gateway and
@@ -98,13 +139,20 @@ pub fn create(
             None
         }
     };
-    let items = Items { waiting, pause };
+    let items = Items {
+        waiting,
+        pause,
+        grants,
+        shown: Mutex::new(Shown::default()),
+    };
     let desktop = desktop.clone();
+    let app = app.clone();
     tauri::async_runtime::spawn(async move {
         let mut tick = tokio::time::interval(RECHECK);
         loop {
-            refresh(&desktop, &items, tray.as_ref());
+            refresh(&app, &desktop, &items, tray.as_ref());
             tokio::select! {
+                _ = nudge.notified() => {}
                 got = events.recv() => {
                     if matches!(got, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
                         return;
@@ -117,7 +165,12 @@ pub fn create(
     Ok(())
 }
 
-fn refresh(desktop: &Desktop, items: &Items, tray: Option<&tauri::tray::TrayIcon<Wry>>) {
+fn refresh(
+    app: &AppHandle,
+    desktop: &Desktop,
+    items: &Items,
+    tray: Option<&tauri::tray::TrayIcon<Wry>>,
+) {
     let n = desktop.gw.pending_count().unwrap_or(0);
     let paused = desktop.gw.is_paused().unwrap_or(false);
     let label = match n {
@@ -127,9 +180,24 @@ fn refresh(desktop: &Desktop, items: &Items, tray: Option<&tauri::tray::TrayIcon
     };
     let _ = items.waiting.set_text(&label);
     let _ = items.pause.set_checked(paused);
+    let mut shown = items.shown.lock().unwrap_or_else(|e| e.into_inner());
+    let grants: Vec<(i64, String)> = desktop
+        .gw
+        .grants()
+        .unwrap_or_default()
+        .iter()
+        .map(|g| (g.id, grant_label(g)))
+        .collect();
+    if grants != shown.grants {
+        show_grants(app, &items.grants, &grants);
+        shown.grants = grants;
+    }
+    let state = Some((n > 0, paused));
+    let changed = shown.icon != state;
+    shown.icon = state;
     if let Some(tray) = tray {
         let icon = if n > 0 { ICON_PENDING } else { ICON };
-        if let Ok(image) = Image::from_bytes(icon) {
+        if changed && let Ok(image) = Image::from_bytes(icon) {
             let _ = tray.set_icon(Some(image));
         }
         let tooltip = if paused {
@@ -138,5 +206,26 @@ fn refresh(desktop: &Desktop, items: &Items, tray: Option<&tauri::tray::TrayIcon
             format!("agentgate: {label}")
         };
         let _ = tray.set_tooltip(Some(&tooltip));
+    }
+}
+
+/// Puts the running grants in their submenu, each item revoking its grant.
+fn show_grants(app: &AppHandle, menu: &Submenu<Wry>, grants: &[(i64, String)]) {
+    while let Ok(Some(_)) = menu.remove_at(0) {}
+    let _ = menu.set_text(match grants.len() {
+        0 => "No grants running".to_string(),
+        1 => "1 grant running".to_string(),
+        n => format!("{n} grants running"),
+    });
+    for (id, label) in grants {
+        match MenuItem::with_id(app, format!("grant-{id}"), label, true, None::<&str>) {
+            Ok(item) => {
+                let _ = menu.append(&item);
+            }
+            Err(e) => tracing::warn!(error = %e, "could not list a grant in the tray"),
+        }
+    }
+    if let Ok(all) = MenuItem::with_id(app, "open-grants", "All grants…", true, None::<&str>) {
+        let _ = menu.append(&all);
     }
 }

@@ -22,13 +22,13 @@ use crate::harness::*;
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
 const TOKEN: &str = "ghp_browser_token_0123456789";
-const PASSWORD: &str = "correct horse battery";
+pub(crate) const PASSWORD: &str = "correct horse battery";
 /// The longest any one thing may take to show in the page.
-const WAIT: Duration = Duration::from_secs(15);
+pub(crate) const WAIT: Duration = Duration::from_secs(15);
 
 /// Whether to run: a machine without the browser skips, unless the test
 /// script asked for the browser tests explicitly.
-fn browser_available() -> bool {
+pub(crate) fn browser_available() -> bool {
     let present = std::path::Path::new(CHROMEDRIVER).exists();
     if !present && std::env::var("AGENTGATE_TEST_BROWSER").as_deref() == Ok("1") {
         panic!("AGENTGATE_TEST_BROWSER=1 but {CHROMEDRIVER} is missing: install chromium-driver");
@@ -40,13 +40,13 @@ fn browser_available() -> bool {
 }
 
 /// chromedriver on a free loopback port, killed on drop.
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     url: String,
 }
 
 impl Driver {
-    async fn start() -> Driver {
+    pub(crate) async fn start() -> Driver {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -70,7 +70,7 @@ impl Driver {
         Driver { child, url }
     }
 
-    async fn browser(&self, profile: &std::path::Path) -> Client {
+    pub(crate) async fn browser(&self, profile: &std::path::Path) -> Client {
         let caps = json!({
             "browserName": "chrome",
             "goog:chromeOptions": {
@@ -104,7 +104,7 @@ impl Drop for Driver {
     }
 }
 
-fn screenshot_dir() -> PathBuf {
+pub(crate) fn screenshot_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
@@ -114,24 +114,39 @@ fn screenshot_dir() -> PathBuf {
 }
 
 /// One browser on one running gateway.
-struct Session {
-    b: Client,
-    server: Server,
-    prefix: &'static str,
+pub(crate) struct Session {
+    pub b: Client,
+    /// The admin listener's and the agent listener's base URLs.
+    pub admin: String,
+    pub agent: String,
+    /// The `agentgate serve` process, when the gateway is the binary.
+    pub server: Option<Server>,
+    pub prefix: &'static str,
 }
 
 impl Session {
-    async fn goto(&self, path: &str) {
-        self.b.goto(&self.server.admin_url(path)).await.unwrap();
+    /// A browser on a running `agentgate serve`.
+    fn of(b: Client, server: Server, prefix: &'static str) -> Session {
+        Session {
+            b,
+            admin: server.admin_url(""),
+            agent: server.url(""),
+            server: Some(server),
+            prefix,
+        }
     }
 
-    async fn shot(&self, name: &str) {
+    pub(crate) async fn goto(&self, path: &str) {
+        self.b.goto(&format!("{}{path}", self.admin)).await.unwrap();
+    }
+
+    pub(crate) async fn shot(&self, name: &str) {
         let png = self.b.screenshot().await.unwrap();
         let file = screenshot_dir().join(format!("{}-{name}.png", self.prefix));
         std::fs::write(&file, png).unwrap();
     }
 
-    async fn find(&self, css: &str) -> fantoccini::elements::Element {
+    pub(crate) async fn find(&self, css: &str) -> fantoccini::elements::Element {
         match self
             .b
             .wait()
@@ -152,21 +167,21 @@ impl Session {
         }
     }
 
-    async fn fill(&self, css: &str, text: &str) {
+    pub(crate) async fn fill(&self, css: &str, text: &str) {
         let field = self.find(css).await;
         field.clear().await.unwrap();
         field.send_keys(text).await.unwrap();
     }
 
-    async fn click(&self, css: &str) {
+    pub(crate) async fn click(&self, css: &str) {
         self.find(css).await.click().await.unwrap();
     }
 
-    async fn text(&self) -> String {
+    pub(crate) async fn text(&self) -> String {
         self.find("main").await.text().await.unwrap()
     }
 
-    async fn path(&self) -> String {
+    pub(crate) async fn path(&self) -> String {
         let url = self.b.current_url().await.unwrap();
         match url.query() {
             Some(q) => format!("{}?{q}", url.path()),
@@ -174,7 +189,7 @@ impl Session {
         }
     }
 
-    async fn wait_path(&self, prefix: &str) {
+    pub(crate) async fn wait_path(&self, prefix: &str) {
         let start = Instant::now();
         while !self.path().await.starts_with(prefix) {
             assert!(
@@ -187,7 +202,7 @@ impl Session {
     }
 
     /// A JavaScript expression's value in the page.
-    async fn js(&self, expr: &str) -> Value {
+    pub(crate) async fn js(&self, expr: &str) -> Value {
         self.b
             .execute(&format!("return {expr};"), vec![])
             .await
@@ -195,7 +210,7 @@ impl Session {
     }
 
     /// The page fits the window: nothing scrolls sideways.
-    async fn fits_width(&self) {
+    pub(crate) async fn fits_width(&self) {
         let overflow = self
             .js("document.documentElement.scrollWidth - window.innerWidth")
             .await;
@@ -207,9 +222,9 @@ impl Session {
     }
 
     /// An agent submits a one-request batch over HTTP; returns its id.
-    async fn submit(&self, key: &str, body: Value, comment: &str) -> String {
+    pub(crate) async fn submit(&self, key: &str, body: Value, comment: &str) -> String {
         let (status, v) = post_json(
-            &self.server.url("/api/queue/github/personal/submit"),
+            &format!("{}/api/queue/github/personal/submit", self.agent),
             key,
             &json!({
                 "requests": [{"method": "POST", "path": "/repos/o/r/issues", "body": body}],
@@ -221,11 +236,9 @@ impl Session {
         v["id"].as_str().unwrap().to_string()
     }
 
-    async fn agent_status(&self, key: &str, id: &str) -> Value {
+    pub(crate) async fn agent_status(&self, key: &str, id: &str) -> Value {
         get_json(
-            &self
-                .server
-                .url(&format!("/api/queue/github/personal/status/{id}")),
+            &format!("{}/api/queue/github/personal/status/{id}", self.agent),
             Some(key),
         )
         .await
@@ -233,7 +246,7 @@ impl Session {
     }
 
     /// Opens the queue and waits until its live stream is connected.
-    async fn open_queue_live(&self) {
+    pub(crate) async fn open_queue_live(&self) {
         self.goto("/ui/queue").await;
         let start = Instant::now();
         while self.js("document.getElementById('live').textContent").await != "Live" {
@@ -245,7 +258,7 @@ impl Session {
     }
 
     /// Waits for an entry to arrive in the open queue page without a reload.
-    async fn arrives_live(&self, id: &str) {
+    pub(crate) async fn arrives_live(&self, id: &str) {
         self.find(&format!("#entry-{id}")).await;
         assert_eq!(
             self.js("window.__sameLoad === true").await,
@@ -285,17 +298,17 @@ async fn the_web_admin_in_chromium_from_first_run_to_decisions() {
     let install = Install::new();
     let driver = Driver::start().await;
     let profile = tempfile::tempdir().unwrap();
-    let s = Session {
-        b: driver.browser(profile.path()).await,
-        server: install.serve(),
-        prefix: "desktop",
-    };
+    let s = Session::of(
+        driver.browser(profile.path()).await,
+        install.serve(),
+        "desktop",
+    );
 
     // First run: the setup code from the server's log, then the password.
     s.goto("/ui").await;
     s.wait_path("/ui/setup").await;
     s.shot("setup").await;
-    let log = s.server.log();
+    let log = s.server.as_ref().unwrap().log();
     let code = log
         .split("enter the setup code ")
         .nth(1)
@@ -441,11 +454,11 @@ async fn the_web_admin_on_a_phone_sized_screen() {
 
     let driver = Driver::start().await;
     let profile = tempfile::tempdir().unwrap();
-    let s = Session {
-        b: driver.browser(profile.path()).await,
-        server: install.serve(),
-        prefix: "phone",
-    };
+    let s = Session::of(
+        driver.browser(profile.path()).await,
+        install.serve(),
+        "phone",
+    );
     s.b.set_window_size(390, 844).await.unwrap();
     s.goto("/ui/queue").await;
     s.wait_path("/ui/login").await;

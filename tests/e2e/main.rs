@@ -3,6 +3,7 @@
 //! and wiremock standing in for GitHub on 127.0.0.1.
 
 mod browser;
+mod browser_policy;
 mod cli;
 mod flow;
 mod harness;

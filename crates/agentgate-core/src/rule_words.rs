@@ -230,26 +230,33 @@ fn verb(method: Option<&str>) -> &'static str {
 }
 
 /// Binds a rule's pattern to a phrase's path: the words with the names put
-/// in, or `None` when the phrase is not about this pattern.
+/// in, or `None` when the phrase is not about this pattern. The words never
+/// claim more than the pattern allows: a name the words leave out (an issue
+/// number) and the `{**}` rest only match a wildcard, so "comment on issues
+/// in o/r" is never said of a rule about issue 1 alone.
 fn bind(phrase: &str, pattern: &str, words: &str) -> Option<String> {
     let want: Vec<&str> = phrase.trim_start_matches('/').split('/').collect();
     let have: Vec<&str> = pattern.trim_start_matches('/').split('/').collect();
+    let wild = |h: &str| h.contains('*');
     let mut out = words.to_string();
     for (i, w) in want.iter().enumerate() {
         if *w == "{**}" {
-            return (have.len() > i).then_some(out);
+            return (have.len() > i && have[i..].iter().all(|h| wild(h))).then_some(out);
         }
         let h = have.get(i)?;
         match w.strip_prefix('{').and_then(|w| w.strip_suffix('}')) {
             Some(name) => {
-                if h.is_empty() || h.contains("**") {
+                let slot = format!("{{{name}}}");
+                if h.is_empty() || h.contains("**") || (!words.contains(&slot) && *h != "*") {
                     return None;
                 }
-                out = out.replace(&format!("{{{name}}}"), h);
+                out = out.replace(&slot, h);
             }
             None => match w.strip_suffix("{**}") {
                 // `app.bsky.feed.{**}`: a segment by its prefix.
-                Some(prefix) if h.starts_with(prefix) => return Some(out),
+                Some(prefix) if h.starts_with(prefix) && wild(h) && i + 1 == have.len() => {
+                    return Some(out);
+                }
                 _ if w != h => return None,
                 _ => {}
             },
@@ -365,7 +372,7 @@ mod tests {
             (
                 "github",
                 Some("GET"),
-                "/repos/o/r/contents/docs/**",
+                "/repos/o/r/contents/**",
                 &claude[..],
                 Effect::Allow,
                 "claude may read files in o/r",
@@ -405,9 +412,25 @@ mod tests {
         assert_eq!(bind("/repos/{a}/{b}", "/repos/o/r/x", "w"), None);
         assert_eq!(bind("/repos/{a}/{b}", "/repos/**", "w"), None);
         assert_eq!(
-            bind("/repos/{a}/{b}/{**}", "/repos/o/r/x/y", "in {a}/{b}"),
+            bind("/repos/{a}/{b}/{**}", "/repos/o/r/*/**", "in {a}/{b}"),
             Some("in o/r".into())
         );
         assert_eq!(bind("/repos/{a}/{b}/{**}", "/repos/o/r", "w"), None);
+        // A literal rest, or a literal where the words say nothing of it,
+        // would be described as more than it is.
+        assert_eq!(bind("/repos/{a}/{b}/{**}", "/repos/o/r/labels", "w"), None);
+        assert_eq!(bind("/r/{a}/issues/{n}", "/r/o/issues/1", "in {a}"), None);
+        assert_eq!(
+            bind("/r/{a}/issues/{n}", "/r/o/issues/*", "in {a}"),
+            Some("in o".into())
+        );
+        assert_eq!(
+            action("github", Some("POST"), "/repos/o/r/issues/1/comments"),
+            "create /repos/o/r/issues/1/comments"
+        );
+        assert_eq!(
+            action("bluesky", Some("GET"), "/app.bsky.feed.gettimeline"),
+            "read /app.bsky.feed.gettimeline"
+        );
     }
 }

@@ -510,7 +510,12 @@ async fn a_grant_from_the_queue_approves_the_next_matching_write_until_it_ends_o
     );
     let (_, html) = ui.get("/ui/grants").await;
     assert!(html.contains(&format!("id=\"grant-{}\"", g.id)), "{html}");
-    assert!(html.contains("claude may comment on issues in o/r on github/personal without asking"));
+    assert!(
+        html.contains(
+            "claude may create /repos/o/r/issues/1/comments on github/personal without asking"
+        ),
+        "{html}"
+    );
 
     // The same write: approved. Another path, method or agent: waits.
     let same = "/repos/o/r/issues/1/comments";

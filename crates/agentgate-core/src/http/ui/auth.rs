@@ -144,6 +144,9 @@ pub(super) struct LaunchQuery {
     secret: Option<String>,
     /// The queue entry to show (a notification's Review button).
     entry: Option<String>,
+    /// A page to show instead of the queue (the tray's "All grants…"): one
+    /// of a fixed few, never an address.
+    page: Option<String>,
 }
 
 /// The desktop window's way in: a single-use secret minted by the process
@@ -157,7 +160,12 @@ pub(super) async fn launch(
         !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric())
     }) {
         Some(id) => format!("/ui/queue#entry-{id}"),
-        None => "/ui/queue".to_string(),
+        None => match q.page.as_deref() {
+            Some(page @ ("grants" | "audit" | "accounts" | "agents" | "settings")) => {
+                format!("/ui/{page}")
+            }
+            _ => "/ui/queue".to_string(),
+        },
     };
     match q.secret.map(|s| gw.redeem_launch_secret(&s)) {
         Some(Ok(token)) => with_session(&token, &target),
