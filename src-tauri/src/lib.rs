@@ -6,6 +6,8 @@
 //! at login. Every decision goes through the same core functions as the web
 //! admin and the CLI.
 
+mod args;
+mod autostart;
 mod notify;
 mod tray;
 
@@ -35,17 +37,31 @@ pub struct Desktop {
 /// Starts the app. Errors before the window exists are printed and end the
 /// process with status 1.
 pub fn run() {
+    let hidden = match args::parse(std::env::args().skip(1)) {
+        args::Launch::Run { hidden } => hidden,
+        args::Launch::Print { text, status } => {
+            if status == 0 {
+                println!("{text}");
+            } else {
+                eprintln!("{text}");
+            }
+            std::process::exit(status);
+        }
+        args::Launch::Autostart(on) => std::process::exit(autostart::command(on)),
+    };
     init_tracing();
-    let app = tauri::Builder::default()
+    let builder = tauri::Builder::default();
+    #[cfg(not(target_os = "linux"))]
+    let builder = builder.plugin(tauri_plugin_autostart::init(
+        tauri_plugin_autostart::MacosLauncher::LaunchAgent,
+        Some(vec![autostart::HIDDEN]),
+    ));
+    let app = builder
         .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
             // A second launch only brings the first one forward.
             show_window(app, None);
         }))
-        .plugin(tauri_plugin_autostart::init(
-            tauri_plugin_autostart::MacosLauncher::LaunchAgent,
-            None,
-        ))
-        .setup(|app| {
+        .setup(move |app| {
             let gw = open_gateway()?;
             // Subscribed before the listeners open, so that no write queued in
             // the first instant goes unannounced.
@@ -61,7 +77,7 @@ pub fn run() {
                 agentgate_core::server::shutdown_signal().await;
                 quit(&handle);
             });
-            if std::env::var_os("AGENTGATE_DESKTOP_HIDDEN").is_none() {
+            if !hidden {
                 show_window(app.handle(), None);
             }
             // The line tests and scripts wait for, as `agentgate serve` prints it.

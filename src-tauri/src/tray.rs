@@ -13,7 +13,6 @@ use tauri::image::Image;
 use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem, Submenu};
 use tauri::tray::TrayIconBuilder;
 use tauri::{AppHandle, Wry};
-use tauri_plugin_autostart::ManagerExt;
 
 use crate::Desktop;
 
@@ -72,7 +71,7 @@ pub fn create(
         "autostart",
         "Start at login",
         true,
-        app.autolaunch().is_enabled().unwrap_or(false),
+        crate::autostart::is_enabled(app),
         None::<&str>,
     )?;
     let quit = MenuItem::with_id(app, "quit", "Quit agentgate", true, None::<&str>)?;
@@ -108,14 +107,10 @@ pub fn create(
                 }
             }
             "autostart" => {
-                let launcher = app.autolaunch();
-                let result = if launcher.is_enabled().unwrap_or(false) {
-                    launcher.disable()
-                } else {
-                    launcher.enable()
-                };
-                if let Err(e) = result {
-                    tracing::error!(error = %e, "could not change start at login");
+                let on = !crate::autostart::is_enabled(app);
+                match crate::autostart::set(Some(app), on) {
+                    Ok(path) => tracing::info!(on, entry = ?path, "start at login changed"),
+                    Err(e) => tracing::error!(error = %e, "could not change start at login"),
                 }
             }
             "quit" => crate::quit(app),
