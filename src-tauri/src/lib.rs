@@ -8,6 +8,7 @@
 
 mod args;
 mod autostart;
+mod host;
 mod notify;
 mod tray;
 
@@ -32,6 +33,9 @@ pub struct Desktop {
     server: std::sync::Mutex<Option<RunningServer>>,
     /// Set once Quit was chosen, so that the exit is not turned into a hide.
     quitting: AtomicBool,
+    /// Whether a tray shows the app: then closing the window destroys it
+    /// (and its web process), else it is minimised so the app stays in reach.
+    tray: AtomicBool,
 }
 
 /// Starts the app. Errors before the window exists are printed and end the
@@ -67,6 +71,15 @@ pub fn run() {
             // the first instant goes unannounced.
             let (tray_events, notify_events) = (gw.subscribe(), gw.subscribe());
             let desktop = Arc::new(tauri::async_runtime::block_on(start_gateway(gw))?);
+            let tray = tauri::async_runtime::block_on(host::tray_available());
+            desktop.tray.store(tray, Ordering::SeqCst);
+            if !tray {
+                tracing::warn!(
+                    "no system tray (StatusNotifier host) on this desktop: closing the window \
+                     minimises it instead of hiding it; the app stops cleanly on SIGTERM \
+                     (logout, kill); on GNOME, the AppIndicator extension adds a tray"
+                );
+            }
             app.manage(desktop.clone());
             tray::create(app.handle(), &desktop, tray_events)?;
             notify::start(app.handle().clone(), desktop.clone(), notify_events);
@@ -93,15 +106,22 @@ pub fn run() {
             std::process::exit(1);
         });
     app.run(|app, event| match event {
-        // Closing the window hides it: the gateway keeps serving from the tray.
+        // Closing the window destroys it, web process and all: the gateway
+        // keeps serving from the tray, and the window is made again when
+        // opened. Without a tray it is minimised, so the app stays in reach.
         RunEvent::WindowEvent {
             label,
             event: WindowEvent::CloseRequested { api, .. },
             ..
         } => {
-            api.prevent_close();
-            if let Some(w) = app.get_webview_window(&label) {
-                let _ = w.hide();
+            let tray = app
+                .try_state::<Arc<Desktop>>()
+                .is_none_or(|d| d.tray.load(Ordering::SeqCst));
+            if !tray {
+                api.prevent_close();
+                if let Some(w) = app.get_webview_window(&label) {
+                    let _ = w.minimize();
+                }
             }
         }
         RunEvent::ExitRequested { api, code, .. } => {
@@ -151,6 +171,7 @@ async fn start_gateway(gw: Gateway) -> anyhow::Result<Desktop> {
         agent_addr: server.agent_addr,
         server: std::sync::Mutex::new(Some(server)),
         quitting: AtomicBool::new(false),
+        tray: AtomicBool::new(true),
     })
 }
 

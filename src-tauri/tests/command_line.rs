@@ -21,7 +21,10 @@ fn run(args: &[&str], config_home: &std::path::Path) -> Output {
         .env("HOME", config_home)
         .output()
         .unwrap();
-    assert!(started.elapsed() < Duration::from_secs(10), "{args:?} took long");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{args:?} took long"
+    );
     out
 }
 
@@ -31,7 +34,10 @@ fn help_and_version_print_and_exit_without_a_gui() {
     let out = run(&["--help"], home.path());
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("--hidden") && text.contains("--autostart"), "{text}");
+    assert!(
+        text.contains("--hidden") && text.contains("--autostart"),
+        "{text}"
+    );
     let out = run(&["--version"], home.path());
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("agentgate-desktop 0."));
@@ -47,11 +53,20 @@ fn start_at_login_writes_an_entry_that_starts_in_the_tray() {
     let out = run(&["--autostart", "status"], home.path());
     assert!(String::from_utf8_lossy(&out.stdout).contains("start at login: off"));
     let out = run(&["--autostart", "on"], home.path());
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = std::fs::read_to_string(&entry).unwrap();
     let exec = text.lines().find(|l| l.starts_with("Exec=")).unwrap();
     let app = std::fs::canonicalize(APP).unwrap();
-    assert_eq!(exec, format!("Exec=\"{}\" --hidden", app.display()), "{text}");
+    assert_eq!(
+        exec,
+        format!("Exec=\"{}\" --hidden", app.display()),
+        "{text}"
+    );
     assert!(text.contains("[Desktop Entry]") && text.contains("Type=Application"));
     let out = run(&["--autostart", "status"], home.path());
     assert!(String::from_utf8_lossy(&out.stdout).contains("start at login: on"));
@@ -59,5 +74,8 @@ fn start_at_login_writes_an_entry_that_starts_in_the_tray() {
     assert_eq!(out.status.code(), Some(0));
     assert!(!entry.exists());
     // Off twice is still off.
-    assert_eq!(run(&["--autostart", "off"], home.path()).status.code(), Some(0));
+    assert_eq!(
+        run(&["--autostart", "off"], home.path()).status.code(),
+        Some(0)
+    );
 }

@@ -592,8 +592,15 @@ async fn notifications_approve_reject_confirm_close_and_coalesce() {
     assert!(app.alive(), "the first instance still serves");
 
     screenshot("desktop-app-window");
-    // No StatusNotifier host runs here: the tray did not bring the app down.
+    // No StatusNotifier host runs here: the tray did not bring the app down,
+    // and the log says so, with what closing the window does instead.
     assert!(app.alive(), "{}", app.log.lock().unwrap());
+    let log = app.log.lock().unwrap().clone();
+    assert!(
+        log.contains("no system tray (StatusNotifier host) on this desktop")
+            && log.contains("minimises it"),
+        "{log}"
+    );
 
     // SIGTERM quits like the tray\"s Quit: the gateway stops cleanly.
     let _ = Command::new("kill")

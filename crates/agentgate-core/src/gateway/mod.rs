@@ -96,6 +96,10 @@ struct Inner {
     last_refresh: Mutex<HashMap<AccountKey, Vec<std::time::Instant>>>,
     /// Digests of unused launch secrets, with their expiry.
     launch_secrets: Mutex<Vec<(Vec<u8>, time::OffsetDateTime)>>,
+    /// The digest of the session the desktop window signed in with last:
+    /// ended when the window signs in again, so that each showing of the
+    /// window leaves one session, not one more.
+    window_session: Mutex<Option<Vec<u8>>>,
     /// The digest of the one-time code that first-run setup needs, while
     /// no admin password is set and a server announced one.
     setup_code: Mutex<Option<Vec<u8>>>,
@@ -166,6 +170,7 @@ impl Gateway {
                 pending_connects: Mutex::new(HashMap::new()),
                 events: events::channel(),
                 launch_secrets: Mutex::new(Vec::new()),
+                window_session: Mutex::new(None),
                 setup_code: Mutex::new(None),
                 delivering: Mutex::new(std::collections::HashSet::new()),
                 closing: tokio_util::sync::CancellationToken::new(),

@@ -231,7 +231,29 @@ impl Gateway {
             ));
         }
         tracing::info!("the desktop window signed in");
-        self.new_admin_session()
+        let token = self.new_admin_session()?;
+        let previous = self
+            .inner
+            .window_session
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .replace(keys::token_digest(token.expose()));
+        if let Some(previous) = previous {
+            self.inner.store.delete_session(&previous)?;
+        }
+        Ok(token)
+    }
+
+    /// Whether `token` is the desktop window's own session (signed in by a
+    /// launch secret, ended by the app, never by the person).
+    pub fn is_window_session(&self, token: &str) -> bool {
+        let digest = keys::token_digest(token);
+        self.inner
+            .window_session
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_deref()
+            .is_some_and(|d| keys::digests_equal(d, &digest))
     }
 
     pub fn admin_session_valid(&self, token: &str) -> Result<bool> {

@@ -563,4 +563,69 @@ async fn the_desktop_window_signs_in_once_with_a_launch_secret() {
     let secret = app.gw.launch_secret().expose().to_string();
     let r = launch(secret, "x%22%3E%3Cscript%3E").await.unwrap();
     assert_eq!(r.headers()["location"], "/ui/queue");
+    let second = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+
+    // One session per window: the one before ended when this one began; the
+    // window has no Sign out (the app signs it in), a browser does.
+    let page = |cookie: String| {
+        c.get(format!("{}/ui/queue", app.admin_url))
+            .header("cookie", cookie)
+            .send()
+    };
+    assert_eq!(
+        page(session).await.unwrap().status(),
+        303,
+        "the earlier window session ended"
+    );
+    let html = page(second).await.unwrap().text().await.unwrap();
+    assert!(!html.contains("Sign out"), "{html}");
+    let html = app.ui_page("/ui/queue").await;
+    assert!(html.contains("Sign out"));
+    // Hints follow what is missing: an agent exists (bot), an account too.
+    assert!(!html.contains("id=\"hint-setup\""), "{html}");
+    // A page by name, never an address.
+    for (page, to) in [
+        ("grants", "/ui/grants"),
+        ("audit", "/ui/audit"),
+        ("https://evil.example", "/ui/queue"),
+        ("../admin", "/ui/queue"),
+    ] {
+        let secret = app.gw.launch_secret().expose().to_string();
+        let r = c
+            .get(format!(
+                "{}/ui/launch?secret={secret}&page={}",
+                app.admin_url,
+                page.replace(':', "%3A").replace('/', "%2F")
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.headers()["location"], to, "{page}");
+    }
+}
+
+#[tokio::test]
+async fn an_empty_queue_hints_at_what_is_missing() {
+    let app = spawn_app().await;
+    // An account (from the test app), no agent.
+    let html = app.ui_page("/ui/queue").await;
+    assert!(
+        html.contains("No agents yet: <a href=\"/ui/agents\">create an agent key</a> and give it"),
+        "{html}"
+    );
+    app.gw.remove_account("github", "personal").unwrap();
+    let html = app.ui_page("/ui/queue").await;
+    assert!(
+        html.contains("No agents yet: <a href=\"/ui/agents\">create an agent key</a>, then"),
+        "{html}"
+    );
+    app.new_agent("bot");
+    let html = app.ui_page("/ui/queue").await;
+    assert!(html.contains("No accounts yet"), "{html}");
 }

@@ -315,6 +315,9 @@ impl Notice {
 /// the number waiting), the pause banner and the latest notice.
 pub(super) struct Chrome {
     pub csrf: String,
+    /// The desktop window's own session: it has no Sign out (the app signed
+    /// it in, and a signed-out window would only ask for a password).
+    pub window: bool,
     pub current: &'static str,
     pub pending: usize,
     pub paused: bool,
@@ -330,6 +333,7 @@ impl Chrome {
     ) -> Chrome {
         Chrome {
             csrf: session.csrf(),
+            window: gw.is_window_session(session.token()),
             current,
             pending: gw.pending_count().unwrap_or(0),
             paused: gw.is_paused().unwrap_or(false),

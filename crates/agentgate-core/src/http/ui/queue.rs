@@ -149,6 +149,7 @@ struct QueuePage {
     chrome: Chrome,
     pending: Vec<EntryView>,
     recent: Vec<EntryView>,
+    setup: Setup,
 }
 
 /// Just the lists, for the live update.
@@ -158,6 +159,22 @@ struct QueueLists {
     csrf: String,
     pending: Vec<EntryView>,
     recent: Vec<EntryView>,
+    setup: Setup,
+}
+
+/// What is still missing before an agent can queue anything, for the hint
+/// an empty queue shows.
+#[derive(Clone, Copy)]
+struct Setup {
+    agents: bool,
+    accounts: bool,
+}
+
+fn setup(gw: &Gateway) -> Setup {
+    Setup {
+        agents: gw.agents().is_ok_and(|a| !a.is_empty()),
+        accounts: gw.accounts().is_ok_and(|a| !a.is_empty()),
+    }
 }
 
 fn lists(gw: &Gateway) -> crate::error::Result<(Vec<EntryView>, Vec<EntryView>)> {
@@ -204,6 +221,7 @@ pub(super) async fn page(
             chrome,
             pending,
             recent,
+            setup: setup(&gw),
         },
         StatusCode::OK,
     )
@@ -223,6 +241,7 @@ pub(super) async fn fragment(
                 csrf: session.csrf(),
                 pending,
                 recent,
+                setup: setup(&gw),
             },
             StatusCode::OK,
         ),
