@@ -82,7 +82,8 @@ pub fn run() {
             }
             app.manage(desktop.clone());
             tray::create(app.handle(), &desktop, tray_events)?;
-            notify::start(app.handle().clone(), desktop.clone(), notify_events);
+            let notifier = notify::start(app.handle().clone(), desktop.clone(), notify_events);
+            app.manage(notifier);
             // SIGTERM (logout, shutdown, `kill`) quits as the menu's Quit does,
             // so open requests and running batches finish.
             let handle = app.handle().clone();
@@ -134,6 +135,9 @@ pub fn run() {
             }
         }
         RunEvent::Exit => {
+            if let Some(n) = app.try_state::<Arc<notify::Notifier>>() {
+                n.withdraw_all();
+            }
             if let Some(d) = app.try_state::<Arc<Desktop>>() {
                 stop_gateway(&d);
             }
@@ -183,12 +187,23 @@ fn stop_gateway(d: &Desktop) {
     }
 }
 
-/// Quits the app: the gateway stops cleanly, then the process ends.
+/// Quits the app: every notification is withdrawn, the gateway stops
+/// cleanly, then the process ends.
 pub fn quit(app: &AppHandle) {
     if let Some(d) = app.try_state::<Arc<Desktop>>() {
         d.quitting.store(true, Ordering::SeqCst);
     }
+    if let Some(n) = app.try_state::<Arc<notify::Notifier>>() {
+        n.withdraw_all();
+    }
     app.exit(0);
+}
+
+impl Desktop {
+    /// Whether Quit was chosen.
+    pub fn quitting(&self) -> bool {
+        self.quitting.load(Ordering::SeqCst)
+    }
 }
 
 /// Shows the window (creating it the first time), signed in with a fresh

@@ -465,11 +465,28 @@ async fn notifications_approve_reject_confirm_close_and_coalesce() {
         "\"Approve\"",
         "\"reject\"",
         "\"Reject\"",
-        "\"review\"",
+        "\"default\"",
         "\"Review\"",
     ] {
         assert!(actions.contains(label), "{label} in {actions}");
     }
+    // Review once (the notification's own action), the app's icon, its
+    // desktop entry and a category, and normal urgency for a plain write.
+    assert_eq!(actions.matches("\"Review\"").count(), 1, "{actions}");
+    assert!(
+        call.args[2].contains("agentgate-desktop"),
+        "icon: {:?}",
+        call.args
+    );
+    for hint in [
+        "\"desktop-entry\"",
+        "\"category\"",
+        "x-agentgate.write",
+        "\"urgency\"",
+    ] {
+        assert!(actions.contains(hint), "{hint} in {actions}");
+    }
+    assert!(actions.contains("byte 1"), "normal urgency: {actions}");
     press(id, "approve");
     let done = app.wait_status(&key, &first, "completed").await;
     assert_eq!(done["results"][0]["body"]["number"], 7);
@@ -484,7 +501,7 @@ async fn notifications_approve_reject_confirm_close_and_coalesce() {
 
     // A deletion asks once more before it is approved.
     let third = app.submit(&key, "DELETE", "Third").await;
-    let (id, _) = monitor.wait_notified("DELETE").await;
+    let (id, _) = monitor.wait_notified("Delete issues in o/r on GitHub").await;
     press(id, "approve");
     let (confirm, _) = monitor.wait_notified("Really approve a deletion?").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -495,6 +512,7 @@ async fn notifications_approve_reject_confirm_close_and_coalesce() {
 
     // Let the burst window pass, then decide one elsewhere: its notification closes.
     tokio::time::sleep(Duration::from_secs(11).saturating_sub(t0.elapsed())).await;
+    let t_fourth = Instant::now();
     let fourth = app.submit(&key, "POST", "Fourth").await;
     let (id, _) = monitor.wait_notified("Create issue \"Fourth\"").await;
     let token = app.admin_token().await;
@@ -514,6 +532,31 @@ async fn notifications_approve_reject_confirm_close_and_coalesce() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+
+    // Decided by another process (as the CLI does, on the same database):
+    // the notification closes as the queue stamp moves.
+    let fifth = app.submit(&key, "POST", "Fifth").await;
+    let (id, _) = monitor.wait_notified("Create issue \"Fifth\"").await;
+    let cli = Gateway::open(
+        install.config(),
+        credentials::open(&install.config()).unwrap(),
+        Arc::new(SystemClock),
+    )
+    .unwrap();
+    cli.reject(&fifth, "cli", Some("from another process".into()))
+        .unwrap();
+    let start = Instant::now();
+    while !monitor.closed(id) {
+        assert!(
+            start.elapsed() < WAIT,
+            "the notification of {fifth}, decided by another process, was not closed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(app.status(&key, &fifth).await["status"], "rejected");
+
+    // The burst window passes again before the next three.
+    tokio::time::sleep(Duration::from_secs(11).saturating_sub(t_fourth.elapsed())).await;
 
     // A batch of several requests is approved only where every request is
     // shown: its notification offers Review and Reject, not Approve.
@@ -535,9 +578,10 @@ async fn notifications_approve_reject_confirm_close_and_coalesce() {
     let actions = call.args.join("\n");
     assert!(!actions.contains("\"approve\""), "{actions}");
     assert!(
-        actions.contains("\"review\"") && actions.contains("\"reject\""),
+        actions.contains("\"default\"") && actions.contains("\"reject\""),
         "{actions}"
     );
+    let (batch_id, _) = monitor.wait_notified("Create issue \"Batch one\"").await;
 
     // Making a repository public is destructive though no DELETE: the
     // notification is critical and Approve asks once more.
@@ -550,6 +594,7 @@ async fn notifications_approve_reject_confirm_close_and_coalesce() {
     assert_eq!(r.status(), 201);
     let public: Value = r.json().await.unwrap();
     let (id, call) = monitor.wait_notified("PATCH /repos/o/r").await;
+    let public_id = id;
     let all = call.args.join("\n");
     assert!(
         all.contains("\"urgency\"") && all.contains("byte 2"),
@@ -615,6 +660,16 @@ async fn notifications_approve_reject_confirm_close_and_coalesce() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(status.success(), "{status:?}");
+    // Quit withdrew what was still up: nothing stays with dead buttons.
+    for (what, id) in [
+        ("the batch", batch_id),
+        ("the public repository", public_id),
+    ] {
+        assert!(
+            monitor.closed(id),
+            "{what}'s notification stayed after Quit"
+        );
+    }
     // The log reader may still be catching up with the last lines.
     let start = Instant::now();
     while !app.log.lock().unwrap().contains("agentgate stopped") {
@@ -623,6 +678,28 @@ async fn notifications_approve_reject_confirm_close_and_coalesce() {
             "the gateway did not stop gracefully:\n{}",
             app.log.lock().unwrap()
         );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Started again: what still waits is announced, once, as a summary.
+    let before = monitor.notified("writes waiting").len();
+    let mut again = install.launch();
+    let start = Instant::now();
+    while monitor.notified("writes waiting").len() == before {
+        assert!(
+            start.elapsed() < WAIT,
+            "the pending writes were not announced at start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, call) = monitor.notified("writes waiting").pop().unwrap();
+    assert!(call.args[4].contains("from before"), "{:?}", call.args);
+    let _ = Command::new("kill")
+        .args(["-TERM", &again.child.id().to_string()])
+        .status();
+    let start = Instant::now();
+    while again.child.try_wait().unwrap().is_none() {
+        assert!(start.elapsed() < WAIT, "the app did not stop on SIGTERM");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

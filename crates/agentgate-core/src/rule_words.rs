@@ -265,6 +265,50 @@ fn bind(phrase: &str, pattern: &str, words: &str) -> Option<String> {
     (want.len() == have.len()).then_some(out)
 }
 
+/// A deletion of one concrete path, in words: "Delete 99 from issue comments
+/// in o/r". The service's name for the thing, with the names in the path put
+/// in, and the last segment as what goes; "Delete /path" when the service has
+/// no name for it. Path segments are agent text: the caller quotes the line
+/// as a whole wherever markup or a terminal could read it.
+pub fn deletion(service: &str, path: &str) -> String {
+    let lower = path.to_lowercase();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let literal = |phrase: &str, words: &str| -> Option<String> {
+        let want: Vec<&str> = phrase.trim_start_matches('/').split('/').collect();
+        let have: Vec<&str> = lower.trim_start_matches('/').split('/').collect();
+        if want.len() != have.len() || want.iter().any(|w| w.contains("{**}")) {
+            return None;
+        }
+        let mut out = words.to_string();
+        for (i, w) in want.iter().enumerate() {
+            match w.strip_prefix('{').and_then(|w| w.strip_suffix('}')) {
+                Some(name) => out = out.replace(&format!("{{{name}}}"), segments[i]),
+                None if *w != have[i] => return None,
+                None => {}
+            }
+        }
+        Some(out)
+    };
+    let named = phrases(service)
+        .iter()
+        .filter(|ph| ph.method.is_none())
+        .find_map(|ph| Some((ph, literal(ph.path, ph.words)?)));
+    match named {
+        // A last segment the words leave out is the item that goes.
+        Some((ph, thing))
+            if ph
+                .path
+                .rsplit('/')
+                .next()
+                .is_some_and(|last| last.starts_with('{') && !ph.words.contains(last)) =>
+        {
+            format!("Delete {} from {thing}", segments.last().unwrap_or(&""))
+        }
+        Some((_, thing)) => format!("Delete {thing}"),
+        None => format!("Delete {path}"),
+    }
+}
+
 /// What a rule lets its agents do, in words: "create issues in acme/*".
 pub fn action(service: &str, method: Option<&str>, pattern: &str) -> String {
     let pattern = pattern.to_lowercase();
@@ -404,6 +448,36 @@ mod tests {
         ];
         for (service, method, path, agents, effect, want) in table {
             assert_eq!(describe(service, method, path, agents, effect), want);
+        }
+    }
+
+    #[test]
+    fn deletions_read_as_sentences() {
+        let table = [
+            (
+                "github",
+                "/repos/o/r/issues/comments/99",
+                "Delete 99 from issue comments in o/r",
+            ),
+            ("github", "/repos/o/r", "Delete the repository o/r"),
+            ("github", "/gists/abc", "Delete /gists/abc"),
+            ("jira", "/issue/KEY-1", "Delete KEY-1 from issues"),
+            (
+                "jira",
+                "/issue/KEY-1/comment/5",
+                "Delete 5 from issue comments",
+            ),
+            (
+                "calendar",
+                "/calendars/Work/events/e1",
+                "Delete e1 from events in calendar Work",
+            ),
+            ("youtube", "/videos", "Delete videos"),
+            ("mastodon", "/api/v1/statuses/7", "Delete 7 from statuses"),
+            ("unknown", "/x/y", "Delete /x/y"),
+        ];
+        for (service, path, want) in table {
+            assert_eq!(deletion(service, path), want, "{service} {path}");
         }
     }
 

@@ -309,6 +309,14 @@ impl ServiceDef {
                 Some(changes) => format!("{words} [{changes}]"),
                 None => words,
             },
+            // Every service's deletions in plain words, not DELETE and a path.
+            None if req.method.eq_ignore_ascii_case("DELETE") => {
+                let words = crate::rule_words::deletion(self.key, req.path_only());
+                match summary::changes(req) {
+                    Some(changes) => format!("{words} on {} [{changes}]", self.display_name),
+                    None => format!("{words} on {}", self.display_name),
+                }
+            }
             None => match summary::changes(req) {
                 Some(changes) if matches!(req.method.as_str(), "PATCH" | "PUT") => format!(
                     "{} {} on {} [{changes}]",
