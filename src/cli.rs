@@ -366,22 +366,31 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     .join("agentgate")
                     .join("secrets.key"),
             };
-            if !key_file.exists() {
+            let fresh = !key_file.exists();
+            if fresh {
                 if let Some(dir) = key_file.parent() {
                     std::fs::create_dir_all(dir)?;
                 }
                 credentials::generate_key_file(&key_file)?;
+            }
+            // Opening the store first checks that the key fits and lives
+            // outside the data folder, before the choice is remembered; a key
+            // made just now for a store it does not fit is taken back.
+            let mut check = config.clone();
+            check.credential_backend = CredentialBackend::EncryptedFile;
+            check.secrets_key_file = Some(key_file.clone());
+            if let Err(e) = credentials::open(&check) {
+                if fresh {
+                    let _ = std::fs::remove_file(&key_file);
+                }
+                return Err(e.into());
+            }
+            if fresh {
                 eprintln!(
                     "wrote a new key to {}; back it up: without it the credentials cannot be read",
                     key_file.display()
                 );
             }
-            // Opening the store first checks that the key fits and lives
-            // outside the data folder, before the choice is remembered.
-            let mut check = config.clone();
-            check.credential_backend = CredentialBackend::EncryptedFile;
-            check.secrets_key_file = Some(key_file.clone());
-            credentials::open(&check)?;
             let written =
                 agentgate_core::config::remember_encrypted_file(&config.data_dir, &key_file)?;
             eprintln!(

@@ -501,7 +501,9 @@ async fn notifications_approve_reject_confirm_close_and_coalesce() {
 
     // A deletion asks once more before it is approved.
     let third = app.submit(&key, "DELETE", "Third").await;
-    let (id, _) = monitor.wait_notified("Delete issues in o/r on GitHub").await;
+    let (id, _) = monitor
+        .wait_notified("Delete issues in o/r on GitHub")
+        .await;
     press(id, "approve");
     let (confirm, _) = monitor.wait_notified("Really approve a deletion?").await;
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -257,4 +257,5 @@ fn without_a_keychain_the_encrypted_file_choice_is_remembered_for_every_command(
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let config = std::fs::read_to_string(install.data.path().join("config.toml")).unwrap();
     assert!(!config.contains("inside.key"), "{config}");
+    assert!(!inside.exists(), "the refused key was left behind");
 }

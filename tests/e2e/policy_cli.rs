@@ -118,7 +118,10 @@ async fn access_rules_and_grants_from_the_cli_hold_on_a_running_server() {
     );
     let v = json_of(&install, &["rules", "list", "github", "personal"]);
     assert_eq!(v["rules"].as_array().unwrap().len(), 5);
-    assert_eq!(v["rules"][4]["path"], "/**", "a preset goes on top");
+    // A preset's always-ask rules go on top, its run-without-asking ones last.
+    assert_eq!(v["rules"][0]["effect"], "require_approval");
+    assert_eq!(v["rules"][2]["path"], "/**");
+    assert_eq!(v["rules"][4]["effect"], "auto_approve");
     let (s, v) = post_json(
         &server.url("/api/queue/github/personal/submit"),
         &claude,
@@ -127,7 +130,7 @@ async fn access_rules_and_grants_from_the_cli_hold_on_a_running_server() {
     .await;
     assert_eq!((s, v["status"].as_str()), (201, Some("approved")), "{v}");
 
-    let out = ok(&install, &["rules", "move", "github", "personal", "5", "1"]);
+    let out = ok(&install, &["rules", "move", "github", "personal", "3", "1"]);
     assert!(
         out.lines().nth(1).unwrap().contains("may not delete"),
         "{out}"

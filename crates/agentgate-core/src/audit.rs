@@ -50,7 +50,18 @@ pub struct AuditFilter {
 
 /// A time as a person types it, in UTC.
 pub fn parse_time(s: &str) -> crate::error::Result<time::OffsetDateTime> {
-    let s = s.trim();
+    let t = parse_any_time(s.trim())?;
+    // Years the log's timestamps can state (and convert to UTC) only.
+    if (1970..=9998).contains(&t.year()) {
+        Ok(t)
+    } else {
+        Err(crate::error::Error::invalid(format!(
+            "{s:?} is out of range: a time between 1970 and 9998"
+        )))
+    }
+}
+
+fn parse_any_time(s: &str) -> crate::error::Result<time::OffsetDateTime> {
     let rfc = time::format_description::well_known::Rfc3339;
     if let Ok(t) = time::OffsetDateTime::parse(s, &rfc) {
         return Ok(t);

@@ -122,6 +122,21 @@ impl AgentPath {
         }
     }
 
+    /// The decoded path exactly as the service receives it (case and every
+    /// character kept), with one leading slash: what a grant made from an
+    /// approved request names, so that it covers that path and no look-alike.
+    pub fn decoded(&self) -> String {
+        let mut out = String::with_capacity(self.normalized.len());
+        for s in &self.segments {
+            out.push('/');
+            out.push_str(&percent_decode_str(s).decode_utf8_lossy());
+        }
+        if out.is_empty() {
+            out.push('/');
+        }
+        out
+    }
+
     /// The decoded path in lower case, with one leading slash: the form that
     /// privacy blocks are matched against.
     pub fn normalized(&self) -> &str {

@@ -123,7 +123,9 @@ pub struct AgentFacts {
 pub struct GrantScope {
     /// `None` covers every write method.
     pub method: Option<String>,
-    /// A glob like a rule's; `None` covers every path.
+    /// A glob like a rule's, matched case for case against the path as the
+    /// service receives it (never folded: a grant covers what was approved,
+    /// not what looks like it); `None` covers every path.
     pub path: Option<String>,
     pub until: OffsetDateTime,
 }
@@ -136,10 +138,7 @@ impl GrantScope {
                 .method
                 .as_deref()
                 .is_none_or(|m| m.eq_ignore_ascii_case(method))
-            && self
-                .path
-                .as_deref()
-                .is_none_or(|p| glob_match(&p.to_lowercase(), path))
+            && self.path.as_deref().is_none_or(|p| glob_match(p, path))
     }
 }
 
@@ -329,6 +328,13 @@ pub fn check_glob(pattern: &str) -> Result<(), String> {
     if pattern.contains("***") {
         return Err("use '*' or '**', not '***'".into());
     }
+    // Nothing that would hide or reorder what a person reads.
+    if pattern.chars().any(|c| {
+        c.is_control()
+            || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+    }) {
+        return Err("a path pattern holds no control or invisible characters".into());
+    }
     Ok(())
 }
 
@@ -376,6 +382,15 @@ mod tests {
         }
         assert!(check_glob("/ok/*").is_ok());
         assert!(check_glob("no-slash").is_err());
+        for hidden in [
+            "/a\nb",
+            "/a\u{0}",
+            "/a\u{1b}[31m",
+            "/a\u{202e}b",
+            "/a\u{200b}",
+        ] {
+            assert!(check_glob(hidden).is_err(), "{hidden:?}");
+        }
     }
 
     #[test]

@@ -6,8 +6,10 @@ use serde::Serialize;
 
 use crate::policy::Effect;
 
-/// A named set of rules; applying it puts them at the top of the account's
-/// rules (the first matching rule decides, so they hold over older ones).
+/// A named set of rules. Applying it puts its refusals and always-ask rules
+/// at the top of the account's rules (the first matching rule decides, so they
+/// hold over older ones) and its run-without-asking rules at the end (so they
+/// never loosen a rule the admin wrote).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Preset {
     pub key: &'static str,
@@ -33,9 +35,16 @@ const READ_ONLY: Preset = Preset {
 fn no_deletions(service: &str) -> Preset {
     let rules: &'static [(Option<&'static str>, &'static str, Effect)] = match service {
         // These services delete with a POST to a method of its own.
+        // applyWrites may delete among other things: refused whole.
         "bluesky" => &[
             (Some("DELETE"), "/**", Effect::Deny),
             (Some("POST"), "/com.atproto.repo.deleterecord", Effect::Deny),
+            (Some("POST"), "/com.atproto.repo.applywrites", Effect::Deny),
+        ],
+        // GraphQL mutations may delete: refused whole.
+        "github" => &[
+            (Some("DELETE"), "/**", Effect::Deny),
+            (Some("POST"), "/graphql", Effect::Deny),
         ],
         "reddit" => &[
             (Some("DELETE"), "/**", Effect::Deny),
@@ -46,7 +55,7 @@ fn no_deletions(service: &str) -> Preset {
     Preset {
         key: "no-deletions",
         name: "No deletions",
-        description: "Agents may never delete anything; other writes are decided as before.",
+        description: "Agents may never delete anything (nor send the batch or GraphQL writes that could); other writes are decided as before.",
         rules,
     }
 }
@@ -96,7 +105,7 @@ fn comments_free(service: &str) -> Option<Preset> {
     Some(Preset {
         key: "comments-free",
         name: "Posts need approval, comments don't",
-        description: "Comments run without asking; new posts always wait for your approval, even from a trusted agent.",
+        description: "Comments run without asking unless a rule of yours says otherwise; new posts always wait for your approval, even from a trusted agent.",
         rules,
     })
 }

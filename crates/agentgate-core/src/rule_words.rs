@@ -311,6 +311,7 @@ pub fn deletion(service: &str, path: &str) -> String {
 
 /// What a rule lets its agents do, in words: "create issues in acme/*".
 pub fn action(service: &str, method: Option<&str>, pattern: &str) -> String {
+    let written = pattern;
     let pattern = pattern.to_lowercase();
     let method = method.map(str::to_ascii_uppercase);
     let method = method.as_deref();
@@ -334,7 +335,7 @@ pub fn action(service: &str, method: Option<&str>, pattern: &str) -> String {
     {
         return format!("{} {words}", verb(method));
     }
-    format!("{} {pattern}", verb(method))
+    format!("{} {written}", verb(method))
 }
 
 /// "claude", "claude and codex", "every agent".

@@ -149,6 +149,7 @@ impl Gateway {
     pub fn remove_account(&self, service: &str, name: &str) -> Result<()> {
         let (def, row) = self.account_row(service, name)?;
         self.inner.store.delete_account(def.key, name)?;
+        self.inner.store.delete_account_grants(def.key, name)?;
         // Its pending writes can never run (an account added later under the
         // name is another): the system rejects them, saying why.
         let pending = self.inner.store.entries(&crate::queue::EntryFilter {

@@ -108,6 +108,9 @@ impl Gateway {
         if !self.inner.store.delete_agent(name)? {
             return Err(Error::not_found(format!("no agent named {name:?}")));
         }
+        // Its grants end, and it leaves access lists and rules: a rule that
+        // named only it goes too (with no agents it would name every one).
+        self.inner.store.forget_agent(agent.id)?;
         tracing::info!(agent = %name, "agent revoked");
         let pending = self.inner.store.entries(&EntryFilter {
             status: Some(Status::Pending),

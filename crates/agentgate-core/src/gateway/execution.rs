@@ -124,7 +124,7 @@ impl Gateway {
             {
                 return Err(not_run(format!("requests[{i}]: {why}")));
             }
-            self.decide(&agent, def, &row, &r.method, &path)
+            self.decide(&agent, def, &row, &r.method, &path, def.danger(r).is_some())
                 .map_err(|e| not_run(format!("requests[{i}]: {e}")))?;
         }
         Ok((def, row))

@@ -61,6 +61,17 @@ pub fn minutes_left_today(now: OffsetDateTime, utc_offset_minutes: i64) -> i64 {
     (24 * 60 - since_midnight).clamp(1, MAX_GRANT_MINUTES)
 }
 
+/// Endpoints whose body, not their path, says what is done: every Bluesky
+/// write (an XRPC procedure: a post, a like, a follow, a deletion) and
+/// GitHub's GraphQL.
+fn rpc(service: &str, normalized: &str) -> bool {
+    match service {
+        "bluesky" => true,
+        "github" => normalized.ends_with("/graphql"),
+        _ => false,
+    }
+}
+
 /// "12 min", "1 h 5 min", "40 s".
 pub fn remaining_words(secs: i64) -> String {
     match secs {
@@ -75,63 +86,89 @@ impl Gateway {
     /// Auto-approves the agent's writes to the account (or one method and
     /// path pattern of them) for `minutes`.
     pub fn grant(&self, spec: &GrantSpec) -> Result<GrantInfo> {
-        self.grant_from(spec, None)
+        let agent = self.agent(&spec.agent)?;
+        let mut made = self.make_grants(
+            &agent,
+            spec,
+            &[(spec.method.clone(), spec.path.clone())],
+            None,
+        )?;
+        made.pop()
+            .ok_or_else(|| Error::not_found("the grant ended at once"))
     }
 
-    fn grant_from(&self, spec: &GrantSpec, entry_id: Option<&str>) -> Result<GrantInfo> {
-        let agent = self.agent(&spec.agent)?;
+    /// Checks and stores grants of one agent on one account, all or none.
+    fn make_grants(
+        &self,
+        agent: &crate::agent::Agent,
+        spec: &GrantSpec,
+        scopes: &[(Option<String>, Option<String>)],
+        entry_id: Option<&str>,
+    ) -> Result<Vec<GrantInfo>> {
         let (def, row) = self.account_row(&spec.service, &spec.account)?;
         if !(1..=MAX_GRANT_MINUTES).contains(&spec.minutes) {
             return Err(Error::invalid(format!(
                 "a grant lasts 1 to {MAX_GRANT_MINUTES} minutes"
             )));
         }
-        // A grant approves writes; reads need none.
-        let method = super::rules::method_of(spec.method.as_deref(), &[])?;
-        let path = match spec.path.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(p) => {
-                crate::policy::check_glob(p).map_err(Error::invalid)?;
-                Some(p.to_lowercase())
-            }
-        };
+        let mut checked = Vec::with_capacity(scopes.len());
+        for (method, path) in scopes {
+            // A grant approves writes; reads need none.
+            let method = super::rules::method_of(method.as_deref(), &[])?;
+            let path = match path.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(p) => {
+                    crate::policy::check_glob(p).map_err(Error::invalid)?;
+                    // Kept as written: a grant matches case for case.
+                    Some(p.to_string())
+                }
+            };
+            checked.push((method, path));
+        }
         let now = self.inner.clock.now();
-        let expires = now + time::Duration::minutes(spec.minutes);
-        let id = self
+        let expires = timestamp(now + time::Duration::minutes(spec.minutes));
+        let new: Vec<NewGrant<'_>> = checked
+            .iter()
+            .map(|(method, path)| NewGrant {
+                agent_id: agent.id,
+                service: def.key,
+                account: &row.name,
+                method: method.as_deref(),
+                path: path.as_deref(),
+                entry_id,
+                expires_at: &expires,
+            })
+            .collect();
+        let ids = self
             .inner
             .store
-            .insert_grant(
-                &NewGrant {
-                    agent_id: agent.id,
-                    service: def.key,
-                    account: &row.name,
-                    method: method.as_deref(),
-                    path: path.as_deref(),
-                    entry_id,
-                    expires_at: &timestamp(expires),
-                },
-                &timestamp(now),
-                MAX_LIVE_GRANTS,
-            )?
+            .insert_grants(&new, &timestamp(now), MAX_LIVE_GRANTS)?
             .ok_or_else(|| {
                 Error::invalid(format!(
-                    "{MAX_LIVE_GRANTS} grants are running already; revoke one first"
+                    "at most {MAX_LIVE_GRANTS} grants run at once; revoke one first"
                 ))
             })?;
-        tracing::info!(agent = %agent.name, service = def.key, account = %row.name, minutes = spec.minutes, method = ?method, path = ?path, "grant given");
-        self.grants()?
+        tracing::info!(agent = %agent.name, service = def.key, account = %row.name, minutes = spec.minutes, grants = ids.len(), "grant given");
+        Ok(self
+            .grants()?
             .into_iter()
-            .find(|g| g.id == id)
-            .ok_or_else(|| Error::not_found(format!("grant {id} ended at once")))
+            .filter(|g| ids.contains(&g.id))
+            .collect())
     }
 
-    /// Grants what an approved entry did, for `minutes`: its agent, its
-    /// account, and each request's method and exact path (the query and the
-    /// body are not part of a grant).
+    /// Grants what an approved entry did, for `minutes`: its agent (by id,
+    /// whatever it is called now), its account, and each request's method
+    /// and exact path (the query and the body are not part of a grant), all
+    /// or none.
     pub fn grant_like(&self, entry: &Entry, minutes: i64) -> Result<Vec<GrantInfo>> {
         let def = crate::services::find(&entry.service)
             .ok_or_else(|| Error::not_found(format!("unknown service {:?}", entry.service)))?;
-        let mut scopes: Vec<(String, String)> = Vec::new();
+        let agent = self
+            .inner
+            .store
+            .agent_by_id(entry.agent_id)?
+            .ok_or_else(|| Error::not_found("the entry's agent was revoked"))?;
+        let mut scopes: Vec<(Option<String>, Option<String>)> = Vec::new();
         for r in &entry.requests {
             // A write that destroys or exposes something asks for a second
             // yes every time; a grant would skip it.
@@ -142,7 +179,14 @@ impl Gateway {
             }
             let path =
                 AgentPath::parse_with_query(&r.path).map_err(|e| Error::invalid(e.to_string()))?;
-            let path = path.normalized().to_string();
+            // Where the body says what is done (an XRPC procedure, GraphQL),
+            // the path names no single kind of write: approved alone.
+            if rpc(def.key, path.normalized()) {
+                return Err(Error::invalid(
+                    "on this endpoint the body says what is done, so a grant for it would cover every kind of write; it was approved alone",
+                ));
+            }
+            let path = path.decoded();
             // A grant's path is a pattern: a path holding `*` or `?` would
             // grant more than the request that was approved.
             if path.contains(['*', '?']) {
@@ -150,27 +194,20 @@ impl Gateway {
                     "this request's path holds '*' or '?', so a grant cannot name it exactly; it was approved alone",
                 ));
             }
-            let scope = (r.method.to_ascii_uppercase(), path);
+            let scope = (Some(r.method.to_ascii_uppercase()), Some(path));
             if !scopes.contains(&scope) {
                 scopes.push(scope);
             }
         }
-        scopes
-            .into_iter()
-            .map(|(method, path)| {
-                self.grant_from(
-                    &GrantSpec {
-                        agent: entry.agent_name.clone(),
-                        service: entry.service.clone(),
-                        account: entry.account_name.clone(),
-                        minutes,
-                        method: Some(method),
-                        path: Some(path),
-                    },
-                    Some(&entry.id),
-                )
-            })
-            .collect()
+        let spec = GrantSpec {
+            agent: agent.name.clone(),
+            service: entry.service.clone(),
+            account: entry.account_name.clone(),
+            minutes,
+            method: None,
+            path: None,
+        };
+        self.make_grants(&agent, &spec, &scopes, Some(&entry.id))
     }
 
     /// Live grants, soonest to end first.
@@ -189,8 +226,13 @@ impl Gateway {
                     .map_or_else(|| format!("#{}", g.agent_id), |a| a.name.clone());
                 let remaining_secs =
                     parse_timestamp(&g.expires_at).map_or(0, |t| (t - now).whole_seconds().max(0));
+                // The path may be an agent's: hidden characters shown as escapes.
                 let action = match &g.path {
-                    Some(p) => crate::rule_words::action(&g.service, g.method.as_deref(), p),
+                    Some(p) => crate::display::web_text(&crate::rule_words::action(
+                        &g.service,
+                        g.method.as_deref(),
+                        p,
+                    )),
                     None => match &g.method {
                         Some(m) => format!("send any {m}"),
                         None => "write anything".to_string(),

@@ -67,26 +67,41 @@ impl Gateway {
     }
 
     /// What the engine needs to know of the agent on this account. Grants
-    /// are looked up only for writes of an agent that is not trusted.
+    /// are looked up only for writes of an agent that is not trusted, and
+    /// never for a write that destroys, overwrites or exposes something
+    /// (`dangerous`): those always get a human's second yes. A grant covers
+    /// the write when its method matches and its pattern matches the path
+    /// exactly as the service receives it, case for case.
     fn facts(
         &self,
         agent: &Agent,
         def: &ServiceDef,
         row: &AccountRow,
-        read: bool,
+        method: &str,
+        path: &AgentPath,
+        dangerous: bool,
     ) -> Result<AgentFacts> {
-        let grants = if read || agent.trusted {
+        let grants = if is_read(method) || agent.trusted || dangerous {
             Vec::new()
         } else {
             let now = timestamp(self.inner.clock.now());
+            let exact = path.decoded();
             self.inner
                 .store
                 .live_grants_for(agent.id, def.key, &row.name, &now)?
                 .into_iter()
+                .filter(|g| {
+                    g.method
+                        .as_deref()
+                        .is_none_or(|m| m.eq_ignore_ascii_case(method))
+                        && g.path
+                            .as_deref()
+                            .is_none_or(|p| policy::glob_match(p, &exact))
+                })
                 .filter_map(|g| {
                     Some(GrantScope {
-                        method: g.method,
-                        path: g.path,
+                        method: None,
+                        path: None,
                         until: parse_timestamp(&g.expires_at)?,
                     })
                 })
@@ -99,9 +114,10 @@ impl Gateway {
         })
     }
 
-    /// The decision on one request. Rules are matched against the path as
-    /// decoded and as servers that drop `;` parameters or format suffixes
-    /// route it; the stricter decision holds, so no spelling dodges a rule.
+    /// The decision on one request. Rules are matched against every form a
+    /// server may route the path as (decoded, without `;` parameters or a
+    /// format suffix, and the service's own reroutes, such as XRPC by method
+    /// name); the stricter decision holds, so no spelling dodges a rule.
     fn decision(
         &self,
         agent: &Agent,
@@ -109,18 +125,25 @@ impl Gateway {
         row: &AccountRow,
         method: &str,
         path: &AgentPath,
+        dangerous: bool,
     ) -> Result<Decision> {
         let now = self.inner.clock.now();
-        let read = is_read(method);
-        let facts = self.facts(agent, def, row, read)?;
-        Ok(path
-            .match_forms()
-            .map(|form| policy::decide(&row.policy, &facts, method, form, now))
+        let facts = self.facts(agent, def, row, method, path, dangerous)?;
+        let decide = |form: &str| policy::decide(&row.policy, &facts, method, form, now);
+        // Without rules the form cannot matter; reads skip the allocation.
+        if row.policy.rules.is_empty() {
+            return Ok(decide(path.normalized()));
+        }
+        Ok(def
+            .forms(path)
+            .iter()
+            .map(|form| decide(form))
             .max_by_key(|d| strictness(d.outcome))
-            .unwrap_or_else(|| policy::decide(&row.policy, &facts, method, path.normalized(), now)))
+            .unwrap_or_else(|| decide(path.normalized())))
     }
 
-    /// Decides one request of `agent`: refusals as errors.
+    /// Decides one request of `agent`: refusals as errors. `dangerous`: the
+    /// write destroys, overwrites or exposes something (no grant covers it).
     pub(super) fn decide(
         &self,
         agent: &Agent,
@@ -128,8 +151,9 @@ impl Gateway {
         row: &AccountRow,
         method: &str,
         path: &AgentPath,
+        dangerous: bool,
     ) -> Result<Decision> {
-        let decision = self.decision(agent, def, row, method, path)?;
+        let decision = self.decision(agent, def, row, method, path, dangerous)?;
         match decision.outcome {
             Outcome::NoAccess => Err(access_denied(def, &row.name)),
             Outcome::Denied => Err(Error::Forbidden(format!(
@@ -174,7 +198,7 @@ impl Gateway {
                 reason: format!("{} is disabled: every request is refused", agent.name),
             });
         }
-        if let Some(refusal) = path.match_forms().find_map(|form| def.refusal(form)) {
+        if let Some(refusal) = def.forms(&path).iter().find_map(|form| def.refusal(form)) {
             return Ok(Decision {
                 outcome: Outcome::Denied,
                 rule: None,
@@ -190,18 +214,26 @@ impl Gateway {
                 },
             });
         }
-        self.decision(&agent, def, &row, &method, &path)
+        // The body is not known here: a write that the body makes
+        // destructive gets no grant when it comes.
+        self.decision(&agent, def, &row, &method, &path, false)
     }
 
     pub(super) fn agent_ids(&self, names: &[String]) -> Result<Vec<i64>> {
         names.iter().map(|n| self.agent(n).map(|a| a.id)).collect()
     }
 
+    /// Agents by name; one no longer there is named as removed, never left
+    /// out (a rule's list without it would read as "every agent").
     pub(super) fn agent_names(&self, ids: &[i64]) -> Result<Vec<String>> {
         let all = self.agents()?;
         Ok(ids
             .iter()
-            .filter_map(|id| all.iter().find(|a| a.id == *id).map(|a| a.name.clone()))
+            .map(|id| {
+                all.iter()
+                    .find(|a| a.id == *id)
+                    .map_or_else(|| format!("#{id} (removed)"), |a| a.name.clone())
+            })
             .collect())
     }
 

@@ -99,7 +99,7 @@ impl Gateway {
                 return Err(Error::Blocked(format!("requests[{i}]: {why}")));
             }
             let decision = self
-                .decide(agent, def, row, &r.method, &path)
+                .decide(agent, def, row, &r.method, &path, def.danger(r).is_some())
                 .map_err(|e| match e {
                     Error::Forbidden(m) => Error::Forbidden(format!("requests[{i}]: {m}")),
                     other => other,

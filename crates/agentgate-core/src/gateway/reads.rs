@@ -74,9 +74,10 @@ impl Gateway {
         let path =
             AgentPath::parse(read.path, read.query).map_err(|e| Error::invalid(e.to_string()))?;
         check_not_blocked(def, &path)?;
-        self.decide(agent, def, &row, "GET", &path)?;
+        self.decide(agent, def, &row, "GET", &path, false)?;
         tracing::debug!(agent = %agent.name, "read");
-        let rules_allow = |next: &AgentPath| self.decide(agent, def, &row, "GET", next).is_ok();
+        let rules_allow =
+            |next: &AgentPath| self.decide(agent, def, &row, "GET", next, false).is_ok();
         let resp = self
             .call_upstream(
                 def,

@@ -48,12 +48,20 @@ pub enum RuleEdit {
         from: usize,
         to: usize,
     },
-    /// Puts a preset's rules at the top, limited to `agents` (every agent
-    /// when empty); rules already there are not added twice.
+    /// Adds a preset's rules, limited to `agents` (every agent when empty):
+    /// its refusals and always-ask rules at the top, its run-without-asking
+    /// rules at the end; rules already there are not added twice.
     Preset {
         key: String,
         agents: Vec<String>,
     },
+}
+
+fn changed_meanwhile() -> Error {
+    Error::Conflict(
+        "the rules were changed meanwhile (in another window or by the CLI); reload them and try again"
+            .into(),
+    )
 }
 
 /// A short fingerprint of the rules, to detect a change made meanwhile.
@@ -90,6 +98,7 @@ impl Gateway {
         let path = spec.path.trim();
         policy::check_glob(path).map_err(Error::invalid)?;
         let mut agents = self.agent_ids(&spec.agents)?;
+        agents.sort_unstable();
         agents.dedup();
         Ok(Rule {
             method,
@@ -105,6 +114,17 @@ impl Gateway {
         service: &str,
         name: &str,
         specs: Vec<RuleSpec>,
+    ) -> Result<PolicyView> {
+        self.set_account_rules_from(service, name, specs, None)
+    }
+
+    /// The same, only if the rules are still at `expected` (409 otherwise).
+    pub fn set_account_rules_from(
+        &self,
+        service: &str,
+        name: &str,
+        specs: Vec<RuleSpec>,
+        expected: Option<&str>,
     ) -> Result<PolicyView> {
         let (def, _) = self.account_row(service, name)?;
         if specs.len() > MAX_RULES {
@@ -122,7 +142,19 @@ impl Gateway {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        self.inner.store.set_account_rules(def.key, name, &rules)?;
+        self.inner
+            .store
+            .update_account_rules(def.key, name, |current| {
+                if let Some(expected) = expected
+                    && version(&current) != expected
+                {
+                    return Err(changed_meanwhile());
+                }
+                Ok(rules.clone())
+            })?
+            .ok_or_else(|| {
+                Error::not_found(format!("no {} account named {name:?}", def.display_name))
+            })?;
         tracing::info!(service = def.key, account = %name, rules = rules.len(), "rules changed");
         self.account_policy(def.key, name)
     }
@@ -181,55 +213,69 @@ impl Gateway {
             }
         };
         let no_rule = |i: usize, len: usize| {
-            Error::invalid(format!("there is no rule {}: the account has {len}", i + 1))
+            Error::invalid(format!(
+                "there is no rule {}: the account has {len}",
+                i.saturating_add(1)
+            ))
         };
-        let changed = self.inner.store.update_account_rules(def.key, name, |mut rules| {
-            if let Some(expected) = expected
-                && version(&rules) != expected
-            {
-                return Err(Error::Conflict(
-                    "the rules were changed meanwhile (in another window or by the CLI); reload them and try again".into(),
-                ));
-            }
-            let len = rules.len();
-            match change {
-                Change::Add(rule, at) => {
-                    let at = at.unwrap_or(len);
-                    if at > len {
-                        return Err(no_rule(at, len));
-                    }
-                    rules.insert(at, rule);
+        let changed = self
+            .inner
+            .store
+            .update_account_rules(def.key, name, |mut rules| {
+                if let Some(expected) = expected
+                    && version(&rules) != expected
+                {
+                    return Err(changed_meanwhile());
                 }
-                Change::Replace(i, rule) => *rules.get_mut(i).ok_or_else(|| no_rule(i, len))? = rule,
-                Change::Remove(i) => {
-                    if i >= len {
-                        return Err(no_rule(i, len));
+                let len = rules.len();
+                match change {
+                    Change::Add(rule, at) => {
+                        let at = at.unwrap_or(len);
+                        if at > len {
+                            return Err(no_rule(at, len));
+                        }
+                        rules.insert(at, rule);
                     }
-                    rules.remove(i);
-                }
-                Change::Move(from, to) => {
-                    if from >= len {
-                        return Err(no_rule(from, len));
+                    Change::Replace(i, rule) => {
+                        *rules.get_mut(i).ok_or_else(|| no_rule(i, len))? = rule
                     }
-                    if to >= len {
-                        return Err(no_rule(to, len));
+                    Change::Remove(i) => {
+                        if i >= len {
+                            return Err(no_rule(i, len));
+                        }
+                        rules.remove(i);
                     }
-                    let rule = rules.remove(from);
-                    rules.insert(to, rule);
+                    Change::Move(from, to) => {
+                        if from >= len {
+                            return Err(no_rule(from, len));
+                        }
+                        if to >= len {
+                            return Err(no_rule(to, len));
+                        }
+                        let rule = rules.remove(from);
+                        rules.insert(to, rule);
+                    }
+                    Change::Preset(new) => {
+                        // What a preset refuses or always asks for goes first, so
+                        // it holds; what it lets run without asking goes last, so
+                        // it never loosens a rule the admin wrote.
+                        let (strict, loose): (Vec<Rule>, Vec<Rule>) = new
+                            .into_iter()
+                            .filter(|r| !rules.contains(r))
+                            .partition(|r| {
+                                matches!(r.effect, Effect::Deny | Effect::RequireApproval)
+                            });
+                        rules.splice(0..0, strict);
+                        rules.extend(loose);
+                    }
                 }
-                Change::Preset(new) => {
-                    let fresh: Vec<Rule> =
-                        new.into_iter().filter(|r| !rules.contains(r)).collect();
-                    rules.splice(0..0, fresh);
+                if rules.len() > MAX_RULES {
+                    return Err(Error::invalid(format!(
+                        "an account holds at most {MAX_RULES} rules"
+                    )));
                 }
-            }
-            if rules.len() > MAX_RULES {
-                return Err(Error::invalid(format!(
-                    "an account holds at most {MAX_RULES} rules"
-                )));
-            }
-            Ok(rules)
-        })?;
+                Ok(rules)
+            })?;
         let rules = changed.ok_or_else(|| {
             Error::not_found(format!("no {} account named {name:?}", def.display_name))
         })?;

@@ -107,36 +107,86 @@ impl Store {
         Ok(Some(rules))
     }
 
-    pub fn set_account_rules(&self, service: &str, name: &str, rules: &[Rule]) -> Result<bool> {
-        let rules = serde_json::to_string(rules).map_err(|e| internal(e, "serialize rules"))?;
-        Ok(self.conn().execute(
-            "UPDATE accounts SET rules = ?3 WHERE service = ?1 AND name = ?2",
-            params![service, name, rules],
-        )? == 1)
-    }
-
-    /// Stores a grant unless `max_live` are live already; expired ones are
-    /// dropped first. `None` when the cap is reached.
-    pub fn insert_grant(
+    /// Stores grants, all or none: none when together they would make more
+    /// than `max_live` live. Expired ones are dropped first. The ids, or
+    /// `None` when the cap would be passed.
+    pub fn insert_grants(
         &self,
-        g: &NewGrant<'_>,
+        grants: &[NewGrant<'_>],
         now: &str,
         max_live: usize,
-    ) -> Result<Option<i64>> {
+    ) -> Result<Option<Vec<i64>>> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         tx.execute("DELETE FROM grants WHERE expires_at <= ?1", [now])?;
         let live: usize = tx.query_row("SELECT COUNT(*) FROM grants", [], |r| r.get(0))?;
-        if live >= max_live {
+        if live + grants.len() > max_live {
             return Ok(None);
         }
-        tx.execute(
-            "INSERT INTO grants (agent_id, service, account_name, method, path, entry_id, expires_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![g.agent_id, g.service, g.account, g.method, g.path, g.entry_id, g.expires_at, now],
-        )?;
-        let id = tx.last_insert_rowid();
+        let mut ids = Vec::with_capacity(grants.len());
+        for g in grants {
+            tx.execute(
+                "INSERT INTO grants (agent_id, service, account_name, method, path, entry_id, expires_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![g.agent_id, g.service, g.account, g.method, g.path, g.entry_id, g.expires_at, now],
+            )?;
+            ids.push(tx.last_insert_rowid());
+        }
         tx.commit()?;
-        Ok(Some(id))
+        Ok(Some(ids))
+    }
+
+    /// Ends every grant on an account (it was removed: one added later
+    /// under the name is another account).
+    pub fn delete_account_grants(&self, service: &str, account: &str) -> Result<usize> {
+        Ok(self.conn().execute(
+            "DELETE FROM grants WHERE service = ?1 AND account_name = ?2",
+            params![service, account],
+        )?)
+    }
+
+    /// Ends an agent's grants, and takes it out of every access list and
+    /// rule: a rule that named only it is removed whole, since a rule with
+    /// no agents would apply to every agent.
+    pub fn forget_agent(&self, agent_id: i64) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute("DELETE FROM grants WHERE agent_id = ?1", [agent_id])?;
+        let rows: Vec<(i64, String, String)> = {
+            let mut stmt = tx.prepare("SELECT id, access_agents, rules FROM accounts")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        for (id, listed, rules) in rows {
+            let listed: Vec<i64> =
+                serde_json::from_str(&listed).map_err(|e| internal(e, "decode access list"))?;
+            let rules: Vec<Rule> =
+                serde_json::from_str(&rules).map_err(|e| internal(e, "decode rules"))?;
+            if !listed.contains(&agent_id) && !rules.iter().any(|r| r.agents.contains(&agent_id)) {
+                continue;
+            }
+            let listed: Vec<i64> = listed.into_iter().filter(|a| *a != agent_id).collect();
+            let rules: Vec<Rule> = rules
+                .into_iter()
+                .filter_map(|mut r| {
+                    if !r.agents.contains(&agent_id) {
+                        return Some(r);
+                    }
+                    r.agents.retain(|a| *a != agent_id);
+                    (!r.agents.is_empty()).then_some(r)
+                })
+                .collect();
+            tx.execute(
+                "UPDATE accounts SET access_agents = ?2, rules = ?3 WHERE id = ?1",
+                params![
+                    id,
+                    serde_json::to_string(&listed)
+                        .map_err(|e| internal(e, "serialize access list"))?,
+                    serde_json::to_string(&rules).map_err(|e| internal(e, "serialize rules"))?
+                ],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     /// The agent's live grants on an account.

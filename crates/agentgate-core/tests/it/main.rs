@@ -7,6 +7,7 @@ mod approval;
 mod audit;
 mod bad_input;
 mod canonical;
+mod grant_attacks;
 mod helpers;
 mod hostile_writes;
 mod keychain;

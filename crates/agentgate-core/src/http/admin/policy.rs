@@ -61,6 +61,10 @@ pub(super) async fn access_set(
 pub(super) struct RulesBody {
     /// In order: the first rule that matches decides.
     rules: Vec<RuleSpec>,
+    /// The policy's `version` these rules were made from: when given, the
+    /// rules are replaced only if nobody changed them meanwhile (409 else).
+    #[serde(default)]
+    version: Option<String>,
 }
 
 /// Replaces the account's rules; takes effect on the next request.
@@ -71,14 +75,15 @@ pub(super) struct RulesBody {
         (status = 200, description = "The policy as it is now", body = PolicyAnswer),
         (status = 400, description = "An invalid rule, or too many", body = ErrorBody),
         (status = 401, description = "No admin session", body = ErrorBody),
-        (status = 404, description = "No such service, account or agent", body = ErrorBody)))]
+        (status = 404, description = "No such service, account or agent", body = ErrorBody),
+        (status = 409, description = "The rules changed since the version named", body = ErrorBody)))]
 pub(super) async fn rules_set(
     State(gw): State<Gateway>,
     Params((service, name)): Params<(String, String)>,
     JsonBody(body): JsonBody<RulesBody>,
 ) -> Result<Json<PolicyAnswer>, ApiError> {
     Ok(Json(PolicyAnswer {
-        policy: gw.set_account_rules(&service, &name, body.rules)?,
+        policy: gw.set_account_rules_from(&service, &name, body.rules, body.version.as_deref())?,
     }))
 }
 

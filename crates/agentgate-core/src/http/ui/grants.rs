@@ -17,7 +17,9 @@ use crate::http::session::{AdminSession, SignedForm};
 #[template(path = "grants.html")]
 struct GrantsPage {
     chrome: Chrome,
-    grants: Vec<GrantInfo>,
+    /// Each grant, with its path as shown: an agent's, so every hidden
+    /// character is a visible escape.
+    grants: Vec<(GrantInfo, Option<String>)>,
     agents: Vec<String>,
     accounts: Vec<AccountInfo>,
 }
@@ -31,7 +33,14 @@ pub(super) fn grants_page(
     let built = (|| -> crate::error::Result<GrantsPage> {
         Ok(GrantsPage {
             chrome: Chrome::new(gw, session, "grants", notice),
-            grants: gw.grants()?,
+            grants: gw
+                .grants()?
+                .into_iter()
+                .map(|g| {
+                    let shown = g.path.as_deref().map(crate::display::web_text);
+                    (g, shown)
+                })
+                .collect(),
             agents: gw.agents()?.into_iter().map(|a| a.name).collect(),
             accounts: gw.accounts()?,
         })

@@ -27,7 +27,7 @@ pub(super) const EFFECTS: &[(&str, &str)] = &[
     ("deny", "Refuse"),
 ];
 
-pub(super) const METHODS: &[&str] = &["any", "GET", "POST", "PUT", "PATCH", "DELETE"];
+pub(super) const METHODS: &[&str] = &["any", "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"];
 
 struct RuleRow {
     index: usize,
@@ -289,7 +289,8 @@ fn edit(f: &Fields) -> Result<RuleEdit> {
                 from.checked_sub(1)
                     .ok_or_else(|| Error::invalid("the first rule cannot move up"))?
             } else {
-                from + 1
+                from.checked_add(1)
+                    .ok_or_else(|| Error::invalid("there is no such rule"))?
             };
             RuleEdit::Move { from, to }
         }
