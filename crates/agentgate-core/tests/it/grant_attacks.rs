@@ -6,19 +6,11 @@
 //! revoked agent leaves rules and lists without widening any.
 
 use serde_json::{Value, json};
-use wiremock::{Mock, ResponseTemplate};
 
 use agentgate_core::RuleSpec;
 use agentgate_core::policy::Effect;
 
 use crate::helpers::*;
-
-async fn ok_upstream(app: &TestApp) {
-    Mock::given(wiremock::matchers::any())
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true})))
-        .mount(&app.upstream)
-        .await;
-}
 
 async fn write(app: &TestApp, key: &str, method: &str, path: &str, body: Value) -> (u16, String) {
     let (s, v) = app

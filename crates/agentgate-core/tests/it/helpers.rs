@@ -407,3 +407,11 @@ impl<'a> Ui<'a> {
         (status, location, r.text().await.unwrap())
     }
 }
+
+/// Every request to the account's service answers 200 `{"ok": true}`.
+pub async fn ok_upstream(app: &TestApp) {
+    wiremock::Mock::given(wiremock::matchers::any())
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(json!({"ok": true})))
+        .mount(&app.upstream)
+        .await;
+}

@@ -12,13 +12,6 @@ use wiremock::{Mock, ResponseTemplate};
 
 use crate::helpers::*;
 
-async fn ok_upstream(app: &TestApp) {
-    Mock::given(wiremock::matchers::any())
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true})))
-        .mount(&app.upstream)
-        .await;
-}
-
 #[tokio::test]
 async fn access_lists_hide_the_account_from_everyone_left_out() {
     let app = spawn_app().await;

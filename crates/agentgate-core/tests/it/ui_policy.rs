@@ -7,19 +7,11 @@ use std::sync::Arc;
 
 use agentgate_core::clock::ManualClock;
 use serde_json::json;
-use wiremock::{Mock, ResponseTemplate};
 
 use crate::helpers::*;
 
 const PAGE: &str = "/ui/accounts/github/personal";
 const RULES: &str = "/ui/accounts/github/personal/rules";
-
-async fn ok_upstream(app: &TestApp) {
-    Mock::given(wiremock::matchers::any())
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true})))
-        .mount(&app.upstream)
-        .await;
-}
 
 /// The rules' version as the page shows it.
 async fn version(ui: &Ui<'_>) -> String {
