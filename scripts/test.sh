@@ -62,10 +62,13 @@ echo "== the desktop app's .deb bundle (Tauri CLI from npm, release build)"
 # `npm install` with the committed lock (npm ci refuses a lock that lists only
 # this platform's prebuilt CLI); the version is pinned exactly in package.json.
 npm install --no-audit --no-fund --silent
+# The package carries the `agentgate` CLI too (same data folder and keychain).
+cargo build --release --locked -p agentgate
 npx tauri build --bundles deb --ci
 deb=$(ls -t target/release/bundle/deb/*.deb | head -1)
 contents=$(dpkg-deb --contents "$deb")
 grep -q "usr/bin/agentgate-desktop" <<<"$contents"
+grep -Eq "usr/bin/agentgate$" <<<"$contents"
 grep -q "usr/share/applications/agentgate.desktop" <<<"$contents"
 dpkg-deb --field "$deb" Depends | grep -q libwebkit2gtk-4.1
 echo "built $deb"
