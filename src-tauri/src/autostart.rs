@@ -62,7 +62,7 @@ mod imp {
         let text = format!(
             "[Desktop Entry]\nType=Application\nName=agentgate\n\
              Comment=The agentgate gateway, in the tray\n\
-             Exec={} {}\nIcon=agentgate\nTerminal=false\nStartupNotify=false\n\
+             Exec={} {}\nIcon=agentgate-desktop\nTerminal=false\nStartupNotify=false\n\
              X-GNOME-Autostart-enabled=true\n",
             quoted(exe),
             super::HIDDEN

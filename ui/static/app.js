@@ -59,8 +59,16 @@ document.addEventListener("click", async (ev) => {
   setTimeout(() => { button.textContent = label; }, 1500);
 });
 
-// The queue page follows the queue as it moves.
+// Every signed-in page shows the pause switch as it is, flipped anywhere.
+const banner = document.getElementById("pause-banner");
 const lists = document.getElementById("queue-lists");
+if (banner && !lists && "EventSource" in window) {
+  new EventSource("/ui/events").addEventListener("pause", (ev) => {
+    banner.hidden = !JSON.parse(ev.data).paused;
+  });
+}
+
+// The queue page follows the queue as it moves.
 if (lists && "EventSource" in window) {
   const live = document.getElementById("live");
   const say = (text) => { live.hidden = false; live.textContent = text; };
@@ -99,6 +107,9 @@ if (lists && "EventSource" in window) {
   // Whatever moved between rendering the page and (re)connecting the stream
   // was not announced on it: catch up once on every open.
   source.addEventListener("open", () => { say("Live"); refresh(); });
+  source.addEventListener("pause", (ev) => {
+    if (banner) banner.hidden = !JSON.parse(ev.data).paused;
+  });
   source.addEventListener("queue", () => {
     // Several events in a burst need one refresh.
     clearTimeout(pending);

@@ -428,6 +428,25 @@ async fn the_event_stream_announces_queue_moves_and_needs_a_session() {
     assert!(seen.contains("event: queue") && seen.contains("\"status\":\"pending\""));
     assert!(!seen.contains("/x"), "ids and states only: {seen}");
 
+    // Pausing (here from another surface) is announced to every open page,
+    // and so is resuming.
+    for (paused, want) in [(true, "{\"paused\":true}"), (false, "{\"paused\":false}")] {
+        app.gw.set_paused(paused).unwrap();
+        let mut seen = String::new();
+        while !seen.contains(want) {
+            let chunk = tokio::time::timeout(Duration::from_secs(10), stream.next())
+                .await
+                .expect("the pause event within 10 s")
+                .unwrap()
+                .unwrap();
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        assert!(seen.contains("event: pause"), "{seen}");
+    }
+    // Every page carries the banner, hidden while agents run.
+    let html = app.ui_page("/ui/agents").await;
+    assert!(html.contains("id=\"pause-banner\" hidden"), "{html}");
+
     // An open stream does not hold up a graceful stop.
     tokio::time::timeout(Duration::from_secs(10), app.stop())
         .await

@@ -1,6 +1,7 @@
 //! `/ui/events`: a server-sent event stream that says "the queue moved" so the
-//! open page can fetch its lists again. It carries ids and states only, never
-//! an agent's words.
+//! open page can fetch its lists again, and "agents were paused" (or resumed)
+//! so that every open page shows it. It carries ids and states only, never an
+//! agent's words.
 //!
 //! Transitions in this process arrive at once through the gateway's broadcast;
 //! changes another process made (the CLI) are caught by comparing the queue's
@@ -40,12 +41,13 @@ pub(super) async fn stream(
 fn events(gw: Gateway, token: String) -> impl Stream<Item = Result<Event, Infallible>> {
     let rx = gw.subscribe();
     let stamp = gw.queue_stamp().ok();
+    let paused = gw.is_paused().unwrap_or(false);
     let closing = gw.closing();
     let mut tick = tokio::time::interval(RECHECK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     futures::stream::unfold(
-        (gw, token, rx, stamp, tick, closing),
-        |(gw, token, mut rx, mut stamp, mut tick, closing)| async move {
+        (gw, token, rx, stamp, paused, tick, closing),
+        |(gw, token, mut rx, mut stamp, mut paused, mut tick, closing)| async move {
             loop {
                 let event = tokio::select! {
                     _ = closing.cancelled() => return None,
@@ -58,6 +60,15 @@ fn events(gw: Gateway, token: String) -> impl Stream<Item = Result<Event, Infall
                     _ = tick.tick() => {
                         if !gw.admin_session_valid(&token).unwrap_or(false) {
                             return None;
+                        }
+                        // The pause switch, flipped here or in another process.
+                        let now_paused = gw.is_paused().unwrap_or(paused);
+                        if now_paused != paused {
+                            paused = now_paused;
+                            let ev = Event::default()
+                                .event("pause")
+                                .data(json!({"paused": paused}).to_string());
+                            return Some((Ok(ev), (gw, token, rx, stamp, paused, tick, closing)));
                         }
                         let now = gw.queue_stamp().ok();
                         if now != stamp {
@@ -73,7 +84,7 @@ fn events(gw: Gateway, token: String) -> impl Stream<Item = Result<Event, Infall
                     // take it now so the next tick does not report them twice.
                     stamp = gw.queue_stamp().ok().or(stamp);
                     let ev = Event::default().event("queue").data(data.to_string());
-                    return Some((Ok(ev), (gw, token, rx, stamp, tick, closing)));
+                    return Some((Ok(ev), (gw, token, rx, stamp, paused, tick, closing)));
                 }
             }
         },
