@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 install_packages "${BUILD_PACKAGES[@]}" "${DESKTOP_BUILD_PACKAGES[@]}" \
   dbus dbus-x11 gnome-keyring libsecret-tools chromium chromium-driver \
   xvfb xauth dunst libnotify-bin libglib2.0-bin imagemagick webkit2gtk-driver \
-  python3 python3-venv curl
+  python3 python3-venv python3-xlib curl
 # npm runs the Tauri CLI that bundles the .deb; any recent Node.js will do.
 command -v npm >/dev/null 2>&1 || install_packages nodejs npm
 ensure_rust

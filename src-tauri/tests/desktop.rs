@@ -987,3 +987,128 @@ async fn with_no_notification_service_the_gateway_carries_on() {
     assert_eq!(r.status(), 200);
     app.wait_status(&key, &id, "completed").await;
 }
+
+/// The app's WebKit web processes: those whose environment names this test's
+/// data folder (the app passes its environment on to them).
+fn web_processes(data: &Path) -> usize {
+    let marker = format!("AGENTGATE_DATA_DIR={}", data.display());
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .filter(|e| {
+            std::fs::read_to_string(e.path().join("comm"))
+                .is_ok_and(|c| c.starts_with("WebKitWebProces"))
+        })
+        .filter(|e| {
+            std::fs::read(e.path().join("environ"))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|kv| kv == marker.as_bytes()))
+        })
+        .count()
+}
+
+/// Asks the window named `title` to close, as a window manager's close
+/// button does (WM_DELETE_WINDOW), through Debian's python3-xlib.
+fn close_window(title: &str) -> usize {
+    const SCRIPT: &str = r#"
+import sys
+from Xlib import display, X, protocol
+d = display.Display()
+protocols = d.intern_atom("WM_PROTOCOLS")
+delete = d.intern_atom("WM_DELETE_WINDOW")
+def walk(w):
+    try:
+        children = w.query_tree().children
+    except Exception:
+        return
+    for c in children:
+        yield c
+        yield from walk(c)
+sent = 0
+for w in walk(d.screen().root):
+    try:
+        name = w.get_wm_name()
+    except Exception:
+        continue
+    if name in (sys.argv[1], sys.argv[1].encode()):
+        ev = protocol.event.ClientMessage(window=w, client_type=protocols, data=(32, [delete, X.CurrentTime, 0, 0, 0]))
+        w.send_event(ev, event_mask=X.NoEventMask)
+        sent += 1
+d.flush()
+print(sent)
+"#;
+    let out = Command::new("/usr/bin/python3")
+        .args(["-c", SCRIPT, title])
+        .output()
+        .expect("python3 with python3-xlib is installed");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
+async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < WAIT, "{what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_tray_closing_the_window_ends_its_web_process_and_opening_brings_it_back() {
+    if !enabled() {
+        return;
+    }
+    let _turn = ONE_APP.lock().await;
+    // A tray host, as far as the app can tell: the watcher's name is owned.
+    let _host = zbus::connection::Builder::session()
+        .name("org.kde.StatusNotifierWatcher")
+        .build()
+        .await
+        .expect("the test owns the StatusNotifierWatcher name");
+    let install = Install::new(CredentialBackend::EncryptedFile);
+    install.prepare(None);
+    let mut app = install.launch();
+    let data = install.data.path().to_path_buf();
+    wait_for("the window's web process did not start", || {
+        web_processes(&data) > 0
+    })
+    .await;
+    assert!(
+        !app.log.lock().unwrap().contains("no system tray"),
+        "{}",
+        app.log.lock().unwrap()
+    );
+
+    assert!(close_window("agentgate") > 0, "no window named agentgate");
+    wait_for("the web process outlived the closed window", || {
+        web_processes(&data) == 0
+    })
+    .await;
+    // The gateway serves on from the tray.
+    assert!(app.alive());
+    let health = reqwest::get(format!("{}/health", app.agent)).await.unwrap();
+    assert_eq!(health.status(), 200);
+
+    // Opening it again (a second launch hands over to the first) brings it back.
+    let mut second = Command::new(APP)
+        .env("AGENTGATE_DATA_DIR", install.data.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _ = second.wait();
+    wait_for("the window did not come back", || web_processes(&data) > 0).await;
+    assert!(app.alive());
+}
