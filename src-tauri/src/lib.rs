@@ -54,6 +54,13 @@ pub fn run() {
         args::Launch::Autostart(on) => std::process::exit(autostart::command(on)),
     };
     init_tracing();
+    // Before GTK starts: the tray item and the window are "agentgate" to the
+    // desktop (its title and class), as the desktop entry is named.
+    #[cfg(all(unix, not(target_os = "macos")))]
+    {
+        glib::set_prgname(Some("agentgate"));
+        glib::set_application_name("agentgate");
+    }
     let builder = tauri::Builder::default();
     #[cfg(not(target_os = "linux"))]
     let builder = builder.plugin(tauri_plugin_autostart::init(
