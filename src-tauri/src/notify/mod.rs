@@ -286,6 +286,13 @@ impl Notifier {
             }
         };
         self.lock().by_entry.insert(entry.id.clone(), handle.id());
+        // Decided while this was being shown: the decision's withdrawal found
+        // nothing to close yet, so close it now.
+        if let Ok(now) = self.desktop.gw.entry(&entry.id)
+            && now.status != Status::Pending
+        {
+            self.withdraw(&entry.id, now.status);
+        }
         let id = entry.id.clone();
         // What this notification showed: Approve approves that and nothing else.
         let digest = entry.digest.clone();
@@ -327,6 +334,11 @@ impl Notifier {
         match n.show() {
             Ok(handle) => {
                 self.lock().confirming.insert(id.to_string(), handle.id());
+                if let Ok(now) = self.desktop.gw.entry(id)
+                    && now.status != Status::Pending
+                {
+                    self.withdraw(id, now.status);
+                }
                 let chosen = chosen_action(handle);
                 self.lock().confirming.remove(id);
                 match chosen.as_str() {
