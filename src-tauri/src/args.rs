@@ -51,11 +51,15 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Launch {
             }
             "--hidden" => hidden = true,
             "--autostart" => {
-                return match args.next().as_deref() {
+                let what = match args.next().as_deref() {
                     Some("on") => Launch::Autostart(Some(true)),
                     Some("off") => Launch::Autostart(Some(false)),
                     Some("status") => Launch::Autostart(None),
-                    _ => usage_error("--autostart takes on, off or status"),
+                    _ => return usage_error("--autostart takes on, off or status"),
+                };
+                return match args.next() {
+                    None => what,
+                    Some(extra) => usage_error(&format!("unexpected {extra:?} after --autostart")),
                 };
             }
             other => return usage_error(&format!("unknown option {other:?}")),

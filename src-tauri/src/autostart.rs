@@ -29,18 +29,24 @@ mod imp {
         Some(dir()?.join("agentgate.desktop"))
     }
 
-    /// A desktop entry's `Exec` argument, quoted as the specification says.
-    fn quoted(arg: &str) -> String {
-        let mut out = String::from("\"");
+    /// A desktop entry's `Exec` argument, quoted as the specification says:
+    /// inside double quotes, `"`, `` ` ``, `$` and `\` take a backslash; the
+    /// value is then a string, whose every backslash is doubled; a literal `%`
+    /// is `%%`. `None` for a path no entry can hold (a line break or another
+    /// control character).
+    fn quoted(arg: &str) -> Option<String> {
+        if arg.chars().any(char::is_control) {
+            return None;
+        }
+        let mut inner = String::new();
         for c in arg.chars() {
             if matches!(c, '"' | '`' | '$' | '\\') {
-                out.push('\\');
+                inner.push('\\');
             }
-            out.push(c);
+            inner.push(c);
         }
-        out.push('"');
-        // `%` starts a field code; a literal one is doubled.
-        out.replace('%', "%%")
+        let string = inner.replace('\\', "\\\\").replace('%', "%%");
+        Some(format!("\"{string}\""))
     }
 
     pub fn set(on: bool) -> std::io::Result<PathBuf> {
@@ -59,12 +65,17 @@ mod imp {
         let exe = exe
             .to_str()
             .ok_or_else(|| std::io::Error::other("the program's path is not UTF-8"))?;
+        let exec = quoted(exe).ok_or_else(|| {
+            std::io::Error::other(
+                "the program's path holds a line break; move it to start it at login",
+            )
+        })?;
         let text = format!(
             "[Desktop Entry]\nType=Application\nName=agentgate\n\
              Comment=The agentgate gateway, in the tray\n\
              Exec={} {}\nIcon=agentgate-desktop\nTerminal=false\nStartupNotify=false\n\
              X-GNOME-Autostart-enabled=true\n",
-            quoted(exe),
+            exec,
             super::HIDDEN
         );
         if let Some(dir) = path.parent() {
@@ -78,8 +89,15 @@ mod imp {
     mod tests {
         #[test]
         fn exec_arguments_are_quoted() {
-            assert_eq!(super::quoted("/opt/a b/app"), "\"/opt/a b/app\"");
-            assert_eq!(super::quoted("/x/$HOME\"`%"), "\"/x/\\$HOME\\\"\\`%%\"");
+            let q = |s| super::quoted(s).unwrap();
+            assert_eq!(q("/opt/a b/app"), "\"/opt/a b/app\"");
+            // `$` takes a backslash, which the string level doubles.
+            assert_eq!(q("/x/$H"), "\"/x/\\\\$H\"");
+            assert_eq!(q("/x/\"q"), "\"/x/\\\\\"q\"");
+            assert_eq!(q("/x/`c`"), "\"/x/\\\\`c\\\\`\"");
+            assert_eq!(q("/x/\\y"), "\"/x/\\\\\\\\y\"");
+            assert_eq!(q("/x/%u"), "\"/x/%%u\"");
+            assert_eq!(super::quoted("/x/a\nb"), None);
         }
     }
 }

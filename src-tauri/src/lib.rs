@@ -35,7 +35,9 @@ pub struct Desktop {
     quitting: AtomicBool,
     /// Whether a tray shows the app: then closing the window destroys it
     /// (and its web process), else it is minimised so the app stays in reach.
-    tray: AtomicBool,
+    /// Looked at again with the tray's every recheck (a panel may start after
+    /// the app, or go).
+    pub(crate) tray: AtomicBool,
 }
 
 /// Starts the app. Errors before the window exists are printed and end the
@@ -44,11 +46,13 @@ pub fn run() {
     let hidden = match args::parse(std::env::args().skip(1)) {
         args::Launch::Run { hidden } => hidden,
         args::Launch::Print { text, status } => {
-            if status == 0 {
-                println!("{text}");
+            // A closed pipe (`--help | head -1`) is no error worth a panic.
+            use std::io::Write;
+            let _ = if status == 0 {
+                writeln!(std::io::stdout(), "{text}")
             } else {
-                eprintln!("{text}");
-            }
+                writeln!(std::io::stderr(), "{text}")
+            };
             std::process::exit(status);
         }
         args::Launch::Autostart(on) => std::process::exit(autostart::command(on)),

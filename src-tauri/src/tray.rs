@@ -153,7 +153,17 @@ pub fn create(
                         return;
                     }
                 }
-                _ = tick.tick() => {}
+                _ = tick.tick() => {
+                    // A panel may start after the app (at login), or go.
+                    let host = crate::host::tray_available().await;
+                    if desktop.tray.swap(host, std::sync::atomic::Ordering::SeqCst) != host {
+                        tracing::info!(
+                            tray = host,
+                            "a system tray came or went: closing the window now {}",
+                            if host { "closes it" } else { "minimises it" }
+                        );
+                    }
+                }
             }
         }
     });

@@ -455,7 +455,7 @@ async fn notifications_approve_reject_confirm_close_and_coalesce() {
     // The request it approves is written out whole.
     assert!(
         call.args[4].contains("POST /repos/o/r/issues")
-            && call.args[4].contains("content-type: application/json"),
+            && call.args[4].contains("\ncontent-type: \"application/json\""),
         "the request: {:?}",
         call.args
     );
@@ -1111,4 +1111,76 @@ async fn with_a_tray_closing_the_window_ends_its_web_process_and_opening_brings_
     let _ = second.wait();
     wait_for("the window did not come back", || web_processes(&data) > 0).await;
     assert!(app.alive());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_at_once_make_one_summary_and_an_edit_is_shown_again() {
+    if !enabled() {
+        return;
+    }
+    let _turn = ONE_APP.lock().await;
+    let mock = github_mock().await;
+    let install = Install::new(CredentialBackend::EncryptedFile);
+    let key = install.prepare(Some(&mock.uri()));
+    let monitor = Monitor::start();
+    let app = install.launch();
+    let other = Gateway::open(
+        install.config(),
+        credentials::open(&install.config()).unwrap(),
+        Arc::new(SystemClock),
+    )
+    .unwrap();
+
+    // An edit made by another process: the old notification goes, the
+    // request as it is now is shown instead.
+    let id = app.submit(&key, "POST", "Before the edit").await;
+    let (old, _) = monitor
+        .wait_notified("Create issue \"Before the edit\"")
+        .await;
+    let digest = other.entry(&id).unwrap().digest;
+    other
+        .edit(
+            &id,
+            &digest,
+            json!([{"method": "POST", "path": "/repos/o/r/issues", "body": {"title": "After the edit"}}]),
+            "cli",
+        )
+        .unwrap();
+    monitor
+        .wait_notified("Create issue \"After the edit\"")
+        .await;
+    wait_for("the notification of the old request stayed", || {
+        monitor.closed(old)
+    })
+    .await;
+    other.reject(&id, "cli", None).unwrap();
+
+    // Six at once (after the burst window of the two above): three shown
+    // one by one, then one summary, updated in place, never several.
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    let titles: Vec<String> = (0..6).map(|i| format!("Together {i}")).collect();
+    let ids = futures::future::join_all(titles.iter().map(|t| app.submit(&key, "POST", t))).await;
+    monitor.wait_notified("writes waiting").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let summaries: std::collections::BTreeSet<u32> = monitor
+        .notified("writes waiting")
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(summaries.len(), 1, "one summary, not {summaries:?}");
+    let summary = *summaries.iter().next().unwrap();
+    let (_, call) = monitor.notified("writes waiting").pop().unwrap();
+    assert!(
+        call.args[3].contains("3 writes waiting"),
+        "the three not shown alone: {:?}",
+        call.args
+    );
+    // All decided elsewhere: nothing stays up.
+    for id in &ids {
+        other.reject(id, "cli", None).unwrap();
+    }
+    wait_for("the summary stayed after every write was decided", || {
+        monitor.closed(summary)
+    })
+    .await;
 }

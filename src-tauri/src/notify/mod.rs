@@ -38,7 +38,7 @@ use tauri::AppHandle;
 
 use crate::{Desktop, NOTIFICATION_REVIEWER};
 pub use text::headline;
-use text::{danger, whole_request};
+use text::{danger, markup_lines, whole_request};
 
 /// More notifications than this within [`BURST_WINDOW`] are one summary.
 const BURST_LIMIT: usize = 3;
@@ -57,15 +57,18 @@ const BURST_BODY: &str = "Agents queued several writes at once. Review them in a
 
 #[derive(Default)]
 struct Shown {
-    /// The notification showing each entry, by entry id.
-    by_entry: HashMap<String, u32>,
+    /// The notification showing each entry, by entry id, with the digest of
+    /// the requests it shows (an edit makes it stale).
+    by_entry: HashMap<String, (u32, String)>,
     /// The "Really approve?" notification of an entry, while one is up.
     confirming: HashMap<String, u32>,
     /// When recent entries were announced, for the burst rule.
     recent: VecDeque<(Instant, String)>,
-    /// The summary notification, while one is up, and the entries it counts.
+    /// The summary notification, while one is up, the entries it counts,
+    /// and its words (kept as it is updated).
     summary: Option<u32>,
     burst: Vec<String>,
+    summary_body: &'static str,
 }
 
 /// The notifications of this app, kept so that they can be withdrawn.
@@ -96,6 +99,16 @@ fn base(summary: &str, urgent: bool) -> Notification {
     n
 }
 
+/// What the notifier's own thread works through, one at a time, so that
+/// what is shown (and counted in a burst) never races itself; waiting for a
+/// person's press happens on threads of its own.
+enum Job {
+    Event(Box<QueueEvent>),
+    /// The queue stamp moved: look at what is shown.
+    Recheck,
+    AtStart,
+}
+
 pub fn start(
     app: AppHandle,
     desktop: Arc<Desktop>,
@@ -106,27 +119,41 @@ pub fn start(
         desktop,
         shown: Mutex::new(Shown::default()),
     });
-    let n = notifier.clone();
+    let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+    let _ = jobs.send(Job::AtStart);
+    let forward = jobs.clone();
     tauri::async_runtime::spawn(async move {
         loop {
-            let event = match events.recv().await {
-                Ok(e) => e,
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+            match events.recv().await {
+                Ok(e) => {
+                    if forward.send(Job::Event(Box::new(e))).is_err() {
+                        return;
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    let _ = forward.send(Job::Recheck);
+                }
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-            };
-            let n = n.clone();
-            // notify-rust talks to D-Bus synchronously: keep it off the runtime.
-            std::thread::spawn(move || match (event.from, event.to) {
-                (None, Status::Pending) => n.announce(&event.entry),
-                (Some(Status::Pending), _) => n.withdraw(&event.entry.id, event.to),
-                _ => {}
-            });
+            }
+        }
+    });
+    // notify-rust talks to D-Bus synchronously: keep it off the runtime.
+    let n = notifier.clone();
+    std::thread::spawn(move || {
+        for job in queue {
+            match job {
+                Job::Event(event) => match (event.from, event.to) {
+                    (None, Status::Pending) => n.announce(&event.entry),
+                    (Some(Status::Pending), _) => n.withdraw(&event.entry.id, event.to),
+                    _ => {}
+                },
+                Job::Recheck => n.recheck(),
+                Job::AtStart => n.announce_waiting(),
+            }
         }
     });
     let n = notifier.clone();
-    std::thread::spawn(move || n.follow());
-    let n = notifier.clone();
-    std::thread::spawn(move || n.announce_waiting());
+    std::thread::spawn(move || n.follow(jobs));
     notifier
 }
 
@@ -137,7 +164,7 @@ impl Notifier {
 
     /// At start: what still waits from before is announced again, one
     /// notification for one write, a summary for several.
-    fn announce_waiting(&self) {
+    fn announce_waiting(self: &Arc<Self>) {
         let pending = self
             .desktop
             .gw
@@ -166,14 +193,14 @@ impl Notifier {
                     .map(|e| e.id)
                     .collect();
                 self.lock().burst = ids;
-                self.summarize("Writes are waiting from before agentgate started.", false);
+                self.summarize(Some("Writes are waiting from before agentgate started."));
             }
         }
     }
 
-    /// Closes what an entry decided in another process still shows, as the
-    /// queue stamp moves.
-    fn follow(&self) {
+    /// Watches the queue stamp, which moves with every change in any
+    /// process, and has what is shown looked at when it does.
+    fn follow(&self, jobs: std::sync::mpsc::Sender<Job>) {
         let mut last = self.desktop.gw.queue_stamp().ok();
         loop {
             std::thread::sleep(FOLLOW);
@@ -181,31 +208,43 @@ impl Notifier {
                 return;
             }
             let stamp = self.desktop.gw.queue_stamp().ok();
-            if stamp == last {
-                continue;
-            }
-            last = stamp;
-            let tracked: Vec<String> = {
-                let s = self.lock();
-                s.by_entry
-                    .keys()
-                    .chain(s.confirming.keys())
-                    .chain(s.burst.iter())
-                    .cloned()
-                    .collect()
-            };
-            for id in tracked {
-                match self.desktop.gw.entry(&id) {
-                    Ok(e) if e.status == Status::Pending => {}
-                    Ok(e) => self.withdraw(&id, e.status),
-                    // Gone (pruned or its account removed): nothing to decide.
-                    Err(_) => self.withdraw(&id, Status::Rejected),
+            if stamp != last {
+                last = stamp;
+                if jobs.send(Job::Recheck).is_err() {
+                    return;
                 }
             }
         }
     }
 
-    fn announce(&self, entry: &Entry) {
+    /// Closes what an entry decided elsewhere still shows, and shows again
+    /// an entry edited since its notification (its Approve would be refused).
+    fn recheck(self: &Arc<Self>) {
+        let tracked: Vec<(String, Option<String>)> = {
+            let s = self.lock();
+            s.by_entry
+                .iter()
+                .map(|(id, (_, digest))| (id.clone(), Some(digest.clone())))
+                .chain(s.confirming.keys().map(|id| (id.clone(), None)))
+                .chain(s.burst.iter().map(|id| (id.clone(), None)))
+                .collect()
+        };
+        for (id, digest) in tracked {
+            match self.desktop.gw.entry(&id) {
+                Ok(e) if e.status == Status::Pending => {
+                    if digest.is_some_and(|d| d != e.digest) {
+                        self.withdraw(&id, Status::Pending);
+                        self.announce(&e);
+                    }
+                }
+                Ok(e) => self.withdraw(&id, e.status),
+                // Gone (pruned or its account removed): nothing to decide.
+                Err(_) => self.withdraw(&id, Status::Rejected),
+            }
+        }
+    }
+
+    fn announce(self: &Arc<Self>, entry: &Entry) {
         let burst = {
             let mut s = self.lock();
             let now = Instant::now();
@@ -237,7 +276,7 @@ impl Notifier {
             }
         };
         if burst {
-            self.summarize(BURST_BODY, false);
+            self.summarize(Some(BURST_BODY));
             return;
         }
         let mut comment: String = entry.comment.chars().take(COMMENT_CHARS).collect();
@@ -262,7 +301,7 @@ impl Notifier {
         };
         let batch = whole.is_none();
         match &whole {
-            Some(text) => body.push_str(&format!("\n{}", display::markup(text))),
+            Some(text) => body.push_str(&format!("\n{}", markup_lines(text))),
             None if entry.requests.len() > 1 => body.push_str(&format!(
                 "\n{} requests: review them all before approving.",
                 entry.requests.len()
@@ -285,7 +324,9 @@ impl Notifier {
                 return;
             }
         };
-        self.lock().by_entry.insert(entry.id.clone(), handle.id());
+        self.lock()
+            .by_entry
+            .insert(entry.id.clone(), (handle.id(), entry.digest.clone()));
         // Decided while this was being shown: the decision's withdrawal found
         // nothing to close yet, so close it now.
         if let Ok(now) = self.desktop.gw.entry(&entry.id)
@@ -297,22 +338,23 @@ impl Notifier {
         // What this notification showed: Approve approves that and nothing else.
         let digest = entry.digest.clone();
         let headline = headline(entry);
-        match chosen_action(handle).as_str() {
+        let me = self.clone();
+        std::thread::spawn(move || match chosen_action(handle).as_str() {
             // Only an entry shown whole was offered Approve; a forged press
             // on another's notification opens the review instead.
-            "approve" if batch => crate::show_window(&self.app, Some(&id)),
+            "approve" if batch => crate::show_window(&me.app, Some(&id)),
             "approve" => match danger {
-                Some(what) => self.confirm_destructive(&id, &digest, &headline, what),
-                None => self.decide(&id, Some(&digest)),
+                Some(what) => me.confirm_destructive(&id, &digest, &headline, what),
+                None => me.decide(&id, Some(&digest)),
             },
-            "reject" => self.decide(&id, None),
-            "default" => crate::show_window(&self.app, Some(&id)),
+            "reject" => me.decide(&id, None),
+            "default" => crate::show_window(&me.app, Some(&id)),
             _ => {}
-        }
+        });
     }
 
     /// A destructive request is approved only after a second, explicit yes.
-    fn confirm_destructive(&self, id: &str, digest: &str, headline: &str, what: &str) {
+    fn confirm_destructive(self: &Arc<Self>, id: &str, digest: &str, headline: &str, what: &str) {
         // Decided while the first notification was up: say so instead.
         if !self.still_pending(id) {
             return;
@@ -428,13 +470,21 @@ impl Notifier {
 
     /// Shows or updates the one summary of a burst: how many of its writes
     /// still wait.
-    fn summarize(&self, body: &str, update_only: bool) {
-        let (waiting, existing) = {
+    /// Shows or updates the one summary of a burst: how many of its writes
+    /// still wait. `body` is its words when it is first shown (an update
+    /// keeps them); `None` only updates a summary that is up.
+    fn summarize(self: &Arc<Self>, body: Option<&'static str>) {
+        let (waiting, existing, words) = {
             let mut s = self.lock();
             let gw = &self.desktop.gw;
             s.burst
                 .retain(|id| gw.entry(id).is_ok_and(|e| e.status == Status::Pending));
-            (s.burst.len(), s.summary)
+            if s.summary.is_none()
+                && let Some(body) = body
+            {
+                s.summary_body = body;
+            }
+            (s.burst.len(), s.summary, s.summary_body)
         };
         if waiting == 0 {
             return self.close_summary();
@@ -446,7 +496,7 @@ impl Notifier {
             },
             false,
         );
-        n.body(body)
+        n.body(words)
             .action("default", "Review")
             .timeout(Timeout::Never);
         if let Some(id) = existing {
@@ -455,18 +505,21 @@ impl Notifier {
             let _ = n.show();
             return;
         }
-        if update_only {
+        if body.is_none() {
             return;
         }
         match n.show() {
             Ok(handle) => {
                 self.lock().summary = Some(handle.id());
-                if chosen_action(handle) == "default" {
-                    crate::show_window(&self.app, None);
-                }
-                let mut s = self.lock();
-                s.summary = None;
-                s.burst.clear();
+                let me = self.clone();
+                std::thread::spawn(move || {
+                    if chosen_action(handle) == "default" {
+                        crate::show_window(&me.app, None);
+                    }
+                    let mut s = me.lock();
+                    s.summary = None;
+                    s.burst.clear();
+                });
             }
             Err(e) => tracing::warn!(error = %e, "could not show a notification"),
         }
@@ -480,21 +533,26 @@ impl Notifier {
     }
 
     /// Closes the notifications of an entry decided (here or elsewhere).
-    fn withdraw(&self, entry_id: &str, to: Status) {
+    fn withdraw(self: &Arc<Self>, entry_id: &str, to: Status) {
         let (main, confirm, in_burst) = {
             let mut s = self.lock();
             let in_burst = s.burst.iter().any(|id| id == entry_id);
             (
-                s.by_entry.remove(entry_id),
+                s.by_entry.remove(entry_id).map(|(id, _)| id),
                 s.confirming.remove(entry_id),
                 in_burst,
             )
         };
+        let last_word = match to {
+            // Shown again as it is now (an edit), never "Write pending".
+            Status::Pending => "Changed: shown again".to_string(),
+            to => format!("Write {}", to.as_str()),
+        };
         for id in main.into_iter().chain(confirm) {
-            close(id, &format!("Write {}", to.as_str()));
+            close(id, &last_word);
         }
         if in_burst {
-            self.summarize(BURST_BODY, true);
+            self.summarize(None);
         }
     }
 
@@ -503,7 +561,7 @@ impl Notifier {
         let ids: Vec<u32> = {
             let mut guard = self.lock();
             let s = &mut *guard;
-            let mut ids: Vec<u32> = s.by_entry.drain().map(|(_, id)| id).collect();
+            let mut ids: Vec<u32> = s.by_entry.drain().map(|(_, (id, _))| id).collect();
             ids.extend(s.confirming.drain().map(|(_, id)| id));
             ids.extend(s.summary.take());
             s.burst.clear();

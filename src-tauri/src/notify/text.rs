@@ -29,13 +29,23 @@ pub fn danger(e: &Entry) -> Option<&'static str> {
     e.requests.iter().find_map(|r| def.danger(r))
 }
 
+/// Text for a server that renders markup, line by line: each line escaped
+/// (hidden characters shown as escapes), the line breaks kept.
+pub fn markup_lines(text: &str) -> String {
+    text.split('\n')
+        .map(display::markup)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// One request as the notification shows it: method, URL path with query,
 /// the headers sent, and the body (a form's fields decoded); `None` when it
 /// cannot be written out.
 pub fn whole_request(r: &WriteRequest) -> Option<String> {
     let mut text = display::terminal_line(&format!("{} {}", r.method, r.path));
     for (name, value) in &r.headers {
-        text.push_str(&format!("\n{name}: {}", display::terminal_line(value)));
+        // Quoted, backslashes escaped: a value cannot draw a line of its own.
+        text.push_str(&format!("\n{name}: {}", display::quoted(value)));
     }
     if let Some(fields) = r.form_fields() {
         for (name, value) in fields {
