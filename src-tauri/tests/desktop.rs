@@ -1183,4 +1183,23 @@ async fn writes_at_once_make_one_summary_and_an_edit_is_shown_again() {
         monitor.closed(summary)
     })
     .await;
+
+    // Killed (no Quit): the next run closes what the dead one left up, and
+    // announces the write again.
+    let mut app = app;
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    app.submit(&key, "POST", "Left behind").await;
+    let (left, _) = monitor.wait_notified("Create issue \"Left behind\"").await;
+    app.child.kill().unwrap();
+    app.child.wait().unwrap();
+    let before = monitor.notified("Create issue \"Left behind\"").len();
+    let _again = install.launch();
+    wait_for("the dead run's notification stayed", || {
+        monitor.closed(left)
+    })
+    .await;
+    wait_for("the write was not announced again", || {
+        monitor.notified("Create issue \"Left behind\"").len() > before
+    })
+    .await;
 }

@@ -24,6 +24,7 @@
 //! With no notification service at all the gateway carries on and the tray
 //! still shows the count.
 
+mod ledger;
 mod text;
 
 use std::collections::{HashMap, VecDeque};
@@ -148,7 +149,10 @@ pub fn start(
                     _ => {}
                 },
                 Job::Recheck => n.recheck(),
-                Job::AtStart => n.announce_waiting(),
+                Job::AtStart => {
+                    ledger::close_leftovers();
+                    n.announce_waiting();
+                }
             }
         }
     });
@@ -160,6 +164,20 @@ pub fn start(
 impl Notifier {
     fn lock(&self) -> std::sync::MutexGuard<'_, Shown> {
         self.shown.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Notes what is on screen now, so that a run after a crash can close it.
+    fn save(&self) {
+        let ids: Vec<u32> = {
+            let s = self.lock();
+            s.by_entry
+                .values()
+                .map(|(id, _)| *id)
+                .chain(s.confirming.values().copied())
+                .chain(s.summary)
+                .collect()
+        };
+        ledger::save(&ids);
     }
 
     /// At start: what still waits from before is announced again, one
@@ -327,6 +345,7 @@ impl Notifier {
         self.lock()
             .by_entry
             .insert(entry.id.clone(), (handle.id(), entry.digest.clone()));
+        self.save();
         // Decided while this was being shown: the decision's withdrawal found
         // nothing to close yet, so close it now.
         if let Ok(now) = self.desktop.gw.entry(&entry.id)
@@ -376,6 +395,7 @@ impl Notifier {
         match n.show() {
             Ok(handle) => {
                 self.lock().confirming.insert(id.to_string(), handle.id());
+                self.save();
                 if let Ok(now) = self.desktop.gw.entry(id)
                     && now.status != Status::Pending
                 {
@@ -511,6 +531,7 @@ impl Notifier {
         match n.show() {
             Ok(handle) => {
                 self.lock().summary = Some(handle.id());
+                self.save();
                 let me = self.clone();
                 std::thread::spawn(move || {
                     if chosen_action(handle) == "default" {
@@ -529,6 +550,7 @@ impl Notifier {
         let id = self.lock().summary.take();
         if let Some(id) = id {
             close(id, "Nothing waiting");
+            self.save();
         }
     }
 
@@ -551,6 +573,7 @@ impl Notifier {
         for id in main.into_iter().chain(confirm) {
             close(id, &last_word);
         }
+        self.save();
         if in_burst {
             self.summarize(None);
         }
@@ -570,13 +593,14 @@ impl Notifier {
         for id in ids {
             close(id, "agentgate quit");
         }
+        ledger::save(&[]);
     }
 }
 
 /// Closes notification `id`: notify-rust closes through a handle, so it takes
 /// over the id with a last word and closes that, which also ends the thread
 /// waiting on the old one.
-fn close(id: u32, last_word: &str) {
+pub(crate) fn close(id: u32, last_word: &str) {
     let mut n = base(last_word, false);
     n.id(id).timeout(Timeout::Milliseconds(1000));
     if let Ok(handle) = n.show() {
