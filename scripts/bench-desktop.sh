@@ -79,32 +79,8 @@ dbus.SessionBus().request_name("org.kde.StatusNotifierWatcher")
 time.sleep(86400)' &
 sleep 0.5
 
-# Sends the window the close a window manager's button would (WM_DELETE_WINDOW).
-close_window() {
-  /usr/bin/python3 - "$1" <<'PY'
-import sys
-from Xlib import display, X, protocol
-d = display.Display()
-protocols, delete = d.intern_atom("WM_PROTOCOLS"), d.intern_atom("WM_DELETE_WINDOW")
-def walk(w):
-    try:
-        children = w.query_tree().children
-    except Exception:
-        return
-    for c in children:
-        yield c
-        yield from walk(c)
-for w in walk(d.screen().root):
-    try:
-        name = w.get_wm_name()
-    except Exception:
-        continue
-    if name in (sys.argv[1], sys.argv[1].encode()):
-        w.send_event(protocol.event.ClientMessage(window=w, client_type=protocols,
-            data=(32, [delete, X.CurrentTime, 0, 0, 0])), event_mask=X.NoEventMask)
-d.flush()
-PY
-}
+# Sends the window the close a window manager's button would.
+close_window() { /usr/bin/python3 scripts/close_window.py "$1" >/dev/null; }
 
 states() { # profile binary
   local profile=$1 bin=$2 open closed hidden

@@ -1015,35 +1015,9 @@ fn web_processes(data: &Path) -> usize {
 /// Asks the window named `title` to close, as a window manager's close
 /// button does (WM_DELETE_WINDOW), through Debian's python3-xlib.
 fn close_window(title: &str) -> usize {
-    const SCRIPT: &str = r#"
-import sys
-from Xlib import display, X, protocol
-d = display.Display()
-protocols = d.intern_atom("WM_PROTOCOLS")
-delete = d.intern_atom("WM_DELETE_WINDOW")
-def walk(w):
-    try:
-        children = w.query_tree().children
-    except Exception:
-        return
-    for c in children:
-        yield c
-        yield from walk(c)
-sent = 0
-for w in walk(d.screen().root):
-    try:
-        name = w.get_wm_name()
-    except Exception:
-        continue
-    if name in (sys.argv[1], sys.argv[1].encode()):
-        ev = protocol.event.ClientMessage(window=w, client_type=protocols, data=(32, [delete, X.CurrentTime, 0, 0, 0]))
-        w.send_event(ev, event_mask=X.NoEventMask)
-        sent += 1
-d.flush()
-print(sent)
-"#;
     let out = Command::new("/usr/bin/python3")
-        .args(["-c", SCRIPT, title])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/close_window.py"))
+        .arg(title)
         .output()
         .expect("python3 with python3-xlib is installed");
     assert!(

@@ -192,7 +192,7 @@ pub fn decide(
             ),
         };
     }
-    let read = method.eq_ignore_ascii_case("GET") || method.eq_ignore_ascii_case("HEAD");
+    let read = is_read(method);
     let matched = policy.rules.iter().enumerate().find(|(_, r)| {
         r.method
             .as_deref()
@@ -288,6 +288,11 @@ pub fn decide(
 /// Matches a glob against a path: `*` is any run of characters but `/`, except
 /// at the end of the pattern, where (as in the privacy blocks) it also takes
 /// everything below; `**` is any run including `/`; `?` one character but `/`.
+/// Whether a method reads (reads run at once; grants are for writes).
+pub fn is_read(method: &str) -> bool {
+    method.eq_ignore_ascii_case("GET") || method.eq_ignore_ascii_case("HEAD")
+}
+
 pub fn glob_match(pattern: &str, text: &str) -> bool {
     fn go(p: &[u8], t: &[u8]) -> bool {
         match p.first() {

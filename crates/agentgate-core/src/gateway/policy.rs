@@ -81,7 +81,7 @@ impl Gateway {
         path: &AgentPath,
         dangerous: bool,
     ) -> Result<AgentFacts> {
-        let grants = if is_read(method) || agent.trusted || dangerous {
+        let grants = if policy::is_read(method) || agent.trusted || dangerous {
             Vec::new()
         } else {
             let now = timestamp(self.inner.clock.now());
@@ -321,10 +321,6 @@ impl Gateway {
         tracing::info!(service = def.key, account = %name, mode = mode.as_str(), "access changed");
         self.account_policy(def.key, name)
     }
-}
-
-pub(super) fn is_read(method: &str) -> bool {
-    method.eq_ignore_ascii_case("GET") || method.eq_ignore_ascii_case("HEAD")
 }
 
 /// How much a decision holds an agent back, to pick the stricter of two.
