@@ -11,6 +11,8 @@ pub enum Launch {
     Print { text: String, status: i32 },
     /// Turn start at login on or off (or say whether it is on), then exit.
     Autostart(Option<bool>),
+    /// Be the window process the tray process starts (see `window`).
+    Window,
 }
 
 pub const USAGE: &str = "\
@@ -50,6 +52,12 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Launch {
                 };
             }
             "--hidden" => hidden = true,
+            crate::window::WINDOW_ARG => {
+                return match args.next() {
+                    None => Launch::Window,
+                    Some(extra) => usage_error(&format!("unexpected {extra:?}")),
+                };
+            }
             "--autostart" => {
                 let what = match args.next().as_deref() {
                     Some("on") => Launch::Autostart(Some(true)),
@@ -101,6 +109,11 @@ mod tests {
         assert_eq!(of(&["--autostart", "status"]), Launch::Autostart(None));
         assert!(matches!(
             of(&["--autostart"]),
+            Launch::Print { status: 2, .. }
+        ));
+        assert_eq!(of(&["--window"]), Launch::Window);
+        assert!(matches!(
+            of(&["--window", "x"]),
             Launch::Print { status: 2, .. }
         ));
         assert!(matches!(

@@ -11,6 +11,7 @@ mod autostart;
 mod host;
 mod notify;
 mod tray;
+mod window;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,7 +20,7 @@ use agentgate_core::clock::SystemClock;
 use agentgate_core::config::{Config, Overrides};
 use agentgate_core::server::RunningServer;
 use agentgate_core::{Gateway, credentials};
-use tauri::{AppHandle, Manager, RunEvent, WebviewUrl, WebviewWindowBuilder, WindowEvent};
+use tauri::{AppHandle, Manager, RunEvent};
 
 /// How the desktop names itself in `reviewed_by` for decisions made in a
 /// notification (the window is the web admin and names itself so).
@@ -33,17 +34,22 @@ pub struct Desktop {
     server: std::sync::Mutex<Option<RunningServer>>,
     /// Set once Quit was chosen, so that the exit is not turned into a hide.
     quitting: AtomicBool,
-    /// Whether a tray shows the app: then closing the window destroys it
-    /// (and its web process), else it is minimised so the app stays in reach.
-    /// Looked at again with the tray's every recheck (a panel may start after
-    /// the app, or go).
+    /// Whether a tray shows the app: then closing the window ends its
+    /// process, else it is minimised so the app stays in reach. Looked at
+    /// again with the tray's every recheck (a panel may start after the app,
+    /// or go).
     pub(crate) tray: AtomicBool,
+    /// The window, in a process of its own while it is open.
+    pub(crate) window: window::WindowProcess,
 }
 
 /// Starts the app. Errors before the window exists are printed and end the
 /// process with status 1.
 pub fn run() {
-    let hidden = match args::parse(std::env::args().skip(1)) {
+    let launch = args::parse(std::env::args().skip(1));
+    // Once, for both kinds of process: it embeds the app's assets.
+    let context = tauri::generate_context!();
+    let hidden = match launch {
         args::Launch::Run { hidden } => hidden,
         args::Launch::Print { text, status } => {
             // A closed pipe (`--help | head -1`) is no error worth a panic.
@@ -56,15 +62,14 @@ pub fn run() {
             std::process::exit(status);
         }
         args::Launch::Autostart(on) => std::process::exit(autostart::command(on)),
+        args::Launch::Window => {
+            init_tracing();
+            name_the_program();
+            return window::child::run(context);
+        }
     };
     init_tracing();
-    // Before GTK starts: the tray item and the window are "agentgate" to the
-    // desktop (its title and class), as the desktop entry is named.
-    #[cfg(all(unix, not(target_os = "macos")))]
-    {
-        glib::set_prgname(Some("agentgate"));
-        glib::set_application_name("agentgate");
-    }
+    name_the_program();
     let builder = tauri::Builder::default();
     #[cfg(not(target_os = "linux"))]
     let builder = builder.plugin(tauri_plugin_autostart::init(
@@ -112,30 +117,13 @@ pub fn run() {
             );
             Ok(())
         })
-        .build(tauri::generate_context!())
+        .build(context)
         .unwrap_or_else(|e| {
             eprintln!("agentgate: the desktop app could not start: {e}");
             std::process::exit(1);
         });
+    // This process never has a window of its own (see `window`).
     app.run(|app, event| match event {
-        // Closing the window destroys it, web process and all: the gateway
-        // keeps serving from the tray, and the window is made again when
-        // opened. Without a tray it is minimised, so the app stays in reach.
-        RunEvent::WindowEvent {
-            label,
-            event: WindowEvent::CloseRequested { api, .. },
-            ..
-        } => {
-            let tray = app
-                .try_state::<Arc<Desktop>>()
-                .is_none_or(|d| d.tray.load(Ordering::SeqCst));
-            if !tray {
-                api.prevent_close();
-                if let Some(w) = app.get_webview_window(&label) {
-                    let _ = w.minimize();
-                }
-            }
-        }
         RunEvent::ExitRequested { api, code, .. } => {
             let quitting = app
                 .try_state::<Arc<Desktop>>()
@@ -150,11 +138,22 @@ pub fn run() {
                 n.withdraw_all();
             }
             if let Some(d) = app.try_state::<Arc<Desktop>>() {
+                d.window.close();
                 stop_gateway(&d);
             }
         }
         _ => {}
     });
+}
+
+/// Before GTK starts: the tray item and the window are "agentgate" to the
+/// desktop (its title and class), as the desktop entry is named.
+fn name_the_program() {
+    #[cfg(all(unix, not(target_os = "macos")))]
+    {
+        glib::set_prgname(Some("agentgate"));
+        glib::set_application_name("agentgate");
+    }
 }
 
 fn init_tracing() {
@@ -187,6 +186,7 @@ async fn start_gateway(gw: Gateway) -> anyhow::Result<Desktop> {
         server: std::sync::Mutex::new(Some(server)),
         quitting: AtomicBool::new(false),
         tray: AtomicBool::new(true),
+        window: window::WindowProcess::default(),
     })
 }
 
@@ -206,6 +206,9 @@ pub fn quit(app: &AppHandle) {
     }
     if let Some(n) = app.try_state::<Arc<notify::Notifier>>() {
         n.withdraw_all();
+    }
+    if let Some(d) = app.try_state::<Arc<Desktop>>() {
+        d.window.close();
     }
     app.exit(0);
 }
@@ -240,25 +243,5 @@ fn open_window(app: &AppHandle, extra: Option<&str>) {
     if let Some(extra) = extra {
         url.push_str(extra);
     }
-    let Ok(url) = url.parse::<tauri::Url>() else {
-        return;
-    };
-    match app.get_webview_window("main") {
-        Some(w) => {
-            let _ = w.navigate(url);
-            let _ = w.show();
-            let _ = w.unminimize();
-            let _ = w.set_focus();
-        }
-        None => {
-            let built = WebviewWindowBuilder::new(app, "main", WebviewUrl::External(url))
-                .title("agentgate")
-                .inner_size(960.0, 760.0)
-                .min_inner_size(360.0, 480.0)
-                .build();
-            if let Err(e) = built {
-                tracing::error!(error = %e, "the window could not be opened");
-            }
-        }
-    }
+    d.window.open(&url, d.tray.load(Ordering::SeqCst));
 }

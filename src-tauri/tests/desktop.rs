@@ -7,236 +7,19 @@
 //! `CloseNotification` calls and the ids dunst answers with), and a button
 //! press is the `ActionInvoked` signal emitted with `gdbus`, as dunst emits it.
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use agentgate_core::NewAccount;
 use agentgate_core::clock::SystemClock;
-use agentgate_core::config::{Config, CredentialBackend};
-use agentgate_core::secret::Secret;
+use agentgate_core::config::CredentialBackend;
 use agentgate_core::{Gateway, credentials};
 use serde_json::{Value, json};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const APP: &str = env!("CARGO_BIN_EXE_agentgate-desktop");
-const TOKEN: &str = "ghp_desktop_token_0123456789";
-const PASSWORD: &str = "desktop admin password";
-const WAIT: Duration = Duration::from_secs(20);
-
-/// The app is single-instance per session: its tests take turns.
-static ONE_APP: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn enabled() -> bool {
-    let on = std::env::var("AGENTGATE_TEST_DESKTOP").as_deref() == Ok("1");
-    if !on {
-        eprintln!(
-            "skipping: set AGENTGATE_TEST_DESKTOP=1 inside Xvfb + D-Bus + dunst (scripts/test.sh does)"
-        );
-    }
-    on
-}
-
-/// A data folder prepared through the core library: an agent, a GitHub
-/// account at the mock, the admin password.
-struct Install {
-    data: tempfile::TempDir,
-    keys: tempfile::TempDir,
-    backend: CredentialBackend,
-}
-
-impl Install {
-    fn new(backend: CredentialBackend) -> Install {
-        Install {
-            data: tempfile::tempdir().unwrap(),
-            keys: tempfile::tempdir().unwrap(),
-            backend,
-        }
-    }
-
-    fn key_file(&self) -> PathBuf {
-        self.keys.path().join("secrets.key")
-    }
-
-    fn config(&self) -> Config {
-        let mut c = Config::with_data_dir(self.data.path());
-        c.credential_backend = self.backend;
-        if self.backend == CredentialBackend::EncryptedFile {
-            if !self.key_file().exists() {
-                credentials::generate_key_file(&self.key_file()).unwrap();
-            }
-            c.secrets_key_file = Some(self.key_file());
-        }
-        c
-    }
-
-    /// Sets up an agent (returning its key) and, when `github` is given, a
-    /// GitHub account `personal` there.
-    fn prepare(&self, github: Option<&str>) -> String {
-        let config = self.config();
-        let creds = credentials::open(&config).unwrap();
-        let gw = Gateway::open(config, creds, Arc::new(SystemClock)).unwrap();
-        gw.set_admin_password(&Secret::new(PASSWORD)).unwrap();
-        let key = gw.create_agent("claude").unwrap().1.expose().to_string();
-        if let Some(base) = github {
-            gw.add_account(NewAccount {
-                service: "github".into(),
-                name: "personal".into(),
-                base_url: Some(base.into()),
-                credentials: BTreeMap::from([("token".to_string(), Secret::new(TOKEN))]),
-            })
-            .unwrap();
-        }
-        key
-    }
-
-    fn launch(&self) -> App {
-        self.launch_with(|cmd| cmd)
-    }
-
-    /// Launches the app through `wrap`, which may run it inside another command.
-    fn launch_with(&self, wrap: impl FnOnce(Command) -> Command) -> App {
-        let mut cmd = Command::new(APP);
-        cmd.env("AGENTGATE_DATA_DIR", self.data.path())
-            .env("AGENTGATE_LISTEN", "127.0.0.1:0")
-            .env("AGENTGATE_ADMIN_LISTEN", "127.0.0.1:0")
-            .env("AGENTGATE_LOG", "info")
-            .env(
-                "AGENTGATE_CREDENTIAL_BACKEND",
-                match self.backend {
-                    CredentialBackend::EncryptedFile => "encrypted-file",
-                    _ => "keychain",
-                },
-            )
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        if self.backend == CredentialBackend::EncryptedFile {
-            cmd.env("AGENTGATE_SECRETS_KEY_FILE", self.key_file());
-        }
-        let mut cmd = wrap(cmd);
-        cmd.stdout(Stdio::null()).stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("the desktop app starts");
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        let log2 = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.starts_with("agentgate: agents on http://") {
-                    let _ = tx.send(line.clone());
-                }
-                let mut l = log2.lock().unwrap();
-                l.push_str(&line);
-                l.push('\n');
-            }
-        });
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| {
-                panic!(
-                    "the desktop app did not report its addresses:\n{}",
-                    log.lock().unwrap()
-                )
-            });
-        let addr = |prefix: &str| {
-            let rest = &line[line.find(prefix).unwrap() + prefix.len()..];
-            format!("http://{}", rest.split([',', ' ']).next().unwrap())
-        };
-        App {
-            child,
-            agent: addr("agents on http://"),
-            admin: addr("admin on http://"),
-            log,
-        }
-    }
-}
-
-struct App {
-    child: Child,
-    agent: String,
-    admin: String,
-    log: Arc<Mutex<String>>,
-}
-
-impl App {
-    fn alive(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-
-    async fn submit(&self, key: &str, method: &str, title: &str) -> String {
-        let r = reqwest::Client::new()
-            .post(format!(
-                "{}/api/queue/github/personal/submit",
-                self.agent
-            ))
-            .bearer_auth(key)
-            .json(&json!({
-                "requests": [{"method": method, "path": "/repos/o/r/issues", "body": {"title": title}}],
-                "comment": format!("please: {title}"),
-            }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 201);
-        let v: Value = r.json().await.unwrap();
-        v["id"].as_str().unwrap().to_string()
-    }
-
-    async fn status(&self, key: &str, id: &str) -> Value {
-        reqwest::Client::new()
-            .get(format!(
-                "{}/api/queue/github/personal/status/{id}",
-                self.agent
-            ))
-            .bearer_auth(key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-
-    async fn wait_status(&self, key: &str, id: &str, want: &str) -> Value {
-        let start = Instant::now();
-        loop {
-            let v = self.status(key, id).await;
-            if v["status"] == want {
-                return v;
-            }
-            assert!(
-                start.elapsed() < WAIT,
-                "{id} is {}, not {want}",
-                v["status"]
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    async fn admin_token(&self) -> String {
-        let v: Value = reqwest::Client::new()
-            .post(format!("{}/admin/login", self.admin))
-            .json(&json!({"password": PASSWORD}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        v["token"].as_str().unwrap().to_string()
-    }
-}
-
-impl Drop for App {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+mod common;
+use common::*;
 
 /// One D-Bus method call or return that `dbus-monitor` printed.
 #[derive(Debug, Clone)]
@@ -395,35 +178,6 @@ fn press(id: u32, action: &str) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-async fn github_mock() -> MockServer {
-    let mock = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/repos/o/r/issues"))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"number": 7})))
-        .mount(&mock)
-        .await;
-    Mock::given(method("DELETE"))
-        .and(path("/repos/o/r/issues"))
-        .respond_with(ResponseTemplate::new(204))
-        .mount(&mock)
-        .await;
-    mock
-}
-
-fn screenshot(name: &str) {
-    let dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
-        .join("screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join(format!("{name}.png"));
-    let ok = Command::new("import")
-        .args(["-window", "root", file.to_str().unwrap()])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(ok, "import (ImageMagick) took no screenshot");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -648,19 +402,19 @@ async fn notifications_approve_reject_confirm_close_and_coalesce() {
             && log.contains("minimises it"),
         "{log}"
     );
+    // And closing the window leaves it (minimised) instead of ending it.
+    assert!(close_window("agentgate") > 0, "no window named agentgate");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        web_processes(install.data.path()) > 0,
+        "the window was closed"
+    );
 
     // SIGTERM quits like the tray\"s Quit: the gateway stops cleanly.
     let _ = Command::new("kill")
         .args(["-TERM", &app.child.id().to_string()])
         .status();
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = app.child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(start.elapsed() < WAIT, "the app did not stop on SIGTERM");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let status = app.wait_exit("SIGTERM").await;
     assert!(status.success(), "{status:?}");
     // Quit withdrew what was still up: nothing stays with dead buttons.
     for (what, id) in [
@@ -968,79 +722,22 @@ async fn with_no_notification_service_the_gateway_carries_on() {
     assert_eq!(app.status(&key, &id).await["status"], "pending");
     // The web admin still decides it.
     let token = app.admin_token().await;
-    let entry: serde_json::Value = reqwest::Client::new()
-        .get(format!("{}/admin/queue/{id}", app.admin))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let r = reqwest::Client::new()
-        .post(format!("{}/admin/queue/{id}/approve", app.admin))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({"digest": entry["digest"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    let path = format!("/admin/queue/{id}");
+    let entry = app
+        .admin_call(&token, reqwest::Method::GET, &path, json!({}))
+        .await;
+    app.admin_call(
+        &token,
+        reqwest::Method::POST,
+        &format!("{path}/approve"),
+        json!({"digest": entry["digest"]}),
+    )
+    .await;
     app.wait_status(&key, &id, "completed").await;
 }
 
-/// The app's WebKit web processes: those whose environment names this test's
-/// data folder (the app passes its environment on to them).
-fn web_processes(data: &Path) -> usize {
-    let marker = format!("AGENTGATE_DATA_DIR={}", data.display());
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(Result::ok)
-        .filter(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .bytes()
-                .all(|b| b.is_ascii_digit())
-        })
-        .filter(|e| {
-            std::fs::read_to_string(e.path().join("comm"))
-                .is_ok_and(|c| c.starts_with("WebKitWebProces"))
-        })
-        .filter(|e| {
-            std::fs::read(e.path().join("environ"))
-                .is_ok_and(|env| env.split(|b| *b == 0).any(|kv| kv == marker.as_bytes()))
-        })
-        .count()
-}
-
-/// Asks the window named `title` to close, as a window manager's close
-/// button does (WM_DELETE_WINDOW), through Debian's python3-xlib.
-fn close_window(title: &str) -> usize {
-    let out = Command::new("/usr/bin/python3")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/close_window.py"))
-        .arg(title)
-        .output()
-        .expect("python3 with python3-xlib is installed");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .unwrap_or(0)
-}
-
-async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < WAIT, "{what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_a_tray_closing_the_window_ends_its_web_process_and_opening_brings_it_back() {
+async fn with_a_tray_closing_the_window_ends_its_process_and_opening_brings_it_back() {
     if !enabled() {
         return;
     }
@@ -1065,10 +762,16 @@ async fn with_a_tray_closing_the_window_ends_its_web_process_and_opening_brings_
         app.log.lock().unwrap()
     );
 
+    // The window runs in a process of its own, with WebKit's.
+    assert!(
+        window_processes(&data) >= 3,
+        "no window process with WebKit's"
+    );
     assert!(close_window("agentgate") > 0, "no window named agentgate");
-    wait_for("the web process outlived the closed window", || {
-        web_processes(&data) == 0
-    })
+    wait_for(
+        "the window process or WebKit's outlived the closed window",
+        || window_processes(&data) == 0,
+    )
     .await;
     // The gateway serves on from the tray.
     assert!(app.alive());
@@ -1085,6 +788,12 @@ async fn with_a_tray_closing_the_window_ends_its_web_process_and_opening_brings_
     let _ = second.wait();
     wait_for("the window did not come back", || web_processes(&data) > 0).await;
     assert!(app.alive());
+    // Killed, the tray process takes its window with it.
+    drop(app);
+    wait_for("the window outlived the tray process", || {
+        window_processes(&data) == 0
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
