@@ -1,7 +1,9 @@
-//! Whether the desktop shows tray icons at all. A StatusNotifier host (KDE,
-//! most Linux desktops; GNOME only with the AppIndicator extension) owns
-//! `org.kde.StatusNotifierWatcher` on the session bus; without one the tray
-//! icon is never seen, so the app must stay reachable another way.
+//! The app's questions to the session bus, on one connection made at first
+//! use: whether the desktop shows tray icons at all, and who serves
+//! notifications. A StatusNotifier host (KDE, most Linux desktops; GNOME only
+//! with the AppIndicator extension) owns `org.kde.StatusNotifierWatcher`;
+//! without one the tray icon is never seen, so the app must stay reachable
+//! another way.
 
 /// The D-Bus name a tray host owns.
 const WATCHER: &str = "org.kde.StatusNotifierWatcher";
@@ -10,24 +12,32 @@ const WATCHER: &str = "org.kde.StatusNotifierWatcher";
 pub async fn tray_available() -> bool {
     #[cfg(all(unix, not(target_os = "macos")))]
     {
-        let ask = async {
-            let conn = zbus::Connection::session().await?;
-            let bus = zbus::fdo::DBusProxy::new(&conn).await?;
-            let name = zbus::names::BusName::try_from(WATCHER)?;
-            Ok::<bool, zbus::Error>(bus.name_has_owner(name).await?)
-        };
-        match tokio::time::timeout(std::time::Duration::from_secs(3), ask).await {
-            Ok(Ok(owned)) => owned,
-            Ok(Err(e)) => {
-                tracing::debug!(error = %e, "the session bus could not be asked for a tray");
-                false
-            }
-            Err(_) => false,
-        }
+        owner(WATCHER).await.is_some()
     }
     #[cfg(not(all(unix, not(target_os = "macos"))))]
     {
         let _ = WATCHER;
         true
+    }
+}
+
+/// The unique bus name that owns `name` now, if any; none when the bus does
+/// not answer within 3 s.
+#[cfg(all(unix, not(target_os = "macos")))]
+pub async fn owner(name: &str) -> Option<String> {
+    static BUS: tokio::sync::OnceCell<zbus::Connection> = tokio::sync::OnceCell::const_new();
+    let ask = async {
+        let conn = BUS.get_or_try_init(zbus::Connection::session).await?;
+        let bus = zbus::fdo::DBusProxy::new(conn).await?;
+        let name = zbus::names::BusName::try_from(name)?;
+        Ok::<String, zbus::Error>(bus.get_name_owner(name).await?.to_string())
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(3), ask).await {
+        Ok(Ok(owner)) => Some(owner),
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, name, "the session bus named no owner");
+            None
+        }
+        Err(_) => None,
     }
 }

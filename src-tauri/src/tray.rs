@@ -21,13 +21,20 @@ const ICON_PENDING: &[u8] = include_bytes!("../../icons/tray-pending.png");
 /// How often the tray looks for changes the event stream cannot see.
 const RECHECK: Duration = Duration::from_secs(5);
 
+/// Where the grants' submenu sits in the menu.
+const GRANTS_AT: usize = 3;
+
 /// Longest grant label in the menu; the Grants page has the rest.
 const GRANT_LABEL: usize = 90;
 
 struct Items {
     waiting: MenuItem<Wry>,
     pause: CheckMenuItem<Wry>,
-    grants: Submenu<Wry>,
+    /// The whole menu, in which the grants' submenu is replaced as a whole
+    /// (a submenu's title set in place does not reach the panel).
+    menu: Menu<Wry>,
+    /// The grants' submenu, at [`GRANTS_AT`] in the menu.
+    grants: Mutex<Submenu<Wry>>,
     /// What the tray shows now, so that nothing is set again unchanged.
     shown: Mutex<Shown>,
 }
@@ -75,7 +82,7 @@ pub fn create(
         None::<&str>,
     )?;
     let quit = MenuItem::with_id(app, "quit", "Quit agentgate", true, None::<&str>)?;
-    let grants = Submenu::with_id(app, "grants", "No grants running", true)?;
+    let grants = grants_menu(app, &[])?;
     let menu = Menu::with_items(
         app,
         &[
@@ -137,7 +144,8 @@ pub fn create(
     let items = Items {
         waiting,
         pause,
-        grants,
+        menu,
+        grants: Mutex::new(grants),
         shown: Mutex::new(Shown::default()),
     };
     let desktop = desktop.clone();
@@ -157,6 +165,7 @@ pub fn create(
                     // A panel may start after the app (at login), or go.
                     let host = crate::host::tray_available().await;
                     if desktop.tray.swap(host, std::sync::atomic::Ordering::SeqCst) != host {
+                        desktop.window.set_tray(host);
                         tracing::info!(
                             tray = host,
                             "a system tray came or went: closing the window now {}",
@@ -194,7 +203,7 @@ fn refresh(
         .map(|g| (g.id, grant_label(g)))
         .collect();
     if grants != shown.grants {
-        show_grants(app, &items.grants, &grants);
+        show_grants(app, items, &grants);
         shown.grants = grants;
     }
     let state = Some((n > 0, paused));
@@ -214,23 +223,48 @@ fn refresh(
     }
 }
 
-/// Puts the running grants in their submenu, each item revoking its grant.
-fn show_grants(app: &AppHandle, menu: &Submenu<Wry>, grants: &[(i64, String)]) {
-    while let Ok(Some(_)) = menu.remove_at(0) {}
-    let _ = menu.set_text(match grants.len() {
+/// Puts the running grants in a new submenu in place of the old one, each
+/// item revoking its grant.
+fn show_grants(app: &AppHandle, items: &Items, grants: &[(i64, String)]) {
+    let fresh = match grants_menu(app, grants) {
+        Ok(menu) => menu,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not list the grants in the tray");
+            return;
+        }
+    };
+    let mut shown = items.grants.lock().unwrap_or_else(|e| e.into_inner());
+    let _ = items.menu.remove(&*shown);
+    if let Err(e) = items.menu.insert(&fresh, GRANTS_AT) {
+        tracing::warn!(error = %e, "could not list the grants in the tray");
+    }
+    *shown = fresh;
+}
+
+/// The grants' submenu: its title counts them, one Revoke item each, then
+/// the Grants page.
+fn grants_menu(app: &AppHandle, grants: &[(i64, String)]) -> tauri::Result<Submenu<Wry>> {
+    let title = match grants.len() {
         0 => "No grants running".to_string(),
         1 => "1 grant running".to_string(),
         n => format!("{n} grants running"),
-    });
+    };
+    let menu = Submenu::with_id(app, "grants", title, true)?;
     for (id, label) in grants {
-        match MenuItem::with_id(app, format!("grant-{id}"), label, true, None::<&str>) {
-            Ok(item) => {
-                let _ = menu.append(&item);
-            }
-            Err(e) => tracing::warn!(error = %e, "could not list a grant in the tray"),
-        }
+        menu.append(&MenuItem::with_id(
+            app,
+            format!("grant-{id}"),
+            label,
+            true,
+            None::<&str>,
+        )?)?;
     }
-    if let Ok(all) = MenuItem::with_id(app, "open-grants", "All grants…", true, None::<&str>) {
-        let _ = menu.append(&all);
-    }
+    menu.append(&MenuItem::with_id(
+        app,
+        "open-grants",
+        "All grants…",
+        true,
+        None::<&str>,
+    )?)?;
+    Ok(menu)
 }

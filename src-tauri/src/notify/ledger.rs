@@ -17,12 +17,7 @@ fn path() -> Option<PathBuf> {
 fn server() -> Option<String> {
     #[cfg(all(unix, not(target_os = "macos")))]
     {
-        tauri::async_runtime::block_on(async {
-            let conn = zbus::Connection::session().await.ok()?;
-            let bus = zbus::fdo::DBusProxy::new(&conn).await.ok()?;
-            let name = zbus::names::BusName::try_from("org.freedesktop.Notifications").ok()?;
-            bus.get_name_owner(name).await.ok().map(|o| o.to_string())
-        })
+        tauri::async_runtime::block_on(crate::host::owner("org.freedesktop.Notifications"))
     }
     #[cfg(not(all(unix, not(target_os = "macos"))))]
     None

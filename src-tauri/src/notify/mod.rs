@@ -72,6 +72,15 @@ struct Shown {
     summary_body: &'static str,
 }
 
+impl Shown {
+    fn is_empty(&self) -> bool {
+        self.by_entry.is_empty()
+            && self.confirming.is_empty()
+            && self.summary.is_none()
+            && self.burst.is_empty()
+    }
+}
+
 /// The notifications of this app, kept so that they can be withdrawn.
 pub struct Notifier {
     app: AppHandle,
@@ -224,6 +233,11 @@ impl Notifier {
             std::thread::sleep(FOLLOW);
             if self.desktop.quitting() {
                 return;
+            }
+            // Nothing on screen, nothing that can go stale: the database is
+            // left alone (a change meanwhile costs one recheck later).
+            if self.lock().is_empty() {
+                continue;
             }
             let stamp = self.desktop.gw.queue_stamp().ok();
             if stamp != last {
