@@ -4,7 +4,7 @@
 # Chromium with ChromeDriver for the web admin, and for the desktop app a
 # virtual display (Xvfb), dunst as notification service and tauri-driver; then
 # fuzzes both APIs from their OpenAPI documents; builds the desktop app's .deb
-# bundle.
+# bundle and its AppImage.
 # Usage: scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 install_packages "${BUILD_PACKAGES[@]}" "${DESKTOP_BUILD_PACKAGES[@]}" \
   dbus dbus-x11 gnome-keyring libsecret-tools chromium chromium-driver \
   xvfb xauth dunst libnotify-bin libglib2.0-bin imagemagick webkit2gtk-driver \
-  python3 python3-venv python3-xlib curl
+  python3 python3-venv python3-xlib curl squashfs-tools
 # npm runs the Tauri CLI that bundles the .deb; any recent Node.js will do.
 command -v npm >/dev/null 2>&1 || install_packages nodejs npm
 ensure_rust
@@ -71,5 +71,17 @@ grep -q "usr/bin/agentgate-desktop" <<<"$contents"
 grep -Eq "usr/bin/agentgate$" <<<"$contents"
 grep -q "usr/share/applications/agentgate.desktop" <<<"$contents"
 dpkg-deb --field "$deb" Depends | grep -q libwebkit2gtk-4.1
+# Desktops match the window (class "agentgate") to this entry by it.
+unpacked=$(mktemp -d)
+dpkg-deb -x "$deb" "$unpacked"
+grep -qx "StartupWMClass=agentgate" "$unpacked/usr/share/applications/agentgate.desktop"
+rm -rf "$unpacked"
 echo "built $deb"
+
+echo "== the AppImage, from the .deb's files (scripts/appimage.sh)"
+appimage=$(scripts/appimage.sh "$deb")
+# Run without FUSE (unpacked to a temporary folder first), as CI can.
+grep -q "^agentgate-desktop " <<<"$("$appimage" --appimage-extract-and-run --version)"
+grep -q "^agentgate " <<<"$("$appimage" --appimage-extract-and-run cli --version)"
+echo "built $appimage"
 echo "disk used by the build: $(du -sh target | cut -f1)"
