@@ -9,7 +9,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde_json::Value;
 
 use super::Gateway;
-use super::reads::{UpstreamCall, check_not_blocked};
+use super::reads::UpstreamCall;
 use crate::error::Result;
 use crate::paths::AgentPath;
 use crate::queue::{Entry, RequestResult, Status, WriteRequest};
@@ -116,17 +116,10 @@ impl Gateway {
                     "requests[{i}] is not in the form agentgate shows and sends; submit it again"
                 )));
             }
-            let path = AgentPath::parse_with_query(&r.path)
-                .map_err(|e| not_run(format!("requests[{i}]: {e}")))?;
-            check_not_blocked(def, &path).map_err(|e| not_run(format!("requests[{i}]: {e}")))?;
-            if let Some(check) = def.write_check
-                && let Some(why) = check(r, path.normalized())
-            {
-                return Err(not_run(format!("requests[{i}]: {why}")));
-            }
-            self.decide(&agent, def, &row, &r.method, &path, def.danger(r).is_some())
-                .map_err(|e| not_run(format!("requests[{i}]: {e}")))?;
         }
+        // Then every check a submission passes, as things stand now.
+        self.check_writes(&agent, def, &row, &entry.requests)
+            .map_err(|e| not_run(e.to_string()))?;
         Ok((def, row))
     }
 
