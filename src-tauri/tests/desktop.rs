@@ -788,6 +788,22 @@ async fn with_a_tray_closing_the_window_ends_its_process_and_opening_brings_it_b
     let _ = second.wait();
     wait_for("the window did not come back", || web_processes(&data) > 0).await;
     assert!(app.alive());
+
+    // Closed and opened again at once (Open pressed as the window goes): the
+    // window is there after, whichever process got the ask.
+    assert!(close_window("agentgate") > 0, "no window named agentgate");
+    let mut third = Command::new(APP)
+        .env("AGENTGATE_DATA_DIR", install.data.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _ = third.wait();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    wait_for("an Open pressed as the window closed was lost", || {
+        web_processes(&data) > 0
+    })
+    .await;
     // Killed, the tray process takes its window with it.
     drop(app);
     wait_for("the window outlived the tray process", || {

@@ -2,7 +2,7 @@
 //! the launch URL the tray process sends. It lives as long as its window
 //! (with a tray) and never longer than the tray process.
 
-use std::io::{BufRead, IsTerminal};
+use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -66,7 +66,12 @@ fn follow(app: &AppHandle, tray: &Tray) {
         let Ok(line) = line else { break };
         match Line::parse(&line) {
             Ok(Line::Tray(on)) => tray.0.store(on, Ordering::SeqCst),
-            Ok(Line::Open(url)) => show(app, url),
+            Ok(Line::Open(url)) => {
+                show(app, url);
+                // The tray process counts these (see `WindowProcess`).
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{}", super::SHOWN).and_then(|()| out.flush());
+            }
             Err(why) => tracing::warn!(%why, "the window ignored a line from the tray process"),
         }
     }

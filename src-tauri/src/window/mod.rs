@@ -7,8 +7,9 @@
 pub mod child;
 mod protocol;
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::process::{ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use protocol::Line;
@@ -17,89 +18,146 @@ use protocol::Line;
 /// process waits for its page on standard input.
 pub const WINDOW_ARG: &str = "--window";
 
+/// What the window process answers on its standard output for each page it
+/// was asked to show, once it shows it.
+const SHOWN: &str = "shown";
+
 /// The tray process's handle on its window process, if one runs.
 #[derive(Default)]
 pub struct WindowProcess {
-    running: Arc<Mutex<Option<Running>>>,
+    state: Arc<Mutex<State>>,
+}
+
+#[derive(Default)]
+struct State {
+    running: Option<Running>,
+    /// How many window processes were started, so that the reaper of an
+    /// older one does not forget a newer one.
+    started: u64,
 }
 
 struct Running {
     stdin: ChildStdin,
-    /// Which start this is, so that the reaper of an older one does not
-    /// forget a newer one.
     generation: u64,
+    tray: bool,
+    /// The last page asked for, and how many asks the window process has
+    /// not yet answered (it says `shown` for each): a process that ends
+    /// with its window closed just as Open was pressed never read that ask,
+    /// and a new one shows the page instead.
+    last: String,
+    unanswered: Arc<AtomicU64>,
 }
 
 impl WindowProcess {
     /// Shows the window on `url` (a launch URL), starting the window process
     /// if none runs.
     pub fn open(&self, url: &str, tray: bool) {
-        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(r) = running.as_mut() {
-            // A window process that has just ended (its window closed) fails
-            // the write: then a new one is started below.
+        let mut state = lock(&self.state);
+        if let Some(r) = state.running.as_mut() {
+            r.unanswered.fetch_add(1, Ordering::SeqCst);
+            r.last = url.to_string();
+            // A window process that has already ended fails the write: then
+            // a new one is started below.
             if send(&mut r.stdin, &Line::open(url)).is_ok() {
                 return;
             }
         }
-        let generation = running.as_ref().map_or(0, |r| r.generation) + 1;
-        match self.start(url, tray, generation) {
-            Ok(stdin) => *running = Some(Running { stdin, generation }),
-            Err(e) => {
-                *running = None;
-                tracing::error!(error = %e, "the window could not be opened");
-            }
-        }
+        start(&self.state, &mut state, url, tray);
     }
 
     /// Tells the window process whether a tray shows the app.
     pub fn set_tray(&self, tray: bool) {
-        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(r) = running.as_mut() {
+        let mut state = lock(&self.state);
+        if let Some(r) = state.running.as_mut() {
+            r.tray = tray;
             let _ = send(&mut r.stdin, &Line::tray(tray));
         }
     }
 
     /// Ends the window process (on Quit): its input closes, and it ends.
     pub fn close(&self) {
-        self.running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        lock(&self.state).running.take();
     }
+}
 
-    fn start(&self, url: &str, tray: bool, generation: u64) -> std::io::Result<ChildStdin> {
-        let mut child = Command::new(own_program()?)
-            .arg(WINDOW_ARG)
-            .stdin(Stdio::piped())
-            .spawn()?;
-        let Some(mut stdin) = child.stdin.take() else {
-            return Err(std::io::Error::other("no pipe to the window process"));
-        };
-        send(
-            &mut stdin,
-            &format!("{}{}", Line::tray(tray), Line::open(url)),
-        )?;
-        // Reaped when it ends (no zombie), and forgotten then, unless a newer
-        // one took its place meanwhile.
-        let running = self.running.clone();
-        std::thread::Builder::new()
-            .name("window-reaper".into())
-            .spawn(move || {
-                match child.wait() {
-                    Ok(status) if !status.success() => {
-                        tracing::warn!(%status, "the window process ended abnormally")
-                    }
-                    Ok(_) => tracing::debug!("the window process ended"),
-                    Err(e) => tracing::warn!(error = %e, "the window process was lost"),
-                }
-                let mut running = running.lock().unwrap_or_else(|e| e.into_inner());
-                if running.as_ref().is_some_and(|r| r.generation == generation) {
-                    *running = None;
-                }
-            })?;
-        Ok(stdin)
+fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
+    state.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Starts a window process showing `url`, in place of any before it.
+fn start(shared: &Arc<Mutex<State>>, state: &mut State, url: &str, tray: bool) {
+    state.started += 1;
+    let generation = state.started;
+    match spawn(shared, url, tray, generation) {
+        Ok((stdin, unanswered)) => {
+            state.running = Some(Running {
+                stdin,
+                generation,
+                tray,
+                last: url.to_string(),
+                unanswered,
+            });
+        }
+        Err(e) => {
+            state.running = None;
+            tracing::error!(error = %e, "the window could not be opened");
+        }
     }
+}
+
+fn spawn(
+    shared: &Arc<Mutex<State>>,
+    url: &str,
+    tray: bool,
+    generation: u64,
+) -> std::io::Result<(ChildStdin, Arc<AtomicU64>)> {
+    let mut child = Command::new(own_program()?)
+        .arg(WINDOW_ARG)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let (Some(mut stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+        return Err(std::io::Error::other("no pipes to the window process"));
+    };
+    send(
+        &mut stdin,
+        &format!("{}{}", Line::tray(tray), Line::open(url)),
+    )?;
+    let unanswered = Arc::new(AtomicU64::new(1));
+    let answered = unanswered.clone();
+    let shared = shared.clone();
+    // Counts the answers, reaps the process when it ends (no zombie) and
+    // forgets it then, unless a newer one took its place; shows again what
+    // it was asked for and did not live to show.
+    std::thread::Builder::new()
+        .name("window-reaper".into())
+        .spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line == SHOWN {
+                    let _ = answered
+                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+                }
+            }
+            let status = child.wait();
+            match &status {
+                Ok(s) if !s.success() => {
+                    tracing::warn!(status = %s, "the window process ended abnormally")
+                }
+                Ok(_) => tracing::debug!("the window process ended"),
+                Err(e) => tracing::warn!(error = %e, "the window process was lost"),
+            }
+            let mut state = lock(&shared);
+            let Some(r) = state.running.take_if(|r| r.generation == generation) else {
+                return;
+            };
+            // Only after a clean end (its window closed): a crash is not
+            // repeated.
+            if status.is_ok_and(|s| s.success()) && answered.load(Ordering::SeqCst) > 0 {
+                tracing::info!("the window closed as it was asked to open: opening it again");
+                start(&shared, &mut state, &r.last, r.tray);
+            }
+        })?;
+    Ok((stdin, unanswered))
 }
 
 fn send(stdin: &mut ChildStdin, lines: &str) -> std::io::Result<()> {
