@@ -25,10 +25,9 @@ pub async fn tray_available() -> bool {
 /// not answer within 3 s.
 #[cfg(all(unix, not(target_os = "macos")))]
 pub async fn owner(name: &str) -> Option<String> {
-    static BUS: tokio::sync::OnceCell<zbus::Connection> = tokio::sync::OnceCell::const_new();
     let ask = async {
-        let conn = BUS.get_or_try_init(zbus::Connection::session).await?;
-        let bus = zbus::fdo::DBusProxy::new(conn).await?;
+        let conn = session().await?;
+        let bus = zbus::fdo::DBusProxy::new(&conn).await?;
         let name = zbus::names::BusName::try_from(name)?;
         Ok::<String, zbus::Error>(bus.get_name_owner(name).await?.to_string())
     };
@@ -40,4 +39,13 @@ pub async fn owner(name: &str) -> Option<String> {
         }
         Err(_) => None,
     }
+}
+
+/// The app's one connection to the session bus, made at first use.
+#[cfg(all(unix, not(target_os = "macos")))]
+pub async fn session() -> zbus::Result<zbus::Connection> {
+    static BUS: tokio::sync::OnceCell<zbus::Connection> = tokio::sync::OnceCell::const_new();
+    BUS.get_or_try_init(zbus::Connection::session)
+        .await
+        .cloned()
 }

@@ -179,6 +179,12 @@ async fn start_gateway(gw: Gateway) -> anyhow::Result<Desktop> {
     // is never open on the desktop, whose window signs in by launch secret.
     gw.ensure_admin_credential()?;
     let server = agentgate_core::server::start(gw.clone()).await?;
+    let ends = gw.clone();
+    let window = window::WindowProcess::new(move || {
+        if let Err(e) = ends.end_window_session() {
+            tracing::warn!(error = %e, "could not end the closed window's session");
+        }
+    });
     Ok(Desktop {
         gw,
         admin_url: format!("http://{}", server.admin_addr),
@@ -186,7 +192,7 @@ async fn start_gateway(gw: Gateway) -> anyhow::Result<Desktop> {
         server: std::sync::Mutex::new(Some(server)),
         quitting: AtomicBool::new(false),
         tray: AtomicBool::new(true),
-        window: window::WindowProcess::default(),
+        window,
     })
 }
 

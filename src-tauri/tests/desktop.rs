@@ -379,17 +379,7 @@ async fn notifications_approve_reject_confirm_close_and_coalesce() {
     );
 
     // A second launch hands over to the first and ends.
-    let mut second = Command::new(APP)
-        .env("AGENTGATE_DATA_DIR", install.data.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while second.try_wait().unwrap().is_none() {
-        assert!(start.elapsed() < WAIT, "a second instance kept running");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    install.launch_again().await;
     assert!(app.alive(), "the first instance still serves");
 
     screenshot("desktop-app-window");
@@ -736,6 +726,26 @@ async fn with_no_notification_service_the_gateway_carries_on() {
     app.wait_status(&key, &id, "completed").await;
 }
 
+/// The session cookie a window process keeps in its folder under
+/// `XDG_RUNTIME_DIR` (WebKit's text cookie file), as a `Cookie` header.
+fn window_cookie(runtime: &Path) -> Option<String> {
+    std::fs::read_dir(runtime)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("agentgate-window-")
+        })
+        .filter_map(|e| std::fs::read_to_string(e.path().join("cookies")).ok())
+        .flat_map(|text| text.lines().map(str::to_string).collect::<Vec<_>>())
+        .find_map(|line| {
+            let fields: Vec<&str> = line.split('\t').collect();
+            (fields.len() >= 7 && fields[5] == "agentgate_session")
+                .then(|| format!("agentgate_session={}", fields[6]))
+        })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_a_tray_closing_the_window_ends_its_process_and_opening_brings_it_back() {
     if !enabled() {
@@ -762,43 +772,78 @@ async fn with_a_tray_closing_the_window_ends_its_process_and_opening_brings_it_b
         app.log.lock().unwrap()
     );
 
-    // The window runs in a process of its own, with WebKit's.
+    // The window runs in a process of its own, with WebKit's; its web data
+    // (the session cookie) live in a private folder under XDG_RUNTIME_DIR,
+    // never in the persistent data folders.
     assert!(
         window_processes(&data) >= 3,
         "no window process with WebKit's"
     );
+    let runtime = PathBuf::from(std::env::var_os("XDG_RUNTIME_DIR").expect("XDG_RUNTIME_DIR"));
+    let mut cookie = None;
+    wait_for("the window's session cookie was not kept", || {
+        cookie = window_cookie(&runtime);
+        cookie.is_some()
+    })
+    .await;
+    let cookie = cookie.unwrap();
+    let queue = |cookie: String| {
+        let url = format!("{}/ui/queue", app.admin);
+        async move {
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap()
+                .get(url)
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(queue(cookie.clone()).await, 200, "the window is signed in");
+    if let Some(share) = std::env::var_os("XDG_DATA_HOME") {
+        let kept = std::fs::read_to_string(Path::new(&share).join("dev.agentgate.desktop/cookies"));
+        assert!(!kept.unwrap_or_default().contains("agentgate_session"));
+    }
     assert!(close_window("agentgate") > 0, "no window named agentgate");
     wait_for(
         "the window process or WebKit's outlived the closed window",
         || window_processes(&data) == 0,
     )
     .await;
+    // Its folder went with it, and its session ended: the cookie is worthless.
+    wait_for("the window's folder outlived it", || {
+        !std::fs::read_dir(&runtime)
+            .unwrap()
+            .filter_map(Result::ok)
+            .any(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("agentgate-window-")
+            })
+    })
+    .await;
+    assert_eq!(
+        queue(cookie).await,
+        303,
+        "the closed window's session still works"
+    );
     // The gateway serves on from the tray.
     assert!(app.alive());
     let health = reqwest::get(format!("{}/health", app.agent)).await.unwrap();
     assert_eq!(health.status(), 200);
 
     // Opening it again (a second launch hands over to the first) brings it back.
-    let mut second = Command::new(APP)
-        .env("AGENTGATE_DATA_DIR", install.data.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _ = second.wait();
+    install.launch_again().await;
     wait_for("the window did not come back", || web_processes(&data) > 0).await;
     assert!(app.alive());
 
     // Closed and opened again at once (Open pressed as the window goes): the
     // window is there after, whichever process got the ask.
     assert!(close_window("agentgate") > 0, "no window named agentgate");
-    let mut third = Command::new(APP)
-        .env("AGENTGATE_DATA_DIR", install.data.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _ = third.wait();
+    install.launch_again().await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     wait_for("an Open pressed as the window closed was lost", || {
         web_processes(&data) > 0

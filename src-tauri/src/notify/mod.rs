@@ -25,6 +25,7 @@
 //! still shows the count.
 
 mod ledger;
+mod presses;
 mod text;
 
 use std::collections::{HashMap, VecDeque};
@@ -129,6 +130,8 @@ pub fn start(
         desktop,
         shown: Mutex::new(Shown::default()),
     });
+    // Before anything is shown, so that no press goes unheard.
+    presses::listen();
     let (jobs, queue) = std::sync::mpsc::channel::<Job>();
     let _ = jobs.send(Job::AtStart);
     let forward = jobs.clone();
@@ -622,12 +625,7 @@ pub(crate) fn close(id: u32, last_word: &str) {
     }
 }
 
-/// Waits until the notification is acted on or closed and says how. The
-/// action is handled after the wait has returned: notify-rust runs the wait on
-/// its own executor, and showing another notification from inside its
-/// callback would wait on that same executor forever.
+/// Waits until the notification is acted on or closed and says how.
 fn chosen_action(handle: notify_rust::NotificationHandle) -> String {
-    let mut chosen = String::new();
-    handle.wait_for_action(|action| chosen = action.to_string());
-    chosen
+    presses::wait(handle)
 }

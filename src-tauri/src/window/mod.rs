@@ -23,13 +23,16 @@ pub const WINDOW_ARG: &str = "--window";
 const SHOWN: &str = "shown";
 
 /// The tray process's handle on its window process, if one runs.
-#[derive(Default)]
 pub struct WindowProcess {
     state: Arc<Mutex<State>>,
 }
 
-#[derive(Default)]
+/// Called when the window process ends and no other took its place: the
+/// desktop ends the window's session, so the cookie it held is worthless.
+type OnEnd = Arc<dyn Fn() + Send + Sync>;
+
 struct State {
+    on_end: OnEnd,
     running: Option<Running>,
     /// How many window processes were started, so that the reaper of an
     /// older one does not forget a newer one.
@@ -49,6 +52,16 @@ struct Running {
 }
 
 impl WindowProcess {
+    pub fn new(on_end: impl Fn() + Send + Sync + 'static) -> WindowProcess {
+        WindowProcess {
+            state: Arc::new(Mutex::new(State {
+                on_end: Arc::new(on_end),
+                running: None,
+                started: 0,
+            })),
+        }
+    }
+
     /// Shows the window on `url` (a launch URL), starting the window process
     /// if none runs.
     pub fn open(&self, url: &str, tray: bool) {
@@ -146,10 +159,12 @@ fn spawn(
                 Ok(_) => tracing::debug!("the window process ended"),
                 Err(e) => tracing::warn!(error = %e, "the window process was lost"),
             }
+            self::child::forget_data(child.id());
             let mut state = lock(&shared);
             let Some(r) = state.running.take_if(|r| r.generation == generation) else {
                 return;
             };
+            (state.on_end)();
             // Only after a clean end (its window closed): a crash is not
             // repeated.
             if status.is_ok_and(|s| s.success()) && answered.load(Ordering::SeqCst) > 0 {

@@ -41,7 +41,13 @@ impl Line {
             ("open", url) => {
                 let url: tauri::Url = url.parse().map_err(|e| format!("not a URL: {e}"))?;
                 if url.scheme() != "http" || url.path() != LAUNCH_PATH || url.host().is_none() {
-                    return Err(format!("not the admin's launch page: {url}"));
+                    // Never the query: it may hold a launch secret.
+                    return Err(format!(
+                        "not the admin's launch page: {}://{}{}",
+                        url.scheme(),
+                        url.host_str().unwrap_or_default(),
+                        url.path()
+                    ));
                 }
                 Ok(Line::Open(url))
             }
@@ -77,5 +83,7 @@ mod tests {
         ] {
             assert!(Line::parse(bad).is_err(), "{bad:?} was taken");
         }
+        let why = Line::parse("open http://127.0.0.1:1/ui/queue?secret=agt_x").unwrap_err();
+        assert!(!why.contains("agt_x"), "{why}");
     }
 }

@@ -90,6 +90,22 @@ impl Install {
         key
     }
 
+    /// Launches the app a second time: it hands over to the running one
+    /// (which opens its window) and ends.
+    pub async fn launch_again(&self) {
+        let mut second = Command::new(APP)
+            .env("AGENTGATE_DATA_DIR", self.data.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        while second.try_wait().unwrap().is_none() {
+            assert!(start.elapsed() < WAIT, "a second instance kept running");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     pub fn launch(&self) -> App {
         self.launch_with(|cmd| cmd)
     }

@@ -244,6 +244,21 @@ impl Gateway {
         Ok(token)
     }
 
+    /// Ends the desktop window's session: its window process has ended, and
+    /// the cookie it held must be worth nothing after it.
+    pub fn end_window_session(&self) -> Result<()> {
+        let session = self
+            .inner
+            .window_session
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        match session {
+            Some(digest) => self.inner.store.delete_session(&digest),
+            None => Ok(()),
+        }
+    }
+
     /// Whether `token` is the desktop window's own session (signed in by a
     /// launch secret, ended by the app, never by the person).
     pub fn is_window_session(&self, token: &str) -> bool {

@@ -602,10 +602,15 @@ async fn the_desktop_window_signs_in_once_with_a_launch_secret() {
         303,
         "the earlier window session ended"
     );
-    let html = page(second).await.unwrap().text().await.unwrap();
+    let html = page(second.clone()).await.unwrap().text().await.unwrap();
     assert!(!html.contains("Sign out"), "{html}");
     let html = app.ui_page("/ui/queue").await;
     assert!(html.contains("Sign out"));
+    // The window's process ended: its session ends with it, and only it.
+    app.gw.end_window_session().unwrap();
+    assert_eq!(page(second).await.unwrap().status(), 303, "ended");
+    assert!(app.ui_page("/ui/queue").await.contains("Sign out"));
+    app.gw.end_window_session().unwrap();
     // Hints follow what is missing: an agent exists (bot), an account too.
     assert!(!html.contains("id=\"hint-setup\""), "{html}");
     // A page by name, never an address.
