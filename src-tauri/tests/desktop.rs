@@ -160,24 +160,16 @@ impl Drop for Monitor {
 
 /// Presses a notification's button the way the notification service reports it.
 fn press(id: u32, action: &str) {
-    let out = Command::new("gdbus")
-        .args([
-            "emit",
-            "--session",
-            "--object-path",
-            "/org/freedesktop/Notifications",
-            "--signal",
-            "org.freedesktop.Notifications.ActionInvoked",
-            &format!("uint32 {id}"),
-            &format!("'{action}'"),
-        ])
-        .output()
-        .expect("gdbus (package libglib2.0-bin) is installed");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_ok(Command::new("gdbus").args([
+        "emit",
+        "--session",
+        "--object-path",
+        "/org/freedesktop/Notifications",
+        "--signal",
+        "org.freedesktop.Notifications.ActionInvoked",
+        &format!("uint32 {id}"),
+        &format!("'{action}'"),
+    ]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

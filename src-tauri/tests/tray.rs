@@ -73,17 +73,7 @@ struct Entry {
 }
 
 fn gdbus(args: &[&str]) -> String {
-    let out = Command::new("gdbus")
-        .args(["call", "--session"])
-        .args(args)
-        .output()
-        .expect("gdbus (libglib2.0-bin) is installed");
-    assert!(
-        out.status.success(),
-        "gdbus {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    run_ok(Command::new("gdbus").args(["call", "--session"]).args(args))
 }
 
 /// The text between the first pair of single quotes: a string or object

@@ -4,8 +4,8 @@
 
 use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 
 use tauri::{AppHandle, Manager, RunEvent, WebviewUrl, WebviewWindowBuilder, WindowEvent};
 
@@ -106,7 +106,7 @@ pub fn run(context: tauri::Context) {
 /// first page shown fixes the admin's origin: nothing of another is loaded
 /// into the signed-in window after it.
 fn follow(app: &AppHandle, tray: &Tray, data: &Path) {
-    let origin: Mutex<Option<tauri::Url>> = Mutex::new(None);
+    let mut origin: Option<tauri::Url> = None;
     let mut input = std::io::stdin().lock();
     loop {
         let mut line = Vec::new();
@@ -128,8 +128,7 @@ fn follow(app: &AppHandle, tray: &Tray, data: &Path) {
         match Line::parse(line) {
             Ok(Line::Tray(on)) => tray.0.store(on, Ordering::SeqCst),
             Ok(Line::Open(url)) => {
-                let mut first = origin.lock().unwrap_or_else(|e| e.into_inner());
-                let pinned = first.get_or_insert_with(|| url.clone());
+                let pinned = origin.get_or_insert_with(|| url.clone());
                 if pinned.origin() != url.origin() {
                     tracing::warn!("the window ignored a page of another origin than the admin's");
                     continue;

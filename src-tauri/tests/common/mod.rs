@@ -352,20 +352,27 @@ pub fn processes(data: &Path, mut pick: impl FnMut(&str, &[u8]) -> bool) -> usiz
 /// Asks the window named `title` to close, as a window manager's close
 /// button does (WM_DELETE_WINDOW), through Debian's python3-xlib.
 pub fn close_window(title: &str) -> usize {
-    let out = Command::new("/usr/bin/python3")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/close_window.py"))
-        .arg(title)
+    run_ok(
+        Command::new("/usr/bin/python3")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/close_window.py"))
+            .arg(title),
+    )
+    .trim()
+    .parse()
+    .unwrap_or(0)
+}
+
+/// Runs a helper program that must succeed; what it printed.
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd
         .output()
-        .expect("python3 with python3-xlib is installed");
+        .unwrap_or_else(|e| panic!("{cmd:?} could not run (is its package installed?): {e}"));
     assert!(
         out.status.success(),
-        "{}",
+        "{cmd:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .unwrap_or(0)
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 pub async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
