@@ -462,12 +462,7 @@ async fn credentials_added_through_the_app_land_in_the_keychain_only() {
         .await
         .unwrap();
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-    let out = Command::new("secret-tool")
-        .args(["search", "--all", "service", "agentgate"])
-        .output()
-        .expect("secret-tool is installed by the test script");
-    let listing =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let listing = secret_tool_listing();
     assert!(listing.contains("/github/desk"), "{listing}");
     assert!(listing.contains(secret), "secret-tool reads the token back");
     drop(app);

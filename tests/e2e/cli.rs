@@ -155,12 +155,8 @@ fn accounts_added_from_the_cli_land_in_the_os_keychain() {
     };
     let out = run(&["accounts", "add", "github", "kc-cli"], Some(token));
     assert!(out.status.success(), "{}", stderr(&out));
-    let found = std::process::Command::new("secret-tool")
-        .args(["search", "--all", "service", "agentgate"])
-        .output()
-        .unwrap();
     assert!(
-        String::from_utf8_lossy(&found.stdout).contains(token),
+        secret_tool_listing().contains(token),
         "secret-tool does not see the token"
     );
     let db = std::fs::read(install.data.path().join("agentgate.db")).unwrap();

@@ -60,12 +60,7 @@ fn account_tokens_land_in_the_keychain_and_not_in_the_database() {
     })
     .unwrap();
     // secret-tool, a separate Secret Service client, sees the item.
-    let out = Command::new("secret-tool")
-        .args(["search", "--all", "service", "agentgate"])
-        .output()
-        .expect("secret-tool is installed by the test script");
-    let listing =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let listing = secret_tool_listing();
     assert!(
         listing.contains("/github/kc"),
         "secret-tool does not list the item: {listing}"
@@ -77,4 +72,25 @@ fn account_tokens_land_in_the_keychain_and_not_in_the_database() {
     let db = std::fs::read(data.path().join("agentgate.db")).unwrap();
     assert!(!String::from_utf8_lossy(&db).contains(&token));
     gw.remove_account("github", "kc").unwrap();
+}
+
+/// Every agentgate item in the keychain as secret-tool (a separate Secret Service
+/// client) reads it. `search --all` lists the matching items and then reads them
+/// one by one, so an item a concurrent test deletes in between fails the whole
+/// search ("No such secret item"); that race is retried.
+fn secret_tool_listing() -> String {
+    let mut listing = String::new();
+    for _ in 0..20 {
+        let out = Command::new("secret-tool")
+            .args(["search", "--all", "service", "agentgate"])
+            .output()
+            .expect("secret-tool is installed by the test script");
+        listing = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        if !listing.contains("No such secret item") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    listing
 }
