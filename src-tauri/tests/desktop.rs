@@ -462,7 +462,7 @@ async fn credentials_added_through_the_app_land_in_the_keychain_only() {
         .await
         .unwrap();
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-    let listing = secret_tool_listing();
+    let listing = secret_tool::secret_tool_listing();
     assert!(listing.contains("/github/desk"), "{listing}");
     assert!(listing.contains(secret), "secret-tool reads the token back");
     drop(app);

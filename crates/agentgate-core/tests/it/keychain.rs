@@ -3,7 +3,6 @@
 //! gnome-keyring; without it they pass without touching any keychain, so a
 //! developer's own keyring is never written by `cargo test`.
 
-use std::process::Command;
 use std::sync::Arc;
 
 use agentgate_core::clock::SystemClock;
@@ -74,23 +73,6 @@ fn account_tokens_land_in_the_keychain_and_not_in_the_database() {
     gw.remove_account("github", "kc").unwrap();
 }
 
-/// Every agentgate item in the keychain as secret-tool (a separate Secret Service
-/// client) reads it. `search --all` lists the matching items and then reads them
-/// one by one, so an item a concurrent test deletes in between fails the whole
-/// search ("No such secret item"); that race is retried.
-fn secret_tool_listing() -> String {
-    let mut listing = String::new();
-    for _ in 0..20 {
-        let out = Command::new("secret-tool")
-            .args(["search", "--all", "service", "agentgate"])
-            .output()
-            .expect("secret-tool is installed by the test script");
-        listing = String::from_utf8_lossy(&out.stdout).to_string()
-            + &String::from_utf8_lossy(&out.stderr);
-        if !listing.contains("No such secret item") {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    listing
-}
+#[path = "../../../../tests/support/secret_tool.rs"]
+mod secret_tool;
+use secret_tool::secret_tool_listing;
