@@ -232,28 +232,29 @@ impl Gateway {
         }
         tracing::info!("the desktop window signed in");
         let token = self.new_admin_session()?;
-        let previous = self
-            .inner
-            .window_session
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .replace(keys::token_digest(token.expose()));
-        if let Some(previous) = previous {
-            self.inner.store.delete_session(&previous)?;
-        }
+        // One window, one session: the one it held before ends now.
+        self.swap_window_session(Some(keys::token_digest(token.expose())))?;
         Ok(token)
     }
 
     /// Ends the desktop window's session: its window process has ended, and
     /// the cookie it held must be worth nothing after it.
     pub fn end_window_session(&self) -> Result<()> {
-        let session = self
-            .inner
-            .window_session
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        match session {
+        self.swap_window_session(None)
+    }
+
+    /// Makes `next` (a session's digest) the window's session and ends the
+    /// one before it, if any.
+    fn swap_window_session(&self, next: Option<Vec<u8>>) -> Result<()> {
+        let previous = std::mem::replace(
+            &mut *self
+                .inner
+                .window_session
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+            next,
+        );
+        match previous {
             Some(digest) => self.inner.store.delete_session(&digest),
             None => Ok(()),
         }
