@@ -32,8 +32,12 @@ pub const MAX_COMMENT_CHARS: usize = 10_000;
 /// Pending writes one agent may have waiting at once; more are refused
 /// (`429`) until a human decides or the agent withdraws some.
 pub const MAX_PENDING_PER_AGENT: usize = 100;
-/// The stored size of one agent's pending requests, in bytes, at most.
+/// The stored size of one agent's pending requests, in bytes, at most; those
+/// it withdrew in the last [`WITHDRAWN_KEPT`] count too.
 pub const MAX_PENDING_BYTES_PER_AGENT: usize = 16 * 1024 * 1024;
+/// How long a withdrawn entry is kept (it never ran and no human decided on
+/// it), counting against its agent's bytes cap meanwhile.
+pub const WITHDRAWN_KEPT: Duration = Duration::from_secs(24 * 3600);
 pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_AGENT_PORT: u16 = 3050;
 pub const DEFAULT_ADMIN_PORT: u16 = 3051;

@@ -359,7 +359,11 @@ impl Gateway {
     pub fn prune_decided(&self) -> Result<usize> {
         let days = self.settings().audit_retention_days;
         let cutoff = self.inner.clock.now() - time::Duration::days(days as i64);
-        let n = self.inner.store.prune_decided(&timestamp(cutoff))?;
+        let withdrawn = self.inner.clock.now() - crate::config::WITHDRAWN_KEPT;
+        let n = self
+            .inner
+            .store
+            .prune_decided(&timestamp(cutoff), &timestamp(withdrawn))?;
         if n > 0 {
             tracing::info!(
                 entries = n,

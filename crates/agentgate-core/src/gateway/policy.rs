@@ -202,16 +202,7 @@ impl Gateway {
             return Ok(Decision {
                 outcome: Outcome::Denied,
                 rule: None,
-                reason: match refusal {
-                    crate::services::Refusal::Privacy(rule) => format!(
-                        "the path is blocked for privacy on {} ({rule:?})",
-                        def.display_name
-                    ),
-                    crate::services::Refusal::AccountControl(rule) => format!(
-                        "the path controls the {} account itself and is never an agent's ({rule:?})",
-                        def.display_name
-                    ),
-                },
+                reason: refusal.reason(def.display_name, "the path"),
             });
         }
         // The body is not known here: a write that the body makes

@@ -33,6 +33,7 @@ impl Gateway {
             .iter()
             .all(|d| d.outcome == crate::policy::Outcome::AutoApprove);
         let now = self.now();
+        let withdrawn_since = timestamp(self.inner.clock.now() - crate::config::WITHDRAWN_KEPT);
         for _ in 0..5 {
             let id = keys::random_base62(12).to_lowercase();
             let new = NewEntry {
@@ -44,13 +45,15 @@ impl Gateway {
                 comment: &comment,
                 requests: &requests,
                 now: &now,
+                withdrawn_since: &withdrawn_since,
             };
             let inserted = self.inner.store.insert_entry(&new)?;
             if inserted == crate::store::Inserted::OverCap {
                 return Err(Error::Throttled {
                     message: format!(
-                        "agent {:?} has as many pending writes as it may ({} entries, {} MiB): \
-                         wait for the human's decisions, or withdraw some",
+                        "agent {:?} has as many pending writes as it may ({} entries, {} MiB \
+                         with what it withdrew in the last 24 hours): wait for the human's \
+                         decisions, or withdraw some (a withdrawn entry's size counts for 24 hours)",
                         agent.name,
                         crate::config::MAX_PENDING_PER_AGENT,
                         crate::config::MAX_PENDING_BYTES_PER_AGENT / (1024 * 1024)
@@ -93,8 +96,9 @@ impl Gateway {
                 Error::Blocked(m) => Error::Blocked(format!("requests[{i}]: {m}")),
                 other => other,
             })?;
+            // On every form the service may route the path as, as blocks are.
             if let Some(check) = def.write_check
-                && let Some(why) = check(r, path.normalized())
+                && let Some(why) = def.forms(&path).iter().find_map(|form| check(r, form))
             {
                 return Err(Error::Blocked(format!("requests[{i}]: {why}")));
             }

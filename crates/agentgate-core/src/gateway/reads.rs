@@ -14,7 +14,7 @@ use crate::agent::Agent;
 use crate::error::{Error, Result};
 use crate::headers;
 use crate::paths::AgentPath;
-use crate::services::{self, Refusal, ServiceDef};
+use crate::services::{self, ServiceDef};
 use crate::store::AccountRow;
 use crate::upstream::{UpstreamRequest, UpstreamResponse};
 
@@ -281,14 +281,8 @@ fn without_private_items(
 pub(super) fn check_not_blocked(def: &ServiceDef, path: &AgentPath) -> Result<()> {
     match def.refusal_of(path) {
         None => Ok(()),
-        Some(Refusal::Privacy(rule)) => Err(Error::Blocked(format!(
-            "{} is blocked for privacy on {} (rule {rule:?}); agentgate never reads or writes it",
-            path, def.display_name
-        ))),
-        Some(Refusal::AccountControl(rule)) => Err(Error::Blocked(format!(
-            "{} controls the {} account itself: it mints credentials or takes the account over \
-             (rule {rule:?}), so agentgate never lets an agent call it",
-            path, def.display_name
-        ))),
+        Some(refusal) => Err(Error::Blocked(
+            refusal.reason(def.display_name, &path.to_string()),
+        )),
     }
 }

@@ -56,8 +56,14 @@ pub static BLUESKY: ServiceDef = ServiceDef {
         BlockRule("/com.atproto.repo.importrepo"),
         BlockRule("/com.atproto.temp.*"),
         BlockRule("/tools.ozone.*"),
+        // A push registration sends the account's notifications to a service
+        // and token the caller picks.
+        BlockRule("/app.bsky.notification.registerpush"),
+        BlockRule("/app.bsky.notification.unregisterpush"),
     ],
-    privacy: "Chats (chat.bsky.*) and moderation are blocked; sessions, service-auth tokens, app passwords and account or identity management are never an agent's (403).",
+    by_number: &[],
+
+    privacy: "Chats (chat.bsky.*, by any path and as records) and moderation are blocked; push registrations, sessions, service-auth tokens, app passwords and account or identity management are never an agent's (403).",
     example_reads: &[
         "/app.bsky.feed.getTimeline?limit=20",
         "/app.bsky.actor.getProfile?actor={handle}",
@@ -75,7 +81,7 @@ pub static BLUESKY: ServiceDef = ServiceDef {
     identity_path: "/com.atproto.server.getSession",
     identity_name: |v: &Value| v.get("handle").and_then(Value::as_str).map(str::to_string),
     default_headers: &[],
-    write_check: None,
+    write_check: Some(no_chat_records),
     compact: Some(super::compact::bluesky),
     instance_oauth: None,
     private_items: None,
@@ -100,6 +106,32 @@ pub static BLUESKY: ServiceDef = ServiceDef {
     ],
     summarize: Some(super::summary::bluesky),
 };
+
+/// Chat settings live as records in the account's repository
+/// (`chat.bsky.actor.declaration`: who may send it messages): a write of a
+/// `chat.bsky.*` record, anywhere in the body (an `applyWrites` holds
+/// several), is blocked like the chat methods.
+fn no_chat_records(req: &crate::queue::WriteRequest, _normalized_path: &str) -> Option<String> {
+    fn chat_record(v: &Value) -> bool {
+        match v {
+            Value::Object(o) => o.iter().any(|(k, v)| {
+                (k == "collection" || k == "$type")
+                    && v.as_str()
+                        .is_some_and(|s| s.trim().to_lowercase().starts_with("chat.bsky."))
+                    || chat_record(v)
+            }),
+            Value::Array(a) => a.iter().any(chat_record),
+            _ => false,
+        }
+    }
+    let in_fields = req.fields().iter().any(|(k, v)| {
+        crate::request::field_named(k, "collection")
+            && v.trim().to_lowercase().starts_with("chat.bsky.")
+    });
+    (in_fields || req.body.as_ref().is_some_and(chat_record)).then(|| {
+        "chat.bsky.* records are the account's chat settings: blocked for privacy like the chat methods".to_string()
+    })
+}
 
 /// An XRPC server routes by the method's name, the last segment, whatever
 /// comes before it (an account added without `/xrpc` in its base, say).

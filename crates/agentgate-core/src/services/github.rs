@@ -33,6 +33,13 @@ pub static GITHUB: ServiceDef = ServiceDef {
         BlockRule("/applications"),
         BlockRule("/admin"),
     ],
+    // The same resources by number: a rule on `/repos/acme/private/**` or a
+    // flag on `/orgs/**` would not see them.
+    by_number: &[
+        (BlockRule("/repositories/*"), "/repos/{owner}/{repo}/..."),
+        (BlockRule("/organizations/*"), "/orgs/{org}/..."),
+        (BlockRule("/teams/*"), "/orgs/{org}/teams/{team_slug}/..."),
+    ],
     privacy: "Your keys, emails, authorizations and migrations are never an agent's (403); repository keys, hooks, secrets, collaborators and visibility changes need a human's second confirmation.",
     example_reads: &[
         "/user",

@@ -34,6 +34,7 @@ pub static CALENDAR: ServiceDef = ServiceDef {
     credential_fields: &[],
     blocked: &[],
     control: &[],
+    by_number: &[],
     privacy: "Nothing is blocked beyond the token's scope; deleting, replacing, moving events and changing who can see a calendar need a human's second confirmation.",
     example_reads: &[
         "/users/me/calendarList",
@@ -96,6 +97,7 @@ pub static YOUTUBE: ServiceDef = ServiceDef {
     credential_fields: &[],
     blocked: &[],
     control: &[],
+    by_number: &[],
     privacy: "Nothing is blocked beyond the token's scope; deletions and replacements need a human's second confirmation.",
     example_reads: &[
         "/channels?part=snippet,statistics&mine=true",

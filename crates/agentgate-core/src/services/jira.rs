@@ -30,6 +30,7 @@ pub static JIRA: ServiceDef = ServiceDef {
     ],
     blocked: &[],
     control: &[],
+    by_number: &[],
     privacy: "Nothing is blocked beyond the token's scope; deletions and transitions need a human's second confirmation.",
     example_reads: &[
         "/myself",

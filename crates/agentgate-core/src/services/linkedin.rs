@@ -36,6 +36,7 @@ pub static LINKEDIN: ServiceDef = ServiceDef {
         BlockRule("/v2/conversations*"),
     ],
     control: &[],
+    by_number: &[],
     privacy: "Messaging, messages and conversations are blocked in every API version (403).",
     example_reads: &["/userinfo", "/me"],
     write_guidelines: &[

@@ -36,6 +36,15 @@ pub static MASTODON: ServiceDef = ServiceDef {
         BlockRule("/api/v1/markers*"),
         // Streams carry direct messages as they arrive, and never end.
         BlockRule("/api/v1/streaming"),
+        // A poll fetched (or voted in) by id shows its options without saying
+        // whose status it belongs to, which may be a direct message; a status
+        // shows its own poll.
+        BlockRule("/api/v1/polls"),
+        // Pleroma and Akkoma, which serve the Mastodon API too, keep direct
+        // chats and conversations under their own prefix.
+        BlockRule("/api/v1/pleroma/chats"),
+        BlockRule("/api/v2/pleroma/chats"),
+        BlockRule("/api/v1/pleroma/conversations"),
     ],
     control: &[
         BlockRule("/oauth"),
@@ -47,7 +56,9 @@ pub static MASTODON: ServiceDef = ServiceDef {
         BlockRule("/api/v2/admin"),
         BlockRule("/settings"),
     ],
-    privacy: "Direct messages are private: direct statuses are removed from every answer (X-Agentgate-Private-Removed), fetching one is 403, writing one (visibility=direct, anywhere) is 403; conversations and markers are blocked; OAuth, apps, push, email and settings are never an agent's.",
+    by_number: &[],
+
+    privacy: "Direct messages are private: statuses whose visibility is not public, unlisted or private (direct, limited, ...) are removed from every answer (X-Agentgate-Private-Removed), fetching one is 403, writing one (any other visibility, anywhere) is 403; conversations, markers, polls by id, translations and Pleroma chats are blocked; OAuth, apps, push, email and settings are never an agent's.",
     example_reads: &[
         "/api/v1/timelines/home?limit=20",
         "/api/v1/accounts/verify_credentials",
@@ -58,7 +69,7 @@ pub static MASTODON: ServiceDef = ServiceDef {
     write_guidelines: &[
         "Post: POST /api/v1/statuses with {\"status\": \"...\", \"visibility\": \"public\" | \"unlisted\" | \"private\"}.",
         "Reply: add \"in_reply_to_id\": \"<status id>\".",
-        "Direct messages (visibility \"direct\") and conversations are blocked.",
+        "Direct messages (any visibility but public, unlisted or private) and conversations are blocked.",
     ],
     identity_path: "/api/v1/accounts/verify_credentials",
     identity_name: |v: &Value| v.get("acct").and_then(Value::as_str).map(str::to_string),
@@ -80,19 +91,50 @@ pub static MASTODON: ServiceDef = ServiceDef {
     summarize: Some(super::summary::mastodon),
 };
 
-/// Direct-visibility statuses are private messages: refused like a blocked path.
-/// Direct-visibility statuses are private messages. Every parameter of every
-/// write is looked at, decoded and with duplicates (the query string, form
-/// fields, JSON), under any spelling of the name Mastodon would read as
-/// `visibility`.
-fn no_direct_statuses(req: &WriteRequest, _normalized_path: &str) -> Option<String> {
-    req.fields()
-        .iter()
-        .any(|(k, v)| field_named(k, "visibility") && v.trim().eq_ignore_ascii_case("direct"))
-        .then(|| {
-            "direct-visibility statuses are private messages and are blocked for privacy"
-                .to_string()
-        })
+/// The visibilities of statuses that are not private messages. Anything else
+/// (`direct`; `limited`, which Mastodon's API accepts, seen only by those
+/// mentioned; the `list:`, `circle` or `mutual` of servers that speak the
+/// same API) is refused: an allow-list, since a server may add more.
+const PUBLIC_ENOUGH: &[&str] = &["public", "unlisted", "private"];
+
+/// Actions on a status that answer with the status itself, its visibility
+/// included, so that a private one is caught in the answer. Any other write
+/// under a status (a translation) would show its text without it.
+const STATUS_ACTIONS: &[&str] = &[
+    "favourite",
+    "unfavourite",
+    "reblog",
+    "unreblog",
+    "bookmark",
+    "unbookmark",
+    "mute",
+    "unmute",
+    "pin",
+    "unpin",
+];
+
+/// Private messages are never written, nor read through a write. Every
+/// parameter of every write is looked at, decoded and with duplicates (the
+/// query string, form fields, JSON), under any spelling of the name Mastodon
+/// would read as `visibility`: only public, unlisted and followers-only pass.
+fn no_direct_statuses(req: &WriteRequest, normalized_path: &str) -> Option<String> {
+    if let Some((_, v)) = req.fields().iter().find(|(k, v)| {
+        field_named(k, "visibility") && !PUBLIC_ENOUGH.contains(&v.trim().to_lowercase().as_str())
+    }) {
+        return Some(format!(
+            "visibility {:?} makes a private message (only public, unlisted and private are allowed); blocked for privacy",
+            crate::display::terminal_line(v)
+        ));
+    }
+    let segments: Vec<&str> = normalized_path.trim_matches('/').split('/').collect();
+    if let ["api", "v1", "statuses", _, sub, ..] = segments.as_slice()
+        && !(segments.len() == 5 && STATUS_ACTIONS.contains(sub))
+    {
+        return Some(format!(
+            "{normalized_path} answers with a status's text without saying whether it is a private message; blocked for privacy"
+        ));
+    }
+    None
 }
 
 /// Reads whose answers can hold statuses (and so direct messages): their
@@ -186,11 +228,13 @@ fn private_in_answer(answer: &mut Value) -> Result<usize, String> {
     Ok(removed + orphans)
 }
 
-/// Whether an object is a direct status itself: `visibility: "direct"`.
+/// Whether an object is a private status itself: one whose `visibility` is
+/// not public, unlisted or followers-only (`direct`, `limited`, and what
+/// other servers of the same API add).
 fn is_direct(v: &Value) -> bool {
     v.get("visibility")
         .and_then(Value::as_str)
-        .is_some_and(|s| s.trim().eq_ignore_ascii_case("direct"))
+        .is_some_and(|s| !PUBLIC_ENOUGH.contains(&s.trim().to_lowercase().as_str()))
 }
 
 /// Whether a direct status is anywhere inside.

@@ -152,6 +152,11 @@ pub struct ServiceDef {
     /// passwords, keys, tokens, email and password, identity): refused
     /// outright for reads and writes alike, never queued.
     pub control: &'static [BlockRule],
+    /// Paths that name by number what the service also serves by name (GitHub's
+    /// `/repositories/{id}` is `/repos/{owner}/{repo}`), each with its named
+    /// form. Rules, destructive flags and grants are written on names, so a
+    /// numbered path would pass beside them: refused, pointing to the name.
+    pub by_number: &'static [(BlockRule, &'static str)],
     /// What is private on this service and how the gateway keeps it so, in
     /// one line for agents (the skill and the readme say it).
     pub privacy: &'static str,
@@ -215,6 +220,29 @@ pub enum Refusal {
     /// Sessions, app passwords, keys, tokens, email, password, identity: what
     /// would let an agent act as the account without agentgate.
     AccountControl(&'static str),
+    /// A path by number (the rule's pattern) for what has a named form (the
+    /// second), which rules and flags are written on.
+    ByNumber(&'static str, &'static str),
+}
+
+impl Refusal {
+    /// Why, in a sentence for the agent, naming the service and the path.
+    pub fn reason(&self, service: &str, path: &str) -> String {
+        match self {
+            Refusal::Privacy(rule) => format!(
+                "{path} is blocked for privacy on {service} (rule {rule:?}); agentgate never reads or writes it"
+            ),
+            Refusal::AccountControl(rule) => format!(
+                "{path} controls the {service} account itself: it mints credentials or takes the account over \
+                 (rule {rule:?}), so agentgate never lets an agent call it"
+            ),
+            Refusal::ByNumber(rule, named) => format!(
+                "{path} names by number what {service} also serves by name (rule {rule:?}); the account's \
+                 rules and the destructive-write checks are written on names, so agentgate refuses it: \
+                 call {named} instead"
+            ),
+        }
+    }
 }
 
 /// A kind of write that destroys, overwrites or exposes something.
@@ -385,10 +413,13 @@ impl ServiceDef {
         if let Some(rule) = self.blocked_rule(normalized_path) {
             return Some(Refusal::Privacy(rule.0));
         }
-        self.control
+        if let Some(rule) = self.control.iter().find(|r| r.matches(normalized_path)) {
+            return Some(Refusal::AccountControl(rule.0));
+        }
+        self.by_number
             .iter()
-            .find(|r| r.matches(normalized_path))
-            .map(|rule| Refusal::AccountControl(rule.0))
+            .find(|(r, _)| r.matches(normalized_path))
+            .map(|(rule, named)| Refusal::ByNumber(rule.0, named))
     }
 
     /// The privacy block that matches a normalised path, if any.

@@ -57,7 +57,9 @@ pub static REDDIT: ServiceDef = ServiceDef {
         BlockRule("/api/v1/revoke_token"),
         BlockRule("/api/v1/authorize"),
     ],
-    privacy: "Private messages, modmail, blocked and friends lists and /prefs are blocked (403); account settings and tokens are never an agent's.",
+    by_number: &[],
+
+    privacy: "Private messages (and any write naming one, t4_), modmail, blocked and friends lists and /prefs are blocked (403); account settings and tokens are never an agent's.",
     example_reads: &[
         "/api/v1/me",
         "/r/{subreddit}/hot?limit=10",
@@ -80,7 +82,7 @@ pub static REDDIT: ServiceDef = ServiceDef {
             " (personal API gateway)"
         ),
     )],
-    write_check: None,
+    write_check: Some(no_message_things),
     compact: Some(super::compact::reddit),
     instance_oauth: None,
     private_items: None,
@@ -96,6 +98,27 @@ pub static REDDIT: ServiceDef = ServiceDef {
     ],
     summarize: None,
 };
+
+/// Reddit names a private message `t4_…`: a comment whose parent is one is a
+/// private reply, and any other write on one (report, block, edit) acts on a
+/// message. Any parameter naming one, alone or in a comma-separated list, is
+/// refused.
+fn no_message_things(req: &crate::queue::WriteRequest, _normalized_path: &str) -> Option<String> {
+    req.fields()
+        .iter()
+        .any(|(_, v)| {
+            v.split(',').any(|part| {
+                part.trim()
+                    .to_lowercase()
+                    .strip_prefix("t4_")
+                    .is_some_and(|id| !id.is_empty() && id.chars().all(|c| c.is_alphanumeric()))
+            })
+        })
+        .then(|| {
+            "a t4_ name is a private message; writes on private messages are blocked for privacy"
+                .to_string()
+        })
+}
 
 /// How Reddit's server routes a path besides as written: without a leading
 /// `/r/NAME` (it serves every route under a subreddit prefix too), and
@@ -146,5 +169,35 @@ mod tests {
         }
         let fine = AgentPath::parse_with_query("/r/rust/hot.json").unwrap();
         assert!(REDDIT.refusal_of(&fine).is_none());
+    }
+
+    #[test]
+    fn writes_naming_a_private_message_are_refused() {
+        let check = REDDIT.write_check.unwrap();
+        let form = |body: &str| {
+            crate::queue::WriteRequest::parse(serde_json::json!({
+                "method": "POST", "path": "/api/comment", "body": body,
+                "headers": {"content-type": "application/x-www-form-urlencoded"}}))
+            .unwrap()
+        };
+        for body in [
+            "thing_id=t4_abc123&text=hi",
+            "thing_id=T4_abc123&text=hi",
+            "parent=%74%34_abc&text=hi",
+            "thing_id=t1_x&thing_id=t4_y&text=hi",
+            "id=t3_a,%20t4_b",
+        ] {
+            assert!(check(&form(body), "/api/comment").is_some(), "{body}");
+        }
+        let query = crate::queue::WriteRequest::parse(serde_json::json!({
+            "method": "POST", "path": "/api/report?thing_id=t4_zz", "body": {}}))
+        .unwrap();
+        assert!(check(&query, "/api/report").is_some());
+        for body in [
+            "thing_id=t1_abc&text=hi",
+            "thing_id=t3_abc&text=t4_ is a kind",
+        ] {
+            assert!(check(&form(body), "/api/comment").is_none(), "{body}");
+        }
     }
 }

@@ -52,6 +52,9 @@ pub(crate) struct NewEntry<'a> {
     pub comment: &'a str,
     pub requests: &'a [WriteRequest],
     pub now: &'a str,
+    /// Entries the agent withdrew at or after this time still count against
+    /// its bytes cap (see [`crate::config::WITHDRAWN_KEPT`]).
+    pub withdrawn_since: &'a str,
 }
 
 impl Store {
@@ -72,7 +75,9 @@ impl Store {
 
     /// Inserts a new pending entry, unless its agent's pending entries would
     /// then pass the caps (checked in the same statement, so concurrent
-    /// submissions cannot slip past them together).
+    /// submissions cannot slip past them together). The bytes cap counts the
+    /// agent's recent withdrawals too: submitting and withdrawing in a loop
+    /// would otherwise store without bound.
     pub fn insert_entry(&self, e: &NewEntry<'_>) -> Result<Inserted> {
         let requests =
             serde_json::to_string(e.requests).map_err(|e| internal(e, "serialize requests"))?;
@@ -82,9 +87,11 @@ impl Store {
              SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?10
              WHERE (SELECT count(*) FROM queue WHERE agent_id = ?2 AND status = 'pending') < ?11
                AND (SELECT coalesce(sum(length(requests) + length(comment)), 0) FROM queue
-                    WHERE agent_id = ?2 AND status = 'pending') + length(?8) + length(?7) <= ?12",
+                    WHERE agent_id = ?2 AND (status = 'pending' OR (status = 'withdrawn' AND reviewed_at >= ?13)))
+                   + length(?8) + length(?7) <= ?12",
             params![e.id, e.agent.id, e.agent.name, e.service, e.account, e.account_id, e.comment, requests, e.now, digest,
-                    crate::config::MAX_PENDING_PER_AGENT as i64, crate::config::MAX_PENDING_BYTES_PER_AGENT as i64],
+                    crate::config::MAX_PENDING_PER_AGENT as i64, crate::config::MAX_PENDING_BYTES_PER_AGENT as i64,
+                    e.withdrawn_since],
         ) {
             Ok(1) => Ok(Inserted::Yes),
             Ok(_) => Ok(Inserted::OverCap),
@@ -300,16 +307,22 @@ impl Store {
     /// expired) that ended before `cutoff`, with their webhook outbox rows;
     /// returns how many entries went. Pending, approved and executing
     /// entries are never pruned.
-    pub fn prune_decided(&self, cutoff: &str) -> Result<usize> {
+    /// Removes entries that ended before `cutoff`, and withdrawn ones (which
+    /// never ran and no human decided) that ended before `withdrawn_cutoff`.
+    pub fn prune_decided(&self, cutoff: &str, withdrawn_cutoff: &str) -> Result<usize> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        const OLD: &str = "status IN ('completed', 'failed', 'rejected', 'withdrawn', 'expired')
-             AND coalesce(completed_at, reviewed_at, submitted_at) < ?1";
+        const OLD: &str = "(status IN ('completed', 'failed', 'rejected', 'withdrawn', 'expired')
+             AND coalesce(completed_at, reviewed_at, submitted_at) < ?1)
+             OR (status = 'withdrawn' AND coalesce(reviewed_at, submitted_at) < ?2)";
         tx.execute(
             &format!("DELETE FROM outbox WHERE entry_id IN (SELECT id FROM queue WHERE {OLD})"),
-            [cutoff],
+            [cutoff, withdrawn_cutoff],
         )?;
-        let n = tx.execute(&format!("DELETE FROM queue WHERE {OLD}"), [cutoff])?;
+        let n = tx.execute(
+            &format!("DELETE FROM queue WHERE {OLD}"),
+            [cutoff, withdrawn_cutoff],
+        )?;
         tx.commit()?;
         Ok(n)
     }

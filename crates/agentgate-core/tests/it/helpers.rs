@@ -325,6 +325,33 @@ pub fn add_mastodon(app: &TestApp, name: &str) {
         .unwrap();
 }
 
+/// A Bluesky account `name` whose PDS is the wiremock upstream.
+pub fn add_bluesky(app: &TestApp, name: &str) {
+    app.gw
+        .add_account(NewAccount {
+            service: "bluesky".into(),
+            name: name.into(),
+            base_url: Some(format!("{}/xrpc", app.upstream.uri())),
+            credentials: [("identifier", "me"), ("app_password", "p")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), Secret::new(v)))
+                .collect(),
+        })
+        .unwrap();
+}
+
+/// A Mastodon post as a form body, as agents may send it.
+pub fn status_form(body: &str) -> Value {
+    json!({"method": "POST", "path": "/api/v1/statuses", "body": body,
+           "headers": {"content-type": "application/x-www-form-urlencoded"}})
+}
+
+/// Nothing was queued and nothing reached the service.
+pub async fn nothing_queued_or_sent(app: &TestApp) {
+    assert!(app.gw.entries(&Default::default()).unwrap().is_empty());
+    assert!(app.upstream.received_requests().await.unwrap().is_empty());
+}
+
 /// The digest of an entry as it stands: what a human shown it would approve.
 pub fn digest_of(gw: &Gateway, id: &str) -> String {
     gw.entry(id).expect("the entry exists").digest

@@ -6,7 +6,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, add_mastodon, spawn_app};
+use crate::helpers::{TestApp, add_mastodon, nothing_queued_or_sent, spawn_app, status_form};
 
 async fn submit(app: &TestApp, key: &str, account: &str, request: Value) -> (u16, Value) {
     let service = if account == "m" { "mastodon" } else { "github" };
@@ -19,20 +19,11 @@ async fn submit(app: &TestApp, key: &str, account: &str, request: Value) -> (u16
         .await
 }
 
-async fn nothing_queued_or_sent(app: &TestApp) {
-    assert!(app.gw.entries(&Default::default()).unwrap().is_empty());
-    assert!(app.upstream.received_requests().await.unwrap().is_empty());
-}
-
 #[tokio::test]
 async fn a_direct_message_is_refused_wherever_and_however_its_visibility_is_written() {
     let app = spawn_app().await;
     add_mastodon(&app, "m");
     let key = app.new_agent("bot");
-    let form = |body: &str| {
-        json!({"method": "POST", "path": "/api/v1/statuses", "body": body,
-               "headers": {"content-type": "application/x-www-form-urlencoded"}})
-    };
     let cases = [
         json!({"method": "POST", "path": "/api/v1/statuses", "body": {"status": "psst", "visibility": "direct"}}),
         json!({"method": "POST", "path": "/api/v1/statuses", "body": {"status": "psst", "visibility": " DIRECT "}}),
@@ -40,11 +31,11 @@ async fn a_direct_message_is_refused_wherever_and_however_its_visibility_is_writ
         json!({"method": "POST", "path": "/api/v1/statuses?visibility=%64irect", "body": {"status": "psst"}}),
         json!({"method": "POST", "path": "/api/v1/statuses?visibility=public&visibility=direct", "body": {"status": "psst"}}),
         json!({"method": "POST", "path": "/api/v1/statuses?Visibility=direct", "body": {"status": "psst"}}),
-        form("status=psst&visibility=%64irect"),
-        form("status=psst&visibility=public&visibility=direct"),
-        form("status=psst&status%5Bvisibility%5D=direct"),
-        form("status=psst&visibility%5B%5D=direct"),
-        form("status=psst&visibility=dir%65ct"),
+        status_form("status=psst&visibility=%64irect"),
+        status_form("status=psst&visibility=public&visibility=direct"),
+        status_form("status=psst&status%5Bvisibility%5D=direct"),
+        status_form("status=psst&visibility%5B%5D=direct"),
+        status_form("status=psst&visibility=dir%65ct"),
         json!({"method": "PUT", "path": "/api/v1/statuses/1", "body": {"status": "edited", "visibility": "direct"}}),
         json!({"method": "POST", "path": "/api/v1/statuses", "body": "{\"status\": \"psst\", \"visibility\": \"direct\"}"}),
         json!({"method": "POST", "path": "/api/v1/statuses", "body": "{\"status\": \"psst\", \"visibility\": \"direct\"}",
@@ -68,7 +59,13 @@ async fn a_direct_message_is_refused_wherever_and_however_its_visibility_is_writ
     nothing_queued_or_sent(&app).await;
 
     // A public post still goes through, in each form.
-    let (s, v) = submit(&app, &key, "m", form("status=hello&visibility=public")).await;
+    let (s, v) = submit(
+        &app,
+        &key,
+        "m",
+        status_form("status=hello&visibility=public"),
+    )
+    .await;
     assert_eq!(s, 201, "{v}");
 }
 

@@ -15,6 +15,7 @@ mod listeners;
 mod mcp;
 mod policy;
 mod privacy_props;
+mod privacy_routes;
 mod private_reads;
 mod queue;
 mod recheck;

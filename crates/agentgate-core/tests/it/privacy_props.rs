@@ -8,16 +8,14 @@
 //! ASCII), a trailing slash, `;` parameters, `.json`/`.xml` suffixes, a
 //! sub-path, and a query with duplicate keys.
 
-use agentgate_core::NewAccount;
 use agentgate_core::SettingsUpdate;
 use agentgate_core::paths::AgentPath;
-use agentgate_core::secret::Secret;
 use agentgate_core::services::{self, ServiceDef};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::json;
 
-use crate::helpers::{TestApp, add_mastodon, spawn_app};
+use crate::helpers::{TestApp, add_bluesky, add_mastodon, spawn_app};
 
 /// How one character is spelled.
 fn spell_char(c: char, how: u8) -> String {
@@ -86,6 +84,7 @@ fn rule_paths(def: &ServiceDef) -> Vec<String> {
     def.blocked
         .iter()
         .chain(def.control)
+        .chain(def.by_number.iter().map(|(r, _)| r))
         .map(|r| {
             let p = r.0.trim_end_matches('*');
             // A prefix rule (`/chat.bsky.*`) is met by any name under it.
@@ -200,17 +199,7 @@ fn no_hostile_variant_reaches_the_service_or_the_queue() {
     let (app, key) = rt.block_on(async {
         let app = spawn_app().await;
         add_mastodon(&app, "m");
-        app.gw
-            .add_account(NewAccount {
-                service: "bluesky".into(),
-                name: "b".into(),
-                base_url: Some(format!("{}/xrpc", app.upstream.uri())),
-                credentials: [("identifier", "me"), ("app_password", "p")]
-                    .into_iter()
-                    .map(|(k, v)| (k.to_string(), Secret::new(v)))
-                    .collect(),
-            })
-            .unwrap();
+        add_bluesky(&app, "b");
         app.gw
             .update_settings(SettingsUpdate {
                 reads_per_minute: Some(0),

@@ -269,3 +269,45 @@ async fn an_agents_pending_writes_are_capped() {
         .await;
     assert_eq!(s, 429);
 }
+
+/// Submitting and withdrawing in a loop does not store without bound: what
+/// an agent withdrew in the last 24 hours counts against its bytes cap, and
+/// a withdrawn entry is removed after those 24 hours.
+#[tokio::test]
+async fn withdrawing_does_not_reopen_the_bytes_cap_at_once() {
+    use agentgate_core::config::MAX_PENDING_BYTES_PER_AGENT;
+    let clock = Arc::new(agentgate_core::clock::ManualClock::new(
+        time::OffsetDateTime::now_utc(),
+    ));
+    let app = spawn_app_with_clock(clock.clone()).await;
+    app.no_rate_limits();
+    let key = app.new_agent("churn");
+    let agent = app.agent(&key);
+    let big = json!({"requests": [{"method": "POST", "path": "/x", "body": {"t": "x".repeat(1000 * 1000)}}], "comment": "c"});
+    let fit = MAX_PENDING_BYTES_PER_AGENT / (1000 * 1000 + 200);
+    for _ in 0..fit {
+        let (s, v) = agent.submit("personal", big.clone()).await;
+        assert_eq!(s, 201, "{v}");
+        let r = agent
+            .req(
+                reqwest::Method::DELETE,
+                &format!(
+                    "/api/queue/github/personal/status/{}",
+                    v["id"].as_str().unwrap()
+                ),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let (s, v) = agent.submit("personal", big.clone()).await;
+    assert_eq!(s, 429, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("withdrew"), "{v}");
+
+    // A day later the withdrawn entries are gone and the cap is open again.
+    clock.advance(time::Duration::hours(24) + time::Duration::minutes(1));
+    assert_eq!(app.gw.prune_decided().unwrap(), fit);
+    let (s, v) = agent.submit("personal", big).await;
+    assert_eq!(s, 201, "{v}");
+}
