@@ -100,6 +100,13 @@ pub async fn not_found() -> ApiError {
     ))
 }
 
+/// The admin listener's: its pages are under `/ui`, its API under `/admin`.
+pub async fn admin_not_found() -> ApiError {
+    ApiError(Error::not_found(
+        "no such route on the admin listener: the web admin is at /ui, the admin API under /admin (GET /admin/openapi.json describes it)",
+    ))
+}
+
 pub async fn method_not_allowed() -> Response {
     (
         StatusCode::METHOD_NOT_ALLOWED,

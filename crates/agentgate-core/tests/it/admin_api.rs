@@ -537,3 +537,19 @@ async fn concurrent_wrong_passwords_cannot_race_the_throttle() {
     assert_eq!(checked, 1, "{statuses:?}");
     assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 39);
 }
+
+/// An unknown route on the admin listener says where the admin's pages and
+/// API are, not the agent API's readme.
+#[tokio::test]
+async fn unknown_admin_routes_point_to_the_admin() {
+    let app = spawn_app().await;
+    for path in ["/ui/no-such-page", "/admin/no-such-route", "/nothing"] {
+        let (s, v) = app.admin(Method::GET, path, None).await;
+        assert_eq!(s, 404, "{path}");
+        let msg = v["error"].as_str().unwrap();
+        assert!(
+            msg.contains("admin listener") && !msg.contains("/api/readme"),
+            "{path}: {msg}"
+        );
+    }
+}

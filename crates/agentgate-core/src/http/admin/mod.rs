@@ -29,7 +29,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use self::answers::{Done, NewSession, PasswordStatus};
-use super::error::{ApiError, method_not_allowed, not_found};
+use super::error::{ApiError, admin_not_found, method_not_allowed};
 use super::extract::JsonBody;
 use super::openapi::OpenApiJson;
 use super::session::{AdminSession, SESSION_COOKIE, refuse_foreign_origin};
@@ -165,7 +165,7 @@ pub fn admin_router(gw: Gateway) -> Router {
         .route("/oauth/callback/{service}", get(super::oauth::callback))
         .merge(api)
         .merge(super::ui::routes())
-        .fallback(not_found)
+        .fallback(admin_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(DEFAULT_MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(
