@@ -32,11 +32,14 @@ pub const MAX_COMMENT_CHARS: usize = 10_000;
 /// Pending writes one agent may have waiting at once; more are refused
 /// (`429`) until a human decides or the agent withdraws some.
 pub const MAX_PENDING_PER_AGENT: usize = 100;
-/// The stored size of one agent's pending requests, in bytes, at most; those
-/// it withdrew in the last [`WITHDRAWN_KEPT`] count too.
+/// The stored size of one agent's pending requests, and of all it submitted
+/// in the last [`RECENT_SUBMISSIONS`] whatever became of them, in bytes, at
+/// most: what an agent can add to the database in a day.
 pub const MAX_PENDING_BYTES_PER_AGENT: usize = 16 * 1024 * 1024;
+/// How far back an agent's submissions count against its bytes cap.
+pub const RECENT_SUBMISSIONS: Duration = Duration::from_secs(24 * 3600);
 /// How long a withdrawn entry is kept (it never ran and no human decided on
-/// it), counting against its agent's bytes cap meanwhile.
+/// it).
 pub const WITHDRAWN_KEPT: Duration = Duration::from_secs(24 * 3600);
 pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_AGENT_PORT: u16 = 3050;

@@ -249,13 +249,20 @@ fn loosen(normalized: &str) -> Option<String> {
 }
 
 /// A path pattern blocked on a service: `prefix*` blocks everything starting with
-/// the prefix; a pattern without `*` blocks that path and everything below it.
+/// the prefix; `prefix/#` a number as the next segment and everything below it;
+/// a pattern without `*` or `#` blocks that path and everything below it.
 /// Patterns are written in lower case.
 #[derive(Debug, Clone, Copy)]
 pub struct BlockRule(pub &'static str);
 
 impl BlockRule {
     pub fn matches(&self, normalized: &str) -> bool {
+        if let Some(prefix) = self.0.strip_suffix('#') {
+            return normalized.strip_prefix(prefix).is_some_and(|rest| {
+                let number = rest.split('/').next().unwrap_or_default();
+                !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit())
+            });
+        }
         match self.0.strip_suffix('*') {
             Some(prefix) => normalized.starts_with(prefix),
             None => {

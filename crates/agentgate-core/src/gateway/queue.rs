@@ -33,7 +33,7 @@ impl Gateway {
             .iter()
             .all(|d| d.outcome == crate::policy::Outcome::AutoApprove);
         let now = self.now();
-        let withdrawn_since = timestamp(self.inner.clock.now() - crate::config::WITHDRAWN_KEPT);
+        let recent_since = timestamp(self.inner.clock.now() - crate::config::RECENT_SUBMISSIONS);
         for _ in 0..5 {
             let id = keys::random_base62(12).to_lowercase();
             let new = NewEntry {
@@ -45,15 +45,15 @@ impl Gateway {
                 comment: &comment,
                 requests: &requests,
                 now: &now,
-                withdrawn_since: &withdrawn_since,
+                recent_since: &recent_since,
             };
             let inserted = self.inner.store.insert_entry(&new)?;
             if inserted == crate::store::Inserted::OverCap {
                 return Err(Error::Throttled {
                     message: format!(
-                        "agent {:?} has as many pending writes as it may ({} entries, {} MiB \
-                         with what it withdrew in the last 24 hours): wait for the human's \
-                         decisions, or withdraw some (a withdrawn entry's size counts for 24 hours)",
+                        "agent {:?} has as many writes stored as it may ({} pending entries; \
+                         {} MiB of requests pending or submitted in the last 24 hours, whatever \
+                         became of them): wait for the human's decisions, or for the day to pass",
                         agent.name,
                         crate::config::MAX_PENDING_PER_AGENT,
                         crate::config::MAX_PENDING_BYTES_PER_AGENT / (1024 * 1024)

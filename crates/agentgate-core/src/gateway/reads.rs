@@ -74,6 +74,7 @@ impl Gateway {
         let path =
             AgentPath::parse(read.path, read.query).map_err(|e| Error::invalid(e.to_string()))?;
         check_not_blocked(def, &path)?;
+        refused_whatever_the_answer(def, &path)?;
         self.decide(agent, def, &row, "GET", &path, false)?;
         tracing::debug!(agent = %agent.name, "read");
         let rules_allow =
@@ -276,6 +277,21 @@ fn without_private_items(
         );
     }
     Ok(resp)
+}
+
+/// A path whose every answer the service's filter refuses (one that shows a
+/// status without its visibility) is refused before it is sent: asked with
+/// an empty answer, the filter refuses it on the path alone.
+fn refused_whatever_the_answer(def: &ServiceDef, path: &AgentPath) -> Result<()> {
+    let Some(filter) = def.private_items else {
+        return Ok(());
+    };
+    for form in def.forms(path) {
+        if let Some(Err(why)) = filter(&form, Some(&mut Value::Null)) {
+            return Err(Error::Blocked(why));
+        }
+    }
+    Ok(())
 }
 
 pub(super) fn check_not_blocked(def: &ServiceDef, path: &AgentPath) -> Result<()> {

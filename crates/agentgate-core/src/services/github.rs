@@ -36,9 +36,9 @@ pub static GITHUB: ServiceDef = ServiceDef {
     // The same resources by number: a rule on `/repos/acme/private/**` or a
     // flag on `/orgs/**` would not see them.
     by_number: &[
-        (BlockRule("/repositories/*"), "/repos/{owner}/{repo}/..."),
-        (BlockRule("/organizations/*"), "/orgs/{org}/..."),
-        (BlockRule("/teams/*"), "/orgs/{org}/teams/{team_slug}/..."),
+        (BlockRule("/repositories/#"), "/repos/{owner}/{repo}/..."),
+        (BlockRule("/organizations/#"), "/orgs/{org}/..."),
+        (BlockRule("/teams/#"), "/orgs/{org}/teams/{team_slug}/..."),
     ],
     privacy: "Your keys, emails, authorizations and migrations are never an agent's (403); repository keys, hooks, secrets, collaborators and visibility changes need a human's second confirmation.",
     example_reads: &[
@@ -181,6 +181,16 @@ pub static GITHUB: ServiceDef = ServiceDef {
             "PUT",
             "/repos/*/*/actions/permissions/**",
             "changes what workflows may do",
+        ),
+        Danger::new(
+            "POST",
+            "/graphql",
+            "runs a GraphQL query or mutation, which can change anything the token may",
+        ),
+        Danger::new(
+            "POST",
+            "/user/codespaces",
+            "creates a codespace: a machine with access to a repository",
         ),
         Danger::new(
             "POST",

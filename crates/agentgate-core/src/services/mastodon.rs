@@ -55,10 +55,25 @@ pub static MASTODON: ServiceDef = ServiceDef {
         BlockRule("/api/v1/admin"),
         BlockRule("/api/v2/admin"),
         BlockRule("/settings"),
+        // Pleroma's and Akkoma's own: the instance's administration, account
+        // backups (every post, private ones included), password, email,
+        // two-factor codes, moving or deleting the account.
+        BlockRule("/api/v1/pleroma/admin"),
+        BlockRule("/api/pleroma/admin"),
+        BlockRule("/api/v1/pleroma/backups"),
+        BlockRule("/media/backups"),
+        BlockRule("/api/pleroma/accounts/mfa"),
+        BlockRule("/api/v1/pleroma/accounts/mfa"),
+        BlockRule("/api/pleroma/change_password"),
+        BlockRule("/api/pleroma/change_email"),
+        BlockRule("/api/pleroma/delete_account"),
+        BlockRule("/api/pleroma/disable_account"),
+        BlockRule("/api/pleroma/move_account"),
+        BlockRule("/api/pleroma/aliases"),
     ],
     by_number: &[],
 
-    privacy: "Direct messages are private: statuses whose visibility is not public, unlisted or private (direct, limited, ...) are removed from every answer (X-Agentgate-Private-Removed), fetching one is 403, writing one (any other visibility, anywhere) is 403; conversations, markers, polls by id, translations and Pleroma chats are blocked; OAuth, apps, push, email and settings are never an agent's.",
+    privacy: "Direct messages are private: statuses whose visibility is not public, unlisted or private (direct, limited, ...) are removed from every answer (X-Agentgate-Private-Removed), fetching one is 403, writing one (any other visibility, anywhere) is 403; conversations, markers, polls by id, translations and Pleroma chats are blocked, and so are replies that do not say their visibility; OAuth, apps, push, email, settings and Pleroma's admin, backups, password and two-factor endpoints are never an agent's.",
     example_reads: &[
         "/api/v1/timelines/home?limit=20",
         "/api/v1/accounts/verify_credentials",
@@ -68,7 +83,7 @@ pub static MASTODON: ServiceDef = ServiceDef {
     ],
     write_guidelines: &[
         "Post: POST /api/v1/statuses with {\"status\": \"...\", \"visibility\": \"public\" | \"unlisted\" | \"private\"}.",
-        "Reply: add \"in_reply_to_id\": \"<status id>\".",
+        "Reply: add \"in_reply_to_id\": \"<status id>\", and always a visibility (a reply without one is refused).",
         "Direct messages (any visibility but public, unlisted or private) and conversations are blocked.",
     ],
     identity_path: "/api/v1/accounts/verify_credentials",
@@ -91,16 +106,18 @@ pub static MASTODON: ServiceDef = ServiceDef {
     summarize: Some(super::summary::mastodon),
 };
 
-/// The visibilities of statuses that are not private messages. Anything else
-/// (`direct`; `limited`, which Mastodon's API accepts, seen only by those
-/// mentioned; the `list:`, `circle` or `mutual` of servers that speak the
-/// same API) is refused: an allow-list, since a server may add more.
-const PUBLIC_ENOUGH: &[&str] = &["public", "unlisted", "private"];
+/// The visibilities of statuses that are not private messages (`local` is
+/// Pleroma's and Akkoma's public to the instance). Anything else (`direct`;
+/// `limited`, which Mastodon's API accepts, seen only by those mentioned; the
+/// `list:`, `circle` or `mutual` of servers that speak the same API) is
+/// refused: an allow-list, since a server may add more.
+const PUBLIC_ENOUGH: &[&str] = &["public", "unlisted", "private", "local"];
 
 /// Actions on a status that answer with the status itself, its visibility
 /// included, so that a private one is caught in the answer. Any other write
 /// under a status (a translation) would show its text without it.
 const STATUS_ACTIONS: &[&str] = &[
+    "interaction_policy",
     "favourite",
     "unfavourite",
     "reblog",
@@ -118,23 +135,57 @@ const STATUS_ACTIONS: &[&str] = &[
 /// query string, form fields, JSON), under any spelling of the name Mastodon
 /// would read as `visibility`: only public, unlisted and followers-only pass.
 fn no_direct_statuses(req: &WriteRequest, normalized_path: &str) -> Option<String> {
-    if let Some((_, v)) = req.fields().iter().find(|(k, v)| {
-        field_named(k, "visibility") && !PUBLIC_ENOUGH.contains(&v.trim().to_lowercase().as_str())
-    }) {
+    let fields = req.fields();
+    // A JSON null is the server's default, as if the field were not given.
+    let named = |name: &'static str| {
+        fields
+            .iter()
+            .filter(move |(k, v)| field_named(k, name) && v.as_str() != "null")
+    };
+    if let Some((_, v)) = named("visibility")
+        .find(|(_, v)| !PUBLIC_ENOUGH.contains(&v.trim().to_lowercase().as_str()))
+    {
         return Some(format!(
-            "visibility {:?} makes a private message (only public, unlisted and private are allowed); blocked for privacy",
+            "visibility {:?} makes a private message (only public, unlisted, private and local are allowed); blocked for privacy",
             crate::display::terminal_line(v)
         ));
     }
+    // Pleroma and Akkoma make any post in a conversation direct.
+    if named("in_reply_to_conversation_id").next().is_some() {
+        return Some(
+            "in_reply_to_conversation_id posts into a private conversation; blocked for privacy"
+                .into(),
+        );
+    }
+    // A reply without a visibility takes the replied-to post's on some
+    // servers, which may be a private message's.
+    if named("in_reply_to_id").next().is_some() && named("visibility").next().is_none() {
+        return Some(
+            "a reply must say its visibility (public, unlisted or private): without one it may take a private message's; blocked for privacy"
+                .into(),
+        );
+    }
     let segments: Vec<&str> = normalized_path.trim_matches('/').split('/').collect();
-    if let ["api", "v1", "statuses", _, sub, ..] = segments.as_slice()
-        && !(segments.len() == 5 && STATUS_ACTIONS.contains(sub))
+    if let ["api", "v1", "statuses", _, rest @ ..] = segments.as_slice()
+        && !rest.is_empty()
+        && !answers_with_the_status(rest)
     {
         return Some(format!(
             "{normalized_path} answers with a status's text without saying whether it is a private message; blocked for privacy"
         ));
     }
     None
+}
+
+/// Whether a write under `/api/v1/statuses/{id}/` answers with the status
+/// itself (visibility included): its actions, revoking a quote of it, and
+/// an emoji reaction (Fedibird).
+fn answers_with_the_status(rest: &[&str]) -> bool {
+    match rest {
+        [action] => STATUS_ACTIONS.contains(action),
+        ["quotes", _, "revoke"] | ["emoji_reactions", _] => true,
+        _ => false,
+    }
 }
 
 /// Reads whose answers can hold statuses (and so direct messages): their
@@ -158,7 +209,14 @@ const STATUS_BEARING: &[&str] = &[
 /// unknowable, so refused. Who boosted or favourited it says no more than
 /// the account list.
 fn hides_visibility(segments: &[&str]) -> bool {
-    matches!(segments, ["api", "v1", "statuses", _, sub] if !matches!(*sub, "context" | "reblogged_by" | "favourited_by"))
+    match segments {
+        ["api", "v1", "statuses", _, sub] => {
+            !matches!(*sub, "context" | "reblogged_by" | "favourited_by")
+        }
+        // Deeper: Akkoma's `translations/{lang}`, and whatever else a server adds.
+        ["api", "v1", "statuses", _, _, _, ..] => true,
+        _ => false,
+    }
 }
 
 /// Direct-visibility statuses are private messages: wherever one appears in
@@ -228,13 +286,31 @@ fn private_in_answer(answer: &mut Value) -> Result<usize, String> {
     Ok(removed + orphans)
 }
 
-/// Whether an object is a private status itself: one whose `visibility` is
-/// not public, unlisted or followers-only (`direct`, `limited`, and what
-/// other servers of the same API add).
+/// Whether an object is private itself: a status whose `visibility` is not
+/// public, unlisted, followers-only or local (`direct`, `limited`, and what
+/// other servers of the same API add); anything shaped like a status (text
+/// and an author) that does not say an allowed visibility; a Pleroma chat
+/// message, or a notification of one.
 fn is_direct(v: &Value) -> bool {
-    v.get("visibility")
-        .and_then(Value::as_str)
-        .is_some_and(|s| !PUBLIC_ENOUGH.contains(&s.trim().to_lowercase().as_str()))
+    let Some(o) = v.as_object() else {
+        return false;
+    };
+    let allowed = |s: &str| PUBLIC_ENOUGH.contains(&s.trim().to_lowercase().as_str());
+    match o.get("visibility") {
+        Some(Value::String(s)) if !allowed(s) => return true,
+        Some(Value::String(_)) => {}
+        _ => {
+            let status_like = o.contains_key("content")
+                && (o.contains_key("account") || o.contains_key("account_id"));
+            if status_like {
+                return true;
+            }
+        }
+    }
+    o.contains_key("chat_message")
+        || o.get("type")
+            .and_then(Value::as_str)
+            .is_some_and(|t| t.to_lowercase().contains("chat"))
 }
 
 /// Whether a direct status is anywhere inside.

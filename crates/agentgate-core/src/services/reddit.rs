@@ -102,17 +102,22 @@ pub static REDDIT: ServiceDef = ServiceDef {
 /// Reddit names a private message `t4_…`: a comment whose parent is one is a
 /// private reply, and any other write on one (report, block, edit) acts on a
 /// message. Any parameter naming one, alone or in a comma-separated list, is
-/// refused.
+/// refused; free text (a comment's own words) is not a name.
 fn no_message_things(req: &crate::queue::WriteRequest, _normalized_path: &str) -> Option<String> {
+    const FREE_TEXT: &[&str] = &[
+        "text",
+        "title",
+        "body",
+        "richtext_json",
+        "reason",
+        "other_reason",
+    ];
     req.fields()
         .iter()
+        .filter(|(k, _)| !FREE_TEXT.iter().any(|t| k.trim().eq_ignore_ascii_case(t)))
         .any(|(_, v)| {
-            v.split(',').any(|part| {
-                part.trim()
-                    .to_lowercase()
-                    .strip_prefix("t4_")
-                    .is_some_and(|id| !id.is_empty() && id.chars().all(|c| c.is_alphanumeric()))
-            })
+            v.split(',')
+                .any(|part| part.trim().to_lowercase().starts_with("t4_"))
         })
         .then(|| {
             "a t4_ name is a private message; writes on private messages are blocked for privacy"

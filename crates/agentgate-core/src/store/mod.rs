@@ -167,7 +167,7 @@ pub(super) mod tests {
             comment: "c",
             requests: &[],
             now: "t",
-            withdrawn_since: "t",
+            recent_since: "t",
         }
     }
 }

@@ -52,9 +52,10 @@ pub(crate) struct NewEntry<'a> {
     pub comment: &'a str,
     pub requests: &'a [WriteRequest],
     pub now: &'a str,
-    /// Entries the agent withdrew at or after this time still count against
-    /// its bytes cap (see [`crate::config::WITHDRAWN_KEPT`]).
-    pub withdrawn_since: &'a str,
+    /// Entries the agent submitted at or after this time count against its
+    /// bytes cap whatever became of them (see
+    /// [`crate::config::MAX_PENDING_BYTES_PER_AGENT`]).
+    pub recent_since: &'a str,
 }
 
 impl Store {
@@ -75,9 +76,10 @@ impl Store {
 
     /// Inserts a new pending entry, unless its agent's pending entries would
     /// then pass the caps (checked in the same statement, so concurrent
-    /// submissions cannot slip past them together). The bytes cap counts the
-    /// agent's recent withdrawals too: submitting and withdrawing in a loop
-    /// would otherwise store without bound.
+    /// submissions cannot slip past them together). The bytes cap counts
+    /// all the agent submitted in the last day too, whatever became of it:
+    /// writes withdrawn, or run at once by a rule, a grant or trust, would
+    /// otherwise be stored without bound.
     pub fn insert_entry(&self, e: &NewEntry<'_>) -> Result<Inserted> {
         let requests =
             serde_json::to_string(e.requests).map_err(|e| internal(e, "serialize requests"))?;
@@ -87,11 +89,11 @@ impl Store {
              SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?10
              WHERE (SELECT count(*) FROM queue WHERE agent_id = ?2 AND status = 'pending') < ?11
                AND (SELECT coalesce(sum(length(requests) + length(comment)), 0) FROM queue
-                    WHERE agent_id = ?2 AND (status = 'pending' OR (status = 'withdrawn' AND reviewed_at >= ?13)))
+                    WHERE agent_id = ?2 AND (status = 'pending' OR submitted_at >= ?13))
                    + length(?8) + length(?7) <= ?12",
             params![e.id, e.agent.id, e.agent.name, e.service, e.account, e.account_id, e.comment, requests, e.now, digest,
                     crate::config::MAX_PENDING_PER_AGENT as i64, crate::config::MAX_PENDING_BYTES_PER_AGENT as i64,
-                    e.withdrawn_since],
+                    e.recent_since],
         ) {
             Ok(1) => Ok(Inserted::Yes),
             Ok(_) => Ok(Inserted::OverCap),

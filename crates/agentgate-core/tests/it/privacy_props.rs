@@ -86,6 +86,10 @@ fn rule_paths(def: &ServiceDef) -> Vec<String> {
         .chain(def.control)
         .chain(def.by_number.iter().map(|(r, _)| r))
         .map(|r| {
+            // A number rule (`/repositories/#`) is met by any number.
+            if let Some(prefix) = r.0.strip_suffix('#') {
+                return format!("{prefix}42");
+            }
             let p = r.0.trim_end_matches('*');
             // A prefix rule (`/chat.bsky.*`) is met by any name under it.
             if p.ends_with('.') || p.ends_with('/') {

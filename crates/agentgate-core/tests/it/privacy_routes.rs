@@ -41,6 +41,15 @@ async fn mastodon_private_statuses_are_refused_by_an_allow_list_of_visibilities(
         json!({"method": "POST", "path": "/api/v1/statuses/900/Translate.json", "body": {"lang": "en"}}),
         json!({"method": "POST", "path": "/api/v1/statuses/900/translate;x", "body": {}}),
         json!({"method": "POST", "path": "/api/v1/statuses/900/favourite/x", "body": {}}),
+        // Pleroma makes a post in a conversation direct; a reply without a
+        // visibility may take a private message's.
+        json!({"method": "POST", "path": "/api/v1/statuses", "body": {"status": "x", "in_reply_to_conversation_id": "1"}}),
+        json!({"method": "POST", "path": "/api/v1/statuses", "body": {"status": "x", "in_reply_to_conversation_id": "1", "visibility": "public"}}),
+        json!({"method": "POST", "path": "/api/v1/statuses", "body": {"status": "@bob x", "in_reply_to_id": "900"}}),
+        json!({"method": "POST", "path": "/api/v1/statuses?in_reply_to_id=900", "body": {"status": "@bob x", "visibility": null}}),
+        // Pleroma's account control.
+        json!({"method": "POST", "path": "/api/pleroma/change_password", "body": {"password": "p", "new_password": "n"}}),
+        json!({"method": "POST", "path": "/api/v1/pleroma/backups", "body": {}}),
         // Polls by id, and Pleroma's chats.
         json!({"method": "POST", "path": "/api/v1/polls/5/votes", "body": {"choices": [0]}}),
         json!({"method": "POST", "path": "/api/v1/pleroma/chats/by-account-id/3", "body": {}}),
@@ -56,6 +65,12 @@ async fn mastodon_private_statuses_are_refused_by_an_allow_list_of_visibilities(
         "/api/v1/pleroma/chats",
         "/api/v2/pleroma/chats",
         "/api/v1/pleroma/conversations/3/statuses",
+        "/api/v1/statuses/900/translations/en",
+        "/api/v1/pleroma/backups",
+        "/media/backups/archive.zip",
+        "/api/v1/pleroma/admin/users/bob/chats",
+        "/api/pleroma/admin/users/bob/password_reset",
+        "/api/pleroma/accounts/mfa/backup_codes",
     ] {
         let (s, v) = app.agent(&key).get(&format!("/api/mastodon/m{read}")).await;
         assert_eq!(s, 403, "{read}: {v}");
@@ -78,8 +93,16 @@ async fn mastodon_private_statuses_are_refused_by_an_allow_list_of_visibilities(
     assert_eq!(s, 403, "{v}");
     assert!(!v.to_string().contains("SECRET-DM"));
 
-    // Public, unlisted and followers-only posts, and favouriting, still queue.
+    // Public, unlisted, followers-only and local posts, the server's default
+    // (null), replies that say their visibility, and actions that answer
+    // with the status, still queue.
     for ok in [
+        json!({"method": "POST", "path": "/api/v1/statuses", "body": {"status": "hi", "visibility": null}}),
+        json!({"method": "POST", "path": "/api/v1/statuses", "body": {"status": "hi", "visibility": "local"}}),
+        json!({"method": "POST", "path": "/api/v1/statuses", "body": {"status": "re", "in_reply_to_id": "5", "visibility": "public"}}),
+        json!({"method": "PUT", "path": "/api/v1/statuses/900/interaction_policy", "body": {"quote_approval_policy": "public"}}),
+        json!({"method": "POST", "path": "/api/v1/statuses/900/quotes/901/revoke", "body": {}}),
+        json!({"method": "PUT", "path": "/api/v1/statuses/900/emoji_reactions/smile", "body": {}}),
         json!({"method": "POST", "path": "/api/v1/statuses", "body": {"status": "hi", "visibility": "public"}}),
         json!({"method": "POST", "path": "/api/v1/statuses", "body": {"status": "hi", "visibility": "Unlisted"}}),
         json!({"method": "POST", "path": "/api/v1/statuses", "body": {"status": "hi", "visibility": "private"}}),
@@ -136,6 +159,57 @@ async fn a_limited_status_is_as_private_as_a_direct_one_in_answers() {
     assert!(!v.to_string().contains(secret));
 }
 
+/// Answers that carry a private message in another shape: a status that
+/// does not say its visibility, a Pleroma chat message and its notification.
+#[tokio::test]
+async fn statuses_without_a_visibility_and_chat_messages_leave_answers() {
+    let app = spawn_app().await;
+    add_mastodon(&app, "m");
+    let key = app.new_agent("bot");
+    Mock::given(method("GET"))
+        .and(path("/api/v1/notifications"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+            {"id": "1", "type": "pleroma:chat_mention", "account": {"id": "9", "acct": "a"},
+             "chat_message": {"id": "c1", "chat_id": "3", "account_id": "9", "content": "SECRET-CHAT"}},
+            {"id": "2", "type": "mention", "account": {"id": "9", "acct": "a"},
+             "status": {"id": "7", "content": "SECRET-NO-VISIBILITY", "account": {"id": "9", "acct": "a"}}},
+            {"id": "3", "type": "mention", "account": {"id": "9", "acct": "a"},
+             "status": {"id": "8", "visibility": null, "content": "SECRET-NULL", "account": {"id": "9", "acct": "a"}}},
+            {"id": "4", "type": "follow", "account": {"id": "8", "acct": "b"}},
+        ])))
+        .mount(&app.upstream)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/statuses/7"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"id": "7", "content": "SECRET-NO-VISIBILITY", "account": {"id": "9", "acct": "a"}}),
+        ))
+        .mount(&app.upstream)
+        .await;
+    for raw in [false, true] {
+        let r = app
+            .agent(&key)
+            .req(reqwest::Method::GET, "/api/mastodon/m/api/v1/notifications")
+            .header("x-agentgate-raw", raw.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["x-agentgate-private-removed"], "3");
+        let text = r.text().await.unwrap();
+        assert!(
+            !text.contains("SECRET") && text.contains("follow"),
+            "{text}"
+        );
+    }
+    let (s, v) = app
+        .agent(&key)
+        .get("/api/mastodon/m/api/v1/statuses/7")
+        .await;
+    assert_eq!(s, 403, "{v}");
+    assert!(!v.to_string().contains("SECRET"));
+}
+
 #[tokio::test]
 async fn github_resources_by_number_are_refused_so_that_rules_on_names_hold() {
     let app = spawn_app().await;
@@ -188,6 +262,17 @@ async fn github_resources_by_number_are_refused_so_that_rules_on_names_hold() {
         .get("/api/github/personal/repos/acme/private/contents/secret.txt")
         .await;
     assert_eq!(s, 403);
+    // Organization routes that take the name (billing usage) are not numbers.
+    Mock::given(method("GET"))
+        .and(path("/organizations/acme/settings/billing/usage"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"usageItems": []})))
+        .mount(&app.upstream)
+        .await;
+    let (s, v) = app
+        .agent(&key)
+        .get("/api/github/personal/organizations/acme/settings/billing/usage")
+        .await;
+    assert_eq!(s, 200, "{v}");
     // The list of public repositories, which has no number in its path, passes.
     Mock::given(method("GET"))
         .and(path("/repositories"))

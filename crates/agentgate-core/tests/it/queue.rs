@@ -271,7 +271,7 @@ async fn an_agents_pending_writes_are_capped() {
 }
 
 /// Submitting and withdrawing in a loop does not store without bound: what
-/// an agent withdrew in the last 24 hours counts against its bytes cap, and
+/// an agent submitted in the last 24 hours counts against its bytes cap, and
 /// a withdrawn entry is removed after those 24 hours.
 #[tokio::test]
 async fn withdrawing_does_not_reopen_the_bytes_cap_at_once() {
@@ -303,11 +303,44 @@ async fn withdrawing_does_not_reopen_the_bytes_cap_at_once() {
     }
     let (s, v) = agent.submit("personal", big.clone()).await;
     assert_eq!(s, 429, "{v}");
-    assert!(v["error"].as_str().unwrap().contains("withdrew"), "{v}");
+    assert!(v["error"].as_str().unwrap().contains("24 hours"), "{v}");
 
     // A day later the withdrawn entries are gone and the cap is open again.
     clock.advance(time::Duration::hours(24) + time::Duration::minutes(1));
     assert_eq!(app.gw.prune_decided().unwrap(), fit);
     let (s, v) = agent.submit("personal", big).await;
     assert_eq!(s, 201, "{v}");
+}
+
+/// Writes a rule runs at once count against the bytes cap too: an agent
+/// with auto-approval cannot fill the database either.
+#[tokio::test]
+async fn writes_run_at_once_count_against_the_bytes_cap() {
+    use agentgate_core::config::MAX_PENDING_BYTES_PER_AGENT;
+    use agentgate_core::policy::Effect;
+    let app = spawn_app().await;
+    app.no_rate_limits();
+    app.gw
+        .set_account_rules(
+            "github",
+            "personal",
+            vec![agentgate_core::RuleSpec {
+                method: Some("POST".into()),
+                path: "/x".into(),
+                agents: vec![],
+                effect: Effect::AutoApprove,
+            }],
+        )
+        .unwrap();
+    let key = app.new_agent("auto");
+    let agent = app.agent(&key);
+    let big = json!({"requests": [{"method": "POST", "path": "/x", "body": {"t": "x".repeat(1000 * 1000)}}], "comment": "c"});
+    let fit = MAX_PENDING_BYTES_PER_AGENT / (1000 * 1000 + 200);
+    for _ in 0..fit {
+        let (s, v) = agent.submit("personal", big.clone()).await;
+        assert!(s == 200 || s == 201 || s == 202, "{s}: {v}");
+        assert_ne!(v["status"], "pending", "{v}");
+    }
+    let (s, v) = agent.submit("personal", big).await;
+    assert_eq!(s, 429, "{v}");
 }
