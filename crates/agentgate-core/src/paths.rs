@@ -249,7 +249,8 @@ fn loosen(normalized: &str) -> Option<String> {
 }
 
 /// A path pattern blocked on a service: `prefix*` blocks everything starting with
-/// the prefix; `prefix/#` a number as the next segment and everything below it;
+/// the prefix; `prefix/#` a number (a segment that starts with one, after
+/// blanks and a sign) as the next segment and everything below it;
 /// a pattern without `*` or `#` blocks that path and everything below it.
 /// Patterns are written in lower case.
 #[derive(Debug, Clone, Copy)]
@@ -258,9 +259,12 @@ pub struct BlockRule(pub &'static str);
 impl BlockRule {
     pub fn matches(&self, normalized: &str) -> bool {
         if let Some(prefix) = self.0.strip_suffix('#') {
+            // As a server that casts the segment to a number reads it:
+            // `1abc`, `+1` and ` 1` are 1 too.
             return normalized.strip_prefix(prefix).is_some_and(|rest| {
-                let number = rest.split('/').next().unwrap_or_default();
-                !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit())
+                let segment = rest.split('/').next().unwrap_or_default();
+                let unsigned = segment.trim_start().trim_start_matches(['+', '-']);
+                unsigned.starts_with(|c: char| c.is_ascii_digit())
             });
         }
         match self.0.strip_suffix('*') {

@@ -189,8 +189,38 @@ pub static GITHUB: ServiceDef = ServiceDef {
         ),
         Danger::new(
             "POST",
-            "/user/codespaces",
-            "creates a codespace: a machine with access to a repository",
+            "/api/graphql",
+            "runs a GraphQL query or mutation, which can change anything the token may",
+        ),
+        Danger::new(
+            "POST",
+            "/user/codespaces/**",
+            "creates, publishes or exports a codespace: a machine with access to a repository",
+        ),
+        Danger::new(
+            "POST",
+            "/repos/*/*/codespaces",
+            "creates a codespace: a machine with access to the repository",
+        ),
+        Danger::new(
+            "POST",
+            "/repos/*/*/pulls/*/codespaces",
+            "creates a codespace: a machine with access to the repository",
+        ),
+        Danger::new(
+            "POST",
+            "/organizations/**",
+            "changes the organization (members, teams, hooks, secrets or settings)",
+        ),
+        Danger::new(
+            "PUT",
+            "/organizations/**",
+            "changes the organization (members, teams, hooks, secrets or settings)",
+        ),
+        Danger::new(
+            "PATCH",
+            "/organizations/**",
+            "changes the organization (members, teams, hooks, secrets or settings)",
         ),
         Danger::new(
             "POST",

@@ -40,6 +40,7 @@ pub static MASTODON: ServiceDef = ServiceDef {
         // whose status it belongs to, which may be a direct message; a status
         // shows its own poll.
         BlockRule("/api/v1/polls"),
+        BlockRule("/api/v2/polls"),
         // Pleroma and Akkoma, which serve the Mastodon API too, keep direct
         // chats and conversations under their own prefix.
         BlockRule("/api/v1/pleroma/chats"),
@@ -70,6 +71,7 @@ pub static MASTODON: ServiceDef = ServiceDef {
         BlockRule("/api/pleroma/disable_account"),
         BlockRule("/api/pleroma/move_account"),
         BlockRule("/api/pleroma/aliases"),
+        BlockRule("/api/oauth_tokens"),
     ],
     by_number: &[],
 
@@ -158,8 +160,13 @@ fn no_direct_statuses(req: &WriteRequest, normalized_path: &str) -> Option<Strin
         );
     }
     // A reply without a visibility takes the replied-to post's on some
-    // servers, which may be a private message's.
-    if named("in_reply_to_id").next().is_some() && named("visibility").next().is_none() {
+    // servers, which may be a private message's. Said means said as the
+    // server reads it: `visibility` exactly, at the top level.
+    if named("in_reply_to_id").next().is_some()
+        && !fields.iter().any(|(k, v)| {
+            k == "visibility" && PUBLIC_ENOUGH.contains(&v.trim().to_lowercase().as_str())
+        })
+    {
         return Some(
             "a reply must say its visibility (public, unlisted or private): without one it may take a private message's; blocked for privacy"
                 .into(),
@@ -182,10 +189,15 @@ fn no_direct_statuses(req: &WriteRequest, normalized_path: &str) -> Option<Strin
 /// an emoji reaction (Fedibird).
 fn answers_with_the_status(rest: &[&str]) -> bool {
     match rest {
-        [action] => STATUS_ACTIONS.contains(action),
+        [action] => STATUS_ACTIONS.contains(&without_format(action)),
         ["quotes", _, "revoke"] | ["emoji_reactions", _] => true,
         _ => false,
     }
+}
+
+/// A path segment as Mastodon's router reads it: without a `.json` format.
+fn without_format(segment: &str) -> &str {
+    segment.strip_suffix(".json").unwrap_or(segment)
 }
 
 /// Reads whose answers can hold statuses (and so direct messages): their
@@ -210,9 +222,10 @@ const STATUS_BEARING: &[&str] = &[
 /// the account list.
 fn hides_visibility(segments: &[&str]) -> bool {
     match segments {
-        ["api", "v1", "statuses", _, sub] => {
-            !matches!(*sub, "context" | "reblogged_by" | "favourited_by")
-        }
+        ["api", "v1", "statuses", _, sub] => !matches!(
+            without_format(sub),
+            "context" | "reblogged_by" | "favourited_by"
+        ),
         // Deeper: Akkoma's `translations/{lang}`, and whatever else a server adds.
         ["api", "v1", "statuses", _, _, _, ..] => true,
         _ => false,

@@ -79,7 +79,8 @@ impl Store {
     /// submissions cannot slip past them together). The bytes cap counts
     /// all the agent submitted in the last day too, whatever became of it:
     /// writes withdrawn, or run at once by a rule, a grant or trust, would
-    /// otherwise be stored without bound.
+    /// otherwise be stored without bound. Bytes, not characters: SQLite's
+    /// `length` of text counts characters.
     pub fn insert_entry(&self, e: &NewEntry<'_>) -> Result<Inserted> {
         let requests =
             serde_json::to_string(e.requests).map_err(|e| internal(e, "serialize requests"))?;
@@ -88,9 +89,9 @@ impl Store {
             "INSERT INTO queue (id, agent_id, agent_name, service, account_name, account_id, comment, requests, status, submitted_at, digest)
              SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?10
              WHERE (SELECT count(*) FROM queue WHERE agent_id = ?2 AND status = 'pending') < ?11
-               AND (SELECT coalesce(sum(length(requests) + length(comment)), 0) FROM queue
-                    WHERE agent_id = ?2 AND (status = 'pending' OR submitted_at >= ?13))
-                   + length(?8) + length(?7) <= ?12",
+               AND (SELECT coalesce(sum(length(CAST(requests AS BLOB)) + length(CAST(comment AS BLOB))), 0)
+                    FROM queue WHERE agent_id = ?2 AND (status = 'pending' OR submitted_at >= ?13))
+                   + length(CAST(?8 AS BLOB)) + length(CAST(?7 AS BLOB)) <= ?12",
             params![e.id, e.agent.id, e.agent.name, e.service, e.account, e.account_id, e.comment, requests, e.now, digest,
                     crate::config::MAX_PENDING_PER_AGENT as i64, crate::config::MAX_PENDING_BYTES_PER_AGENT as i64,
                     e.recent_since],

@@ -47,6 +47,13 @@ async fn mastodon_private_statuses_are_refused_by_an_allow_list_of_visibilities(
         json!({"method": "POST", "path": "/api/v1/statuses", "body": {"status": "x", "in_reply_to_conversation_id": "1", "visibility": "public"}}),
         json!({"method": "POST", "path": "/api/v1/statuses", "body": {"status": "@bob x", "in_reply_to_id": "900"}}),
         json!({"method": "POST", "path": "/api/v1/statuses?in_reply_to_id=900", "body": {"status": "@bob x", "visibility": null}}),
+        // A visibility the server does not read (another case, nested, with
+        // a blank) does not make a reply say one.
+        status_form("status=%40bob+hi&in_reply_to_id=900&Visibility=public"),
+        status_form("status=hi&in_reply_to_id=900&x%5Bvisibility%5D=public"),
+        json!({"method": "POST", "path": "/api/v1/statuses", "body": {"status": "x", "in_reply_to_id": "900", "visibility ": "public"}}),
+        json!({"method": "POST", "path": "/api/v2/polls/5/votes", "body": {"choices": [0]}}),
+        json!({"method": "DELETE", "path": "/api/oauth_tokens/3"}),
         // Pleroma's account control.
         json!({"method": "POST", "path": "/api/pleroma/change_password", "body": {"password": "p", "new_password": "n"}}),
         json!({"method": "POST", "path": "/api/v1/pleroma/backups", "body": {}}),
@@ -103,6 +110,7 @@ async fn mastodon_private_statuses_are_refused_by_an_allow_list_of_visibilities(
         json!({"method": "PUT", "path": "/api/v1/statuses/900/interaction_policy", "body": {"quote_approval_policy": "public"}}),
         json!({"method": "POST", "path": "/api/v1/statuses/900/quotes/901/revoke", "body": {}}),
         json!({"method": "PUT", "path": "/api/v1/statuses/900/emoji_reactions/smile", "body": {}}),
+        json!({"method": "POST", "path": "/api/v1/statuses/900/favourite.json", "body": {}}),
         json!({"method": "POST", "path": "/api/v1/statuses", "body": {"status": "hi", "visibility": "public"}}),
         json!({"method": "POST", "path": "/api/v1/statuses", "body": {"status": "hi", "visibility": "Unlisted"}}),
         json!({"method": "POST", "path": "/api/v1/statuses", "body": {"status": "hi", "visibility": "private"}}),
@@ -228,6 +236,9 @@ async fn github_resources_by_number_are_refused_so_that_rules_on_names_hold() {
         .unwrap();
     for read in [
         "/repositories/999/contents/secret.txt",
+        "/repositories/999abc/contents/secret.txt",
+        "/repositories/+999",
+        "/repositories/%20999/issues",
         "/Repositories/999",
         "/repositories/999/actions/secrets",
         "/organizations/5/members",

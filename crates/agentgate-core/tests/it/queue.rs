@@ -313,7 +313,8 @@ async fn withdrawing_does_not_reopen_the_bytes_cap_at_once() {
 }
 
 /// Writes a rule runs at once count against the bytes cap too: an agent
-/// with auto-approval cannot fill the database either.
+/// with auto-approval cannot fill the database either. Bytes, not
+/// characters: each body here is a million bytes in 250,000 characters.
 #[tokio::test]
 async fn writes_run_at_once_count_against_the_bytes_cap() {
     use agentgate_core::config::MAX_PENDING_BYTES_PER_AGENT;
@@ -334,7 +335,7 @@ async fn writes_run_at_once_count_against_the_bytes_cap() {
         .unwrap();
     let key = app.new_agent("auto");
     let agent = app.agent(&key);
-    let big = json!({"requests": [{"method": "POST", "path": "/x", "body": {"t": "x".repeat(1000 * 1000)}}], "comment": "c"});
+    let big = json!({"requests": [{"method": "POST", "path": "/x", "body": {"t": "😀".repeat(250 * 1000)}}], "comment": "c"});
     let fit = MAX_PENDING_BYTES_PER_AGENT / (1000 * 1000 + 200);
     for _ in 0..fit {
         let (s, v) = agent.submit("personal", big.clone()).await;
