@@ -62,7 +62,6 @@ pub static BLUESKY: ServiceDef = ServiceDef {
         BlockRule("/app.bsky.notification.unregisterpush"),
     ],
     by_number: &[],
-
     privacy: "Chats (chat.bsky.*, by any path and as records) and moderation are blocked; push registrations, sessions, service-auth tokens, app passwords and account or identity management are never an agent's (403).",
     example_reads: &[
         "/app.bsky.feed.getTimeline?limit=20",

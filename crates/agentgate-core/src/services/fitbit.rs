@@ -42,7 +42,6 @@ pub static FITBIT: ServiceDef = ServiceDef {
         "/1/user/-/activities/heart/date/today/1d.json",
     ],
     by_number: &[],
-
     write_guidelines: &[
         "Log a weight: POST /1/user/-/body/log/weight.json?weight=72.5&date=yyyy-MM-dd.",
     ],

@@ -74,8 +74,7 @@ pub static MASTODON: ServiceDef = ServiceDef {
         BlockRule("/api/oauth_tokens"),
     ],
     by_number: &[],
-
-    privacy: "Direct messages are private: statuses whose visibility is not public, unlisted or private (direct, limited, ...) are removed from every answer (X-Agentgate-Private-Removed), fetching one is 403, writing one (any other visibility, anywhere) is 403; conversations, markers, polls by id, translations and Pleroma chats are blocked, and so are replies that do not say their visibility; OAuth, apps, push, email, settings and Pleroma's admin, backups, password and two-factor endpoints are never an agent's.",
+    privacy: "Direct messages are private: statuses whose visibility is not public, unlisted, private or local (direct, limited, ...) are removed from every answer (X-Agentgate-Private-Removed), fetching one is 403, writing one (any other visibility, anywhere) is 403; conversations, markers, polls by id, translations and Pleroma chats are blocked, and so are replies that do not say their visibility; OAuth, apps, push, email, settings and Pleroma's admin, backups, password and two-factor endpoints are never an agent's.",
     example_reads: &[
         "/api/v1/timelines/home?limit=20",
         "/api/v1/accounts/verify_credentials",
@@ -86,7 +85,7 @@ pub static MASTODON: ServiceDef = ServiceDef {
     write_guidelines: &[
         "Post: POST /api/v1/statuses with {\"status\": \"...\", \"visibility\": \"public\" | \"unlisted\" | \"private\"}.",
         "Reply: add \"in_reply_to_id\": \"<status id>\", and always a visibility (a reply without one is refused).",
-        "Direct messages (any visibility but public, unlisted or private) and conversations are blocked.",
+        "Direct messages (any visibility but public, unlisted, private or local) and conversations are blocked.",
     ],
     identity_path: "/api/v1/accounts/verify_credentials",
     identity_name: |v: &Value| v.get("acct").and_then(Value::as_str).map(str::to_string),
@@ -115,6 +114,12 @@ pub static MASTODON: ServiceDef = ServiceDef {
 /// refused: an allow-list, since a server may add more.
 const PUBLIC_ENOUGH: &[&str] = &["public", "unlisted", "private", "local"];
 
+/// Whether a visibility, as a server reads it (blanks and case aside), is one
+/// of [`PUBLIC_ENOUGH`].
+fn public_enough(visibility: &str) -> bool {
+    PUBLIC_ENOUGH.contains(&visibility.trim().to_lowercase().as_str())
+}
+
 /// Actions on a status that answer with the status itself, its visibility
 /// included, so that a private one is caught in the answer. Any other write
 /// under a status (a translation) would show its text without it.
@@ -135,7 +140,7 @@ const STATUS_ACTIONS: &[&str] = &[
 /// Private messages are never written, nor read through a write. Every
 /// parameter of every write is looked at, decoded and with duplicates (the
 /// query string, form fields, JSON), under any spelling of the name Mastodon
-/// would read as `visibility`: only public, unlisted and followers-only pass.
+/// would read as `visibility`: only [`PUBLIC_ENOUGH`] visibilities pass.
 fn no_direct_statuses(req: &WriteRequest, normalized_path: &str) -> Option<String> {
     let fields = req.fields();
     // A JSON null is the server's default, as if the field were not given.
@@ -144,9 +149,7 @@ fn no_direct_statuses(req: &WriteRequest, normalized_path: &str) -> Option<Strin
             .iter()
             .filter(move |(k, v)| field_named(k, name) && v.as_str() != "null")
     };
-    if let Some((_, v)) = named("visibility")
-        .find(|(_, v)| !PUBLIC_ENOUGH.contains(&v.trim().to_lowercase().as_str()))
-    {
+    if let Some((_, v)) = named("visibility").find(|(_, v)| !public_enough(v)) {
         return Some(format!(
             "visibility {:?} makes a private message (only public, unlisted, private and local are allowed); blocked for privacy",
             crate::display::terminal_line(v)
@@ -163,12 +166,12 @@ fn no_direct_statuses(req: &WriteRequest, normalized_path: &str) -> Option<Strin
     // servers, which may be a private message's. Said means said as the
     // server reads it: `visibility` exactly, at the top level.
     if named("in_reply_to_id").next().is_some()
-        && !fields.iter().any(|(k, v)| {
-            k == "visibility" && PUBLIC_ENOUGH.contains(&v.trim().to_lowercase().as_str())
-        })
+        && !fields
+            .iter()
+            .any(|(k, v)| k == "visibility" && public_enough(v))
     {
         return Some(
-            "a reply must say its visibility (public, unlisted or private): without one it may take a private message's; blocked for privacy"
+            "a reply must say its visibility (public, unlisted, private or local): without one it may take a private message's; blocked for privacy"
                 .into(),
         );
     }
@@ -308,9 +311,8 @@ fn is_direct(v: &Value) -> bool {
     let Some(o) = v.as_object() else {
         return false;
     };
-    let allowed = |s: &str| PUBLIC_ENOUGH.contains(&s.trim().to_lowercase().as_str());
     match o.get("visibility") {
-        Some(Value::String(s)) if !allowed(s) => return true,
+        Some(Value::String(s)) if !public_enough(s) => return true,
         Some(Value::String(_)) => {}
         _ => {
             let status_like = o.contains_key("content")

@@ -58,7 +58,6 @@ pub static REDDIT: ServiceDef = ServiceDef {
         BlockRule("/api/v1/authorize"),
     ],
     by_number: &[],
-
     privacy: "Private messages (and any write naming one, t4_), modmail, blocked and friends lists and /prefs are blocked (403); account settings and tokens are never an agent's.",
     example_reads: &[
         "/api/v1/me",
